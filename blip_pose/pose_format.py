@@ -1,0 +1,293 @@
+"""The joint table and the caption format: the one place that defines both.
+
+Every part of the project (dataset builder, trainer, metric, predictor) imports the joint list and the
+render/parse functions from here, so a caption written by the builder is read back by exactly the same rule.
+
+Caption columns (the method's eight columns are these six plus ``image_name`` and ``joint_points``):
+
+=========================  ==============================================  ==========================
+column                     example                                         render / parse
+=========================  ==============================================  ==========================
+text                       ``rankl:123,356 rknee:130,301 ... lwri:220,200``  render_coords / parse_coords
+simple_text                ``upper_neck:190,80`` (configurable subset)       render_coords / parse_coords
+visibility_text            ``rankl:1 rknee:0 ...``                           render_visibility / parse_visibility
+simple_visibility_text     ``upper_neck:1``                                  render_visibility / parse_visibility
+normalized_text            ``rankl:0.320,0.927 ...`` (x/width, y/height)     render_normalized / parse_normalized
+normalized_simple_text     ``upper_neck:0.495,0.208``                        render_normalized / parse_normalized
+=========================  ==============================================  ==========================
+
+Parsing reads what a model really emits after ``tokenizer.decode``: any case, spaces around ``:``, ``,`` and
+``.`` (``"rankl : 123 , 356"``), ``"upper _ neck"``, joints missing, repeated (the first one counts) or out of
+order, garbage between them, negative numbers. A number longer than :data:`MAX_DIGITS` digits counts as not
+found rather than as a coordinate. Parsers never raise on model output: they return coordinates plus a
+found-mask per joint.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+# ----------------------------------------------------------------------------------------------------------------
+# Joint table (official MPII ids). The method's write-up prints a table with ids 3<->5 and 9<->11 swapped; the
+# official ids below are the ones the MPII annotation file uses.
+# ----------------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Joint:
+    id: int
+    name: str  # human-readable name
+    caption: str  # token written in captions
+
+
+JOINTS: tuple[Joint, ...] = (
+    Joint(0, "right ankle", "rankl"),
+    Joint(1, "right knee", "rknee"),
+    Joint(2, "right hip", "rhip"),
+    Joint(3, "left hip", "lhip"),
+    Joint(4, "left knee", "lknee"),
+    Joint(5, "left ankle", "lankl"),
+    Joint(6, "pelvis", "pelvis"),
+    Joint(7, "thorax", "thorax"),
+    Joint(8, "upper neck", "upper_neck"),
+    Joint(9, "head top", "head"),
+    Joint(10, "right wrist", "rwri"),
+    Joint(11, "right elbow", "relb"),
+    Joint(12, "right shoulder", "rsho"),
+    Joint(13, "left shoulder", "lsho"),
+    Joint(14, "left elbow", "lelb"),
+    Joint(15, "left wrist", "lwri"),
+)
+NUM_JOINTS = len(JOINTS)
+JOINT_NAMES: tuple[str, ...] = tuple(j.name for j in JOINTS)
+CAPTION_NAMES: tuple[str, ...] = tuple(j.caption for j in JOINTS)
+JOINT_ID: dict[str, int] = {j.caption: j.id for j in JOINTS}
+
+#: Limbs drawn in overlays, as pairs of joint ids.
+SKELETON: tuple[tuple[int, int], ...] = (
+    (0, 1), (1, 2), (2, 6), (5, 4), (4, 3), (3, 6),  # legs
+    (6, 7), (7, 8), (8, 9),  # trunk and head
+    (10, 11), (11, 12), (12, 7), (15, 14), (14, 13), (13, 7),  # arms
+)
+#: Left/right pairs swapped by a horizontal flip.
+FLIP_PAIRS: tuple[tuple[int, int], ...] = ((0, 5), (1, 4), (2, 3), (10, 15), (11, 14), (12, 13))
+#: Id pairs that the method's write-up swaps in its joint table (documented, never applied).
+PAPER_TABLE_SWAPS: tuple[tuple[int, int], ...] = ((3, 5), (9, 11))
+
+DEFAULT_SIMPLE_JOINTS: tuple[str, ...] = ("upper_neck",)
+#: Numbers with more digits than this are treated as garbage (a joint "found" at 10^7 px is not a prediction).
+MAX_DIGITS = 6
+
+CAPTION_COLUMNS: dict[str, str] = {
+    "text": "pixel",
+    "simple_text": "pixel",
+    "visibility_text": "visibility",
+    "simple_visibility_text": "visibility",
+    "normalized_text": "normalized",
+    "normalized_simple_text": "normalized",
+}
+
+
+def joint_ids(joints: Iterable[str | int] | None = None) -> list[int]:
+    """Joint ids for caption names or ids (all 16 when ``joints`` is None), in MPII id order."""
+    if joints is None:
+        return list(range(NUM_JOINTS))
+    ids = set()
+    for j in joints:
+        if isinstance(j, str):
+            if j not in JOINT_ID:
+                raise ValueError(f"unknown joint name {j!r}; expected one of {', '.join(CAPTION_NAMES)}")
+            ids.add(JOINT_ID[j])
+        elif isinstance(j, (int, np.integer)) and 0 <= int(j) < NUM_JOINTS:
+            ids.add(int(j))
+        else:
+            raise ValueError(f"unknown joint id {j!r}; expected 0..{NUM_JOINTS - 1}")
+    if not ids:
+        raise ValueError("the joint subset is empty")
+    return sorted(ids)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Render
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def _as_points(points: Sequence | np.ndarray, what: str = "points") -> np.ndarray:
+    arr = np.asarray(points, dtype=np.float64)
+    if arr.ndim != 2 or arr.shape[0] != NUM_JOINTS or arr.shape[1] < 2:
+        raise ValueError(f"{what} must have shape ({NUM_JOINTS}, 2) or ({NUM_JOINTS}, 3), got {arr.shape}")
+    if not np.isfinite(arr[:, :2]).all():
+        raise ValueError(f"{what} contain NaN or inf; a caption needs every rendered joint")
+    return arr[:, :2]
+
+
+def round_half_up(values: np.ndarray) -> np.ndarray:
+    """Round to the nearest integer, halves up (numpy's rint rounds halves to even)."""
+    return np.floor(np.asarray(values, dtype=np.float64) + 0.5).astype(np.int64)
+
+
+def render_coords(points: Sequence | np.ndarray, joints: Iterable[str | int] | None = None) -> str:
+    """``"rankl:123,356 rknee:130,301 ..."``: integer pixels, joints in MPII id order.
+
+    Args:
+        points: array (16, 2) or (16, 3) of x, y (, visible) in the processed-image frame.
+        joints: caption names or ids of the subset to write (all 16 by default).
+    """
+    xy = round_half_up(_as_points(points))
+    return " ".join(f"{CAPTION_NAMES[j]}:{xy[j, 0]},{xy[j, 1]}" for j in joint_ids(joints))
+
+
+def render_normalized(
+    points: Sequence | np.ndarray, width: float, height: float, joints: Iterable[str | int] | None = None
+) -> str:
+    """``"rankl:0.320,0.927 ..."``: x/width and y/height with 3 decimals; every written joint must be in frame."""
+    if width <= 0 or height <= 0:
+        raise ValueError(f"image size must be positive, got {width}x{height}")
+    ids = joint_ids(joints)
+    norm = _as_points(points) / np.array([width, height], dtype=np.float64)
+    sub = norm[ids]
+    if (sub < 0).any() or (sub > 1).any():
+        bad = [CAPTION_NAMES[j] for j in ids if not ((0 <= norm[j]) & (norm[j] <= 1)).all()]
+        raise ValueError(f"joints {bad} lie outside the {width}x{height} image; normalized captions need [0, 1]")
+    return " ".join(f"{CAPTION_NAMES[j]}:{norm[j, 0]:.3f},{norm[j, 1]:.3f}" for j in ids)
+
+
+def render_visibility(visible: Sequence | np.ndarray, joints: Iterable[str | int] | None = None) -> str:
+    """``"rankl:1 rknee:0 ..."``: 1 visible, 0 occluded, for the subset (all 16 by default)."""
+    vis = np.asarray(visible)
+    if vis.shape != (NUM_JOINTS,):
+        raise ValueError(f"visibility must have shape ({NUM_JOINTS},), got {vis.shape}")
+    if not np.isin(vis, (0, 1)).all():
+        raise ValueError(f"visibility flags must be 0 or 1, got {sorted(set(vis.tolist()))}")
+    return " ".join(f"{CAPTION_NAMES[j]}:{int(vis[j])}" for j in joint_ids(joints))
+
+
+def render_captions(
+    points: Sequence | np.ndarray,
+    visible: Sequence | np.ndarray,
+    width: float,
+    height: float,
+    simple_joints: Iterable[str | int] = DEFAULT_SIMPLE_JOINTS,
+) -> dict[str, str]:
+    """All six caption columns of one example (keys of :data:`CAPTION_COLUMNS`)."""
+    simple = joint_ids(simple_joints)
+    return {
+        "text": render_coords(points),
+        "simple_text": render_coords(points, simple),
+        "visibility_text": render_visibility(visible),
+        "simple_visibility_text": render_visibility(visible, simple),
+        "normalized_text": render_normalized(points, width, height),
+        "normalized_simple_text": render_normalized(points, width, height, simple),
+    }
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Parse
+# ----------------------------------------------------------------------------------------------------------------
+
+# A joint name as decode writes it: any case, "upper_neck" possibly as "upper _ neck" or "upper neck".
+_NAME_ALT = "|".join(
+    n.replace("_", r"\s*_?\s*") for n in sorted(CAPTION_NAMES, key=len, reverse=True)
+)
+_NUM = r"-?\s*\d+(?:\s*\.\s*\d+)?"
+_COORD_RE = re.compile(
+    rf"(?<![a-z])({_NAME_ALT})\s*:\s*({_NUM})\s*,\s*({_NUM})(?![\d.])", re.IGNORECASE
+)
+_VIS_RE = re.compile(rf"(?<![a-z])({_NAME_ALT})\s*:\s*(\d+)(?!\s*[\d.,])", re.IGNORECASE)
+_NAME_KEY = {n.replace("_", ""): i for i, n in enumerate(CAPTION_NAMES)}
+# The exact form render_coords writes for all 16 joints: parsed in bulk by parse_coords_batch.
+_CANONICAL_RE = re.compile(
+    " ".join(rf"{n}:-?\d{{1,{MAX_DIGITS}}},-?\d{{1,{MAX_DIGITS}}}" for n in CAPTION_NAMES)
+)
+# Deletes the names and spaces the separators of canonical captions, leaving only the numbers.
+_NUMBERS_ONLY = str.maketrans({**{c: None for c in "abcdefghijklmnopqrstuvwxyz_"}, ":": " ", ",": " "})
+
+
+def _joint_index(name: str) -> int:
+    return _NAME_KEY[re.sub(r"[\s_]", "", name).lower()]
+
+
+def _number(text: str) -> float | None:
+    text = re.sub(r"\s", "", text)
+    digits = text.lstrip("-").split(".")[0]
+    if len(digits) > MAX_DIGITS:
+        return None
+    return float(text)
+
+
+@dataclass
+class ParsedPose:
+    """Parser output. ``xy``: float (16, 2), NaN where not found; ``found``: bool (16,)."""
+
+    xy: np.ndarray
+    found: np.ndarray
+
+
+def parse_coords(caption: str) -> ParsedPose:
+    """Read ``name:x,y`` pairs (pixel or normalized numbers) from a caption; never raises on model output."""
+    xy = np.full((NUM_JOINTS, 2), np.nan)
+    found = np.zeros(NUM_JOINTS, dtype=bool)
+    if not isinstance(caption, str):
+        return ParsedPose(xy, found)
+    for m in _COORD_RE.finditer(caption):
+        j = _joint_index(m.group(1))
+        if found[j]:
+            continue  # a repeated joint: the first occurrence counts
+        x, y = _number(m.group(2)), _number(m.group(3))
+        if x is None or y is None:
+            continue
+        xy[j] = (x, y)
+        found[j] = True
+    return ParsedPose(xy, found)
+
+
+def parse_normalized(caption: str, width: float, height: float) -> ParsedPose:
+    """Parse a normalized caption and scale it back to pixels of a ``width`` x ``height`` image."""
+    parsed = parse_coords(caption)
+    parsed.xy = parsed.xy * np.array([width, height], dtype=np.float64)
+    return parsed
+
+
+def parse_visibility(caption: str) -> tuple[np.ndarray, np.ndarray]:
+    """``(visible int (16,), found bool (16,))`` from a visibility caption; values other than 0/1 are not found."""
+    vis = np.zeros(NUM_JOINTS, dtype=np.int64)
+    found = np.zeros(NUM_JOINTS, dtype=bool)
+    if not isinstance(caption, str):
+        return vis, found
+    for m in _VIS_RE.finditer(caption):
+        j = _joint_index(m.group(1))
+        if found[j] or m.group(2) not in ("0", "1"):
+            continue
+        vis[j] = int(m.group(2))
+        found[j] = True
+    return vis, found
+
+
+def parse_coords_batch(captions: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Parse many pixel or normalized captions at once.
+
+    Captions in the exact form :func:`render_coords` writes for all 16 joints are converted in one numpy call;
+    the rest go through :func:`parse_coords`. Same result as calling it on each caption.
+
+    Returns:
+        xy: float array (N, 16, 2), NaN where not found; found: bool array (N, 16).
+    """
+    n = len(captions)
+    xy = np.full((n, NUM_JOINTS, 2), np.nan)
+    found = np.zeros((n, NUM_JOINTS), dtype=bool)
+    canonical = [i for i, c in enumerate(captions) if isinstance(c, str) and _CANONICAL_RE.fullmatch(c)]
+    if canonical:
+        flat = " ".join(captions[i] for i in canonical).translate(_NUMBERS_ONLY)
+        values = np.fromstring(flat, sep=" ")  # text mode: the fastest str -> float64 path numpy has
+        xy[canonical] = values.reshape(len(canonical), NUM_JOINTS, 2)
+        found[canonical] = True
+    is_canonical = np.zeros(n, dtype=bool)
+    is_canonical[canonical] = True
+    for i in np.flatnonzero(~is_canonical):
+        parsed = parse_coords(captions[i])
+        xy[i], found[i] = parsed.xy, parsed.found
+    return xy, found
