@@ -1,0 +1,133 @@
+"""Where the model's 384x384 input comes from in the original image, and how to go back.
+
+Both preprocessing modes of the method are an axis-aligned box of the original image (``crop_box``, original
+pixels, may extend past the borders) stretched onto a ``size`` x ``size`` output:
+
+* ``resize`` (the published method): the whole image, aspect ratio not kept;
+* ``crop``: a square around the person centre, side = 200 * scale * padding (MPII's scale is height / 200 px).
+
+A point maps as ``processed = (original - box[:2]) * size / box_extent``; :meth:`BoxTransform.inverse` undoes it
+exactly. The same record (:class:`Preprocessing`) is written as ``preprocessing.json`` next to a trained model so
+the predictor can return joints in the user's own pixels.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+PREPROCESSING_FILE = "preprocessing.json"
+MODES = ("resize", "crop")
+#: MPII's scale is the person height divided by this many pixels.
+MPII_SCALE_PX = 200.0
+
+
+@dataclass(frozen=True)
+class BoxTransform:
+    """Maps the box ``(x0, y0, x1, y1)`` of an original image onto a ``width`` x ``height`` output."""
+
+    box: tuple[float, float, float, float]
+    width: int
+    height: int
+
+    @property
+    def scale(self) -> tuple[float, float]:
+        x0, y0, x1, y1 = self.box
+        return self.width / (x1 - x0), self.height / (y1 - y0)
+
+    def forward(self, points: np.ndarray) -> np.ndarray:
+        """Original -> processed frame. ``points``: (..., 2) x, y; extra trailing columns are kept."""
+        pts = np.array(points, dtype=np.float64, copy=True)
+        pts[..., 0] = (pts[..., 0] - self.box[0]) * self.scale[0]
+        pts[..., 1] = (pts[..., 1] - self.box[1]) * self.scale[1]
+        return pts
+
+    def inverse(self, points: np.ndarray) -> np.ndarray:
+        """Processed -> original frame. ``points``: (..., 2) x, y; extra trailing columns are kept."""
+        pts = np.array(points, dtype=np.float64, copy=True)
+        pts[..., 0] = pts[..., 0] / self.scale[0] + self.box[0]
+        pts[..., 1] = pts[..., 1] / self.scale[1] + self.box[1]
+        return pts
+
+    def apply(self, image: Image.Image, original_size: tuple[int, int] | None = None) -> Image.Image:
+        """Cut the box out of ``image`` and resize it to the output size; outside the image is black.
+
+        ``original_size`` is the size the box refers to when ``image`` was decoded smaller (JPEG draft mode).
+        """
+        sx = sy = 1.0
+        if original_size is not None:
+            sx, sy = image.width / original_size[0], image.height / original_size[1]
+        x0, y0, x1, y1 = self.box
+        box = (x0 * sx, y0 * sy, x1 * sx, y1 * sy)
+        if box == (0, 0, image.width, image.height):
+            return image.resize((self.width, self.height), Image.Resampling.BICUBIC)
+        # EXTENT maps the (possibly out-of-bounds) box onto the output with the same edge convention as resize.
+        return image.transform(
+            (self.width, self.height), Image.Transform.EXTENT, box, resample=Image.Resampling.BICUBIC
+        )
+
+
+def resize_transform(width: int, height: int, size: int) -> BoxTransform:
+    """The published preprocessing: the whole ``width`` x ``height`` image stretched to ``size`` x ``size``."""
+    if width <= 0 or height <= 0:
+        raise ValueError(f"image size must be positive, got {width}x{height}")
+    return BoxTransform((0.0, 0.0, float(width), float(height)), size, size)
+
+
+def crop_transform(center: tuple[float, float], scale: float, size: int, padding: float = 1.25) -> BoxTransform:
+    """A square of side ``200 * scale * padding`` around ``center`` (MPII objpos/scale), resized to ``size``."""
+    if not scale > 0 or not np.isfinite(scale):
+        raise ValueError(f"person scale must be a positive number, got {scale}")
+    if not np.isfinite(center).all():
+        raise ValueError(f"person centre must be finite, got {center}")
+    half = MPII_SCALE_PX * scale * padding / 2
+    cx, cy = float(center[0]), float(center[1])
+    return BoxTransform((cx - half, cy - half, cx + half, cy + half), size, size)
+
+
+@dataclass(frozen=True)
+class Preprocessing:
+    """How training images were made; saved beside the model as ``preprocessing.json``."""
+
+    mode: str = "resize"
+    image_size: int = 384
+    crop_padding: float = 1.25
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise ValueError(f"preprocessing mode must be one of {MODES}, got {self.mode!r}")
+        if self.image_size <= 0 or self.crop_padding <= 0:
+            raise ValueError(f"image_size and crop_padding must be positive, got {self}")
+
+    def transform(
+        self,
+        width: int,
+        height: int,
+        center: tuple[float, float] | None = None,
+        scale: float | None = None,
+    ) -> BoxTransform:
+        """The transform for one image; ``crop`` needs the person's centre and scale."""
+        if self.mode == "resize":
+            return resize_transform(width, height, self.image_size)
+        if center is None or scale is None:
+            raise ValueError("crop preprocessing needs the person centre and scale")
+        return crop_transform(center, scale, self.image_size, self.crop_padding)
+
+    def save(self, directory: str | Path) -> Path:
+        path = Path(directory) / PREPROCESSING_FILE
+        path.write_text(json.dumps(asdict(self), indent=2) + "\n")
+        return path
+
+    @classmethod
+    def load(cls, directory: str | Path) -> Preprocessing:
+        """Read ``preprocessing.json``; unknown keys are an error naming the file."""
+        path = Path(directory) / PREPROCESSING_FILE
+        data = json.loads(path.read_text())
+        unknown = set(data) - {"mode", "image_size", "crop_padding"}
+        if unknown:
+            raise ValueError(f"{path}: unknown keys {sorted(unknown)}")
+        return cls(**data)
