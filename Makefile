@@ -1,0 +1,30 @@
+# The two README commands: `make demo` (offline demo on the bundled sample) and `make test`.
+# Each does all set-up on a fresh machine: a virtual environment in .venv, torch, the project.
+# torch is installed only when the environment lacks it; pick your build with e.g.
+#   make test TORCH="torch --index-url https://download.pytorch.org/whl/cu124"
+VENV ?= .venv
+PY := $(VENV)/bin/python
+TORCH ?= torch==2.13.0
+export HF_HUB_OFFLINE ?= 1
+export HF_DATASETS_OFFLINE ?= 1
+export TOKENIZERS_PARALLELISM ?= false
+
+.PHONY: demo test install clean
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install -q $(TORCH)
+	$(PY) -m pip install -q -e ".[test]"
+	touch $@
+
+install: $(VENV)/.installed
+
+demo: $(VENV)/.installed
+	$(VENV)/bin/accelerate launch --num_processes 1 training/run.py training/configs/demo.yaml
+
+test: $(VENV)/.installed
+	$(PY) -m pytest
+
+clean:
+	rm -rf $(VENV) outputs
