@@ -1,0 +1,10 @@
+"""Paths of the bundled synthetic MPII-format sample (made by :mod:`mpii_pose_dataset.sample_generator`).
+
+The layout mirrors the real release: the annotation file next to an ``images/`` folder.
+"""
+
+from pathlib import Path
+
+SAMPLE_DIR = Path(__file__).resolve().parent / "sample"
+SAMPLE_MAT = SAMPLE_DIR / "mpii_human_pose_v1_u12_1.mat"
+SAMPLE_IMAGES = SAMPLE_DIR / "images"
