@@ -84,7 +84,8 @@ def release_struct(
 
     ``annolist`` items look like ``{"image": {"name": ...}, "annorect": [person, ...], "frame_sec": ..., "vididx":
     ...}`` and persons like ``{"x1": ..., "scale": ..., "objpos": {"x", "y"}, "annopoints": {"point": [...]}}``.
-    ``single_person`` holds 1-based person indices per image, as in the real file.
+    ``single_person`` holds 1-based person indices per image, as in the real file; a None ``act`` entry is written
+    as the real file's unknown activity (empty names, act_id -1).
     """
     release: dict[str, Any] = {"annolist": struct_array(annolist)}
     if img_train is not None:
@@ -96,7 +97,8 @@ def release_struct(
             [None if v is None else np.asarray(v, dtype=np.float64)[:, None] for v in single_person]
         )
     if act is not None:
-        release["act"] = struct_array([a if a is not None else {} for a in act], column=True)
+        unknown = {"cat_name": None, "act_name": None, "act_id": -1}  # how the real file writes "no activity"
+        release["act"] = struct_array([a if a is not None else unknown for a in act], column=True)
     if video_list is not None:
         release["video_list"] = cell_row(list(video_list))
     return release

@@ -106,15 +106,27 @@ def _items(value: Any) -> list[Any]:
     return [value]
 
 
+def _show(value: Any) -> str:
+    """A value as an error message should print it: 2.0, not np.float64(2.0)."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    elif isinstance(value, np.ndarray) and value.size <= 8:
+        value = value.tolist()
+    elif isinstance(value, mat_struct):
+        return f"a struct with fields {', '.join(value._fieldnames)}"
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
 def _number(value: Any, what: str) -> float:
     if isinstance(value, np.ndarray) and value.size == 1:
         value = value.item()
     if isinstance(value, str):
-        raise _EntryError(f"{what} is the text {value!r}, expected a number")
+        raise _EntryError(f"{what} is the text {_show(value)}, expected a number")
     try:
         number = float(value)
     except (TypeError, ValueError):
-        raise _EntryError(f"{what} is {value!r}, expected a number") from None
+        raise _EntryError(f"{what} is {_show(value)}, expected a number") from None
     if not math.isfinite(number):
         raise _EntryError(f"{what} is {number}, expected a finite number")
     return number
@@ -136,7 +148,7 @@ def _text(value: Any, what: str) -> str | None:
     if value is None:
         return None
     if not isinstance(value, str):
-        raise _EntryError(f"{what} is {value!r}, expected text")
+        raise _EntryError(f"{what} is {_show(value)}, expected text")
     return value.strip() or None
 
 
@@ -151,7 +163,7 @@ def _visible(value: Any, what: str) -> int | None:
     if isinstance(value, str):
         if value.strip() in ("0", "1"):
             return int(value.strip())
-        raise _EntryError(f"{what} is {value!r}, expected 0, 1, '0', '1' or empty")
+        raise _EntryError(f"{what} is {_show(value)}, expected 0, 1, '0', '1' or empty")
     flag = _number(value, what)
     if flag not in (0.0, 1.0):
         raise _EntryError(f"{what} is {flag}, expected 0, 1, '0', '1' or empty")
@@ -163,12 +175,12 @@ def _points(rect: Any, where: str) -> tuple[Point, ...]:
     if annopoints is None:
         return ()
     if not isinstance(annopoints, mat_struct):
-        raise _EntryError(f"{where}.annopoints is {annopoints!r}, expected a struct with a point field")
+        raise _EntryError(f"{where}.annopoints is {_show(annopoints)}, expected a struct with a point field")
     points: dict[int, Point] = {}
     for p, point in enumerate(_items(_field(annopoints, "point"))):
         at = f"{where}.annopoints.point({p + 1})"
         if not isinstance(point, mat_struct):
-            raise _EntryError(f"{at} is {point!r}, expected a struct with x, y, id")
+            raise _EntryError(f"{at} is {_show(point)}, expected a struct with x, y, id")
         for name in ("x", "y", "id"):
             if _field(point, name) is None:
                 raise _EntryError(f"{at} has no {name}")
@@ -189,7 +201,7 @@ def _points(rect: Any, where: str) -> tuple[Point, ...]:
 def _person(rect: Any, index: int, where: str) -> Person:
     at = f"{where}.annorect({index + 1})"
     if not isinstance(rect, mat_struct):
-        raise _EntryError(f"{at} is {rect!r}, expected a struct")
+        raise _EntryError(f"{at} is {_show(rect)}, expected a struct")
     box = [_optional_number(rect, k, f"{at}.{k}") for k in ("x1", "y1", "x2", "y2")]
     objpos = _field(rect, "objpos")
     center = None
@@ -239,7 +251,7 @@ class MPIIRelease:
         if self._img_train is not None:
             for i, flag in enumerate(self._img_train):
                 if _is_empty(flag) or isinstance(flag, str) or float(flag) not in (0.0, 1.0):
-                    raise MPIIFormatError(f"{path}: img_train({i + 1}) is {flag!r}, expected 0 or 1")
+                    raise MPIIFormatError(f"{path}: img_train({i + 1}) is {_show(flag)}, expected 0 or 1")
         video_list = getattr(release, "video_list", None)
         self.video_ids: tuple[str, ...] | None = None
         if video_list is not None:
@@ -286,7 +298,7 @@ class MPIIRelease:
         entry = self._annolist[i]
         where = f"annolist({i + 1})"
         if not isinstance(entry, mat_struct):
-            raise _EntryError(f"{where} is {entry!r}, expected a struct")
+            raise _EntryError(f"{where} is {_show(entry)}, expected a struct")
         name = _text(_field(_field(entry, "image"), "name"), f"{where}.image.name")
         if name is None:
             raise _EntryError(f"{where}.image.name is missing")

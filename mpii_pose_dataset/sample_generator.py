@@ -230,8 +230,8 @@ def generate(out: str | Path) -> Path:
          for n, e in zip(names, entries, strict=True)],
         img_train=[int(e["train"]) for e in entries],
         single_person=[e["single"] for e in entries],
-        act=[{"cat_name": e["act"][0], "act_name": e["act"][1], "act_id": e["act"][2]} if e["act"]
-             else {"cat_name": None, "act_name": None, "act_id": -1} for e in entries],
+        act=[dict(zip(("cat_name", "act_name", "act_id"), e["act"], strict=True)) if e["act"] else None
+             for e in entries],
         video_list=video_ids,
         version="12",
     )
