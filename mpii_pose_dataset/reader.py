@@ -206,6 +206,8 @@ def _person(rect: Any, index: int, where: str) -> Person:
     objpos = _field(rect, "objpos")
     center = None
     if objpos is not None:
+        if not isinstance(objpos, mat_struct):
+            raise _EntryError(f"{at}.objpos is {_show(objpos)}, expected a struct with x, y")
         cx, cy = _optional_number(objpos, "x", f"{at}.objpos.x"), _optional_number(objpos, "y", f"{at}.objpos.y")
         center = None if cx is None or cy is None else (cx, cy)
     return Person(
@@ -219,7 +221,7 @@ def _person(rect: Any, index: int, where: str) -> Person:
 
 def _single_person(value: Any, n_persons: int, what: str) -> tuple[int, ...]:
     indices = []
-    for v in np.atleast_1d(np.asarray(value, dtype=object)).ravel() if not _is_empty(value) else []:
+    for v in _items(value):
         one_based = _integer(v, what)
         if not 1 <= one_based <= n_persons:
             raise _EntryError(f"{what} names person {one_based}, but the image has {n_persons} (1-based)")
@@ -332,6 +334,8 @@ def read_release(path: str | Path, errors: Literal["raise", "skip"] = "raise") -
     ``errors`` says what iteration does with a malformed image: raise, or skip it and record it in ``skipped``.
     """
     path = Path(path)
+    if path.is_dir():
+        raise MPIIFormatError(f"{path} is a folder; expected the annotation file (mpii_human_pose_v1_u12_1.mat)")
     if not path.is_file():
         raise FileNotFoundError(f"MPII annotation file not found: {path}")
     try:

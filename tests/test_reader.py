@@ -147,6 +147,7 @@ def test_records_stream_until_the_bad_image(tmp_path: Path) -> None:
     (image("x.jpg", [person([pt(3, 1, 1, "2")])]), r"is_visible is '2'", {}),
     (image("x.jpg", [person([pt(3, 1, 1, 3.0)])]), r"is_visible is 3\.0", {}),
     (image("x.jpg", [person([], x1=math.nan)]), r"annorect\(1\)\.x1 is nan", {}),
+    (image("x.jpg", [person([], objpos=4.0)]), r"annorect\(1\)\.objpos is 4\.0, expected a struct", {}),
     (image("x.jpg", [person([pt(3, 1, 1)])], vididx=0), r"vididx is 0", {}),
     ({"image": {"name": None}, "annorect": [], "frame_sec": None, "vididx": None}, r"image\.name is missing", {}),
     (image("x.jpg", [person([])]), r"single_person\(2\) names person 3", {"single_person": [[1], [3], []]}),
@@ -169,9 +170,11 @@ def test_partial_head_box_is_none(tmp_path: Path) -> None:
     assert rec.persons[0].head_box is None and rec.persons[0].center is None and rec.persons[0].scale is None
 
 
-def test_missing_file(tmp_path: Path) -> None:
+def test_missing_file_or_folder(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match="nope.mat"):
         read_release(tmp_path / "nope.mat")
+    with pytest.raises(MPIIFormatError, match="is a folder"):
+        read_release(tmp_path)
 
 
 @pytest.mark.parametrize("content", [os.urandom(300), b"", b"MATLAB 5.0 MAT-file" + b"\0" * 40])
