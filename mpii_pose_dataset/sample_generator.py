@@ -221,6 +221,10 @@ def generate(out: str | Path) -> Path:
     order = rng.permutation(len(entries))  # the real annolist does not list frames of a video together
     entries = [entries[i] for i in order]
     names = _names(rng, len(entries))
+    stale = sorted({p.name for p in (out / "images").glob("*.jpg")} - set(names))
+    if stale:  # a mixed folder would no longer match its annotation file
+        raise FileExistsError(f"{out / 'images'} holds {len(stale)} JPEGs this generator does not write "
+                              f"(e.g. {stale[0]}); generate into an empty folder")
     for entry, name in zip(entries, names, strict=True):
         # Fixed JPEG settings: the same pixels always encode to the same bytes.
         entry["image"].save(out / "images" / name, "JPEG", quality=JPEG_QUALITY, subsampling="4:2:0",

@@ -133,3 +133,10 @@ def test_generator_reproduces_the_committed_sample(tmp_path: Path) -> None:
     assert made == committed
     for rel in made:
         assert (tmp_path / rel).read_bytes() == (SAMPLE_DIR / rel).read_bytes(), rel
+
+
+def test_generator_refuses_a_folder_with_other_images(tmp_path: Path) -> None:
+    (tmp_path / "images").mkdir()
+    (tmp_path / "images" / "old.jpg").write_bytes(b"x")
+    with pytest.raises(FileExistsError, match="old.jpg"):
+        main(["--out", str(tmp_path)])
