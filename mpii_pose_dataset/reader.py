@@ -252,15 +252,19 @@ class MPIIRelease:
         self._act = self._per_image(release, "act", n)
         if self._img_train is not None:
             for i, flag in enumerate(self._img_train):
-                if _is_empty(flag) or isinstance(flag, str) or float(flag) not in (0.0, 1.0):
+                try:
+                    valid = _number(flag, "img_train") in (0.0, 1.0)
+                except _EntryError:
+                    valid = False
+                if not valid:
                     raise MPIIFormatError(f"{path}: img_train({i + 1}) is {_show(flag)}, expected 0 or 1")
         video_list = getattr(release, "video_list", None)
         self.video_ids: tuple[str, ...] | None = None
         if video_list is not None:
-            ids = _items(video_list)
+            ids = ["" if _is_empty(v) else v for v in _items(video_list)]  # "": a video without a known id
             if not all(isinstance(v, str) for v in ids):
                 raise MPIIFormatError(f"{path}: RELEASE.video_list holds non-text entries, expected YouTube ids")
-            self.video_ids = tuple(ids)
+            self.video_ids = tuple(v.strip() for v in ids)
 
     def _per_image(self, release: mat_struct, name: str, n: int) -> list[Any] | None:
         """A per-image RELEASE field as a list of n entries (None when the field is absent)."""
@@ -289,12 +293,12 @@ class MPIIRelease:
                 self.skipped.append((i, message))
 
     def video_id(self, record: ImageRecord) -> str | None:
-        """The YouTube id of the record's video, or None when vididx or video_list is missing."""
+        """The YouTube id of the record's video, or None when vididx, video_list or that entry is missing."""
         if record.video_index is None or self.video_ids is None:
             return None
         if not 1 <= record.video_index <= len(self.video_ids):
             return None
-        return self.video_ids[record.video_index - 1]
+        return self.video_ids[record.video_index - 1] or None
 
     def _record(self, i: int) -> ImageRecord:
         entry = self._annolist[i]

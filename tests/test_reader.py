@@ -98,14 +98,17 @@ def test_missing_vididx_frame_sec_act_and_video_id(tmp_path: Path) -> None:
     path = write(tmp_path, [
         image("a.jpg", [person([])], vididx=2, frame_sec=7.5),
         image("b.jpg", [person([])], vididx=None, frame_sec=None),
+        image("c.jpg", [], vididx=1, frame_sec=None),
     ], act=[{"cat_name": "sports", "act_name": "golf", "act_id": 3}, {"cat_name": None, "act_name": None,
-                                                                       "act_id": -1}])
+                                                                       "act_id": -1}, None],
+        img_train=[1, 1, 1], single_person=[[], [], []], video_list=[None, "vidB"])
     release = read_release(path)
-    a, b = list(release)
+    a, b, c = list(release)
     assert (a.video_index, a.frame_sec, a.category, a.activity) == (2, 7.5, "sports", "golf")
     assert (b.video_index, b.frame_sec, b.category, b.activity) == (None, None, None, None)
     assert release.video_id(a) == "vidB" and release.video_id(b) is None
-    assert release.video_ids == ("vidA", "vidB") and len(release) == 2
+    assert c.video_index == 1 and release.video_id(c) is None  # its video_list entry is []
+    assert release.video_ids == ("", "vidB") and len(release) == 3
 
 
 def test_annolist_only_release(tmp_path: Path) -> None:
