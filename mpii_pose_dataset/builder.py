@@ -1,0 +1,223 @@
+"""The ``mpii_pose_caption`` dataset: a ``datasets.GeneratorBasedBuilder`` over an MPII Human Pose release.
+
+``datasets`` >= 4 refuses loading scripts, so this builder lives in the package and ``python -m mpii_pose_dataset
+build`` runs it and writes the Hub layout (parquet + dataset card) that ``load_dataset`` reads natively. It can
+also be used directly::
+
+    builder = MpiiPoseCaption(config_name="paper", data_dir="~/data/mpii")
+    builder.download_and_prepare()
+    ds = builder.as_dataset()
+
+Configs: ``paper`` (default; the published method), ``video_split`` (the paper's filters, split by video),
+``person_crop`` (one example per person, square crop around objpos). Without ``data_dir`` the official archives
+are downloaded through the builder's download manager.
+
+A build makes two passes over the annotation file: ``_split_generators`` admits persons and assigns splits from
+the annotation alone (cheap, no pixels), then ``_generate_examples`` streams the images of each shard. Reasons for
+skipped candidates are written as small JSON files to ``report_dir`` (worker processes cannot return them
+otherwise) and summed by :func:`read_build_report`.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import uuid
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+import datasets
+
+from blip_pose.geometry import Preprocessing
+from blip_pose.images import safe_join
+from blip_pose.pose_format import DEFAULT_SIMPLE_JOINTS, joint_ids
+from mpii_pose_dataset.download import download_release, find_annotations, find_images
+from mpii_pose_dataset.examples import ExampleSettings, admit, check_name, make_examples
+from mpii_pose_dataset.features import FEATURES
+from mpii_pose_dataset.reader import read_release
+from mpii_pose_dataset.splits import SPLIT_BY, group_key, validation_groups
+
+DATASET_NAME = "mpii_pose_caption"
+HOMEPAGE = "http://human-pose.mpi-inf.mpg.de/"
+CITATION = """@inproceedings{andriluka14cvpr,
+  author = {Mykhaylo Andriluka and Leonid Pishchulin and Peter Gehler and Bernt Schiele},
+  title = {2D Human Pose Estimation: New Benchmark and State of the Art Analysis},
+  booktitle = {IEEE Conference on Computer Vision and Pattern Recognition (CVPR)},
+  year = {2014},
+  month = {June}
+}"""
+SPLITS = (datasets.Split.TRAIN, datasets.Split.VALIDATION)
+PLAN_REPORT = "plan.json"
+
+
+@dataclass
+class MpiiPoseCaptionConfig(datasets.BuilderConfig):
+    """A preprocessing + filtering + split recipe. ``data_dir``: the MPII folder (``.mat`` and ``images/``)."""
+
+    mode: str = "resize"  # "resize": whole image stretched to image_size²; "crop": square around the person
+    split_by: str = "image"  # "image": random split of images; "video": all frames of a video on one side
+    single_person: bool = True  # keep only images with exactly one annotated person
+    image_size: int = 384
+    seed: int = 42
+    validation_ratio: float = 0.2
+    simple_joints: tuple[str, ...] = DEFAULT_SIMPLE_JOINTS
+    crop_padding: float = 1.25  # crop side = 200 * scale * crop_padding original pixels
+    jpeg_quality: int = 95
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.simple_joints = tuple(self.simple_joints)
+        joint_ids(self.simple_joints)  # unknown names raise here, not in the middle of a build
+        Preprocessing(self.mode, self.image_size, self.crop_padding)  # validates mode and sizes
+        if self.split_by not in SPLIT_BY:
+            raise ValueError(f"split_by must be one of {SPLIT_BY}, got {self.split_by!r}")
+        if not 0 < self.validation_ratio < 1:
+            raise ValueError(f"validation_ratio must be between 0 and 1 (exclusive), got {self.validation_ratio}")
+        if not 1 <= self.jpeg_quality <= 100:
+            raise ValueError(f"jpeg_quality must be 1..100, got {self.jpeg_quality}")
+
+    @property
+    def settings(self) -> ExampleSettings:
+        return ExampleSettings(
+            self.mode, self.image_size, self.crop_padding, self.simple_joints, self.jpeg_quality, self.single_person
+        )
+
+    def recipe(self) -> dict:
+        """The fields that define the examples (for the card and the build report)."""
+        fields = ("mode", "split_by", "single_person", "image_size", "seed", "validation_ratio",
+                  "simple_joints", "crop_padding", "jpeg_quality")
+        return {f: list(v) if isinstance(v := getattr(self, f), tuple) else v for f in fields}
+
+
+CONFIG_DESCRIPTIONS = {
+    "paper": "The published method: single-person images with all 16 joints, the whole image resized to "
+    "384×384 (aspect not kept), a random 80/20 image split with seed 42.",
+    "video_split": "The paper's filters and preprocessing, but split 80/20 by video so that no frame of one video "
+    "is on both sides (images without a video index are their own group).",
+    "person_crop": "Every annotated training person with all 16 joints inside the crop (multi-person images "
+    "admitted), a square of side 200·scale·1.25 around objpos resized to 384×384 (aspect kept), split by image.",
+}
+
+
+class MpiiPoseCaption(datasets.GeneratorBasedBuilder):
+    """MPII Human Pose as pose captions (see the module docstring)."""
+
+    VERSION = datasets.Version("1.0.0")
+    BUILDER_CONFIG_CLASS = MpiiPoseCaptionConfig
+    BUILDER_CONFIGS = [
+        MpiiPoseCaptionConfig(name="paper", version=VERSION, description=CONFIG_DESCRIPTIONS["paper"]),
+        MpiiPoseCaptionConfig(
+            name="video_split", version=VERSION, description=CONFIG_DESCRIPTIONS["video_split"], split_by="video"
+        ),
+        MpiiPoseCaptionConfig(
+            name="person_crop", version=VERSION, description=CONFIG_DESCRIPTIONS["person_crop"], mode="crop",
+            single_person=False,
+        ),
+    ]
+    DEFAULT_CONFIG_NAME = "paper"
+    #: Shards per split: the units ``num_proc`` workers share out.
+    NUM_SHARDS = 16
+
+    def __init__(self, *args, report_dir: str | Path | None = None, **kwargs) -> None:
+        kwargs.setdefault("dataset_name", DATASET_NAME)
+        super().__init__(*args, **kwargs)
+        #: Where the skip counts of the last preparation go (a fresh temporary folder when not given).
+        self.report_dir = Path(report_dir) if report_dir is not None else None
+
+    def _info(self) -> datasets.DatasetInfo:
+        return datasets.DatasetInfo(
+            description=self.config.description or "",
+            features=FEATURES,
+            homepage=HOMEPAGE,
+            citation=CITATION,
+            license="MPII Human Pose: annotations free for research, no commercial use (see the dataset card)",
+        )
+
+    def _locate(self, dl_manager) -> tuple[Path, Path]:
+        if self.config.data_dir:
+            root = Path(self.config.data_dir).expanduser()
+            return find_annotations(root), find_images(root)
+        return download_release(dl_manager)
+
+    def _split_generators(self, dl_manager) -> list[datasets.SplitGenerator]:
+        mat_path, images_dir = self._locate(dl_manager)
+        config: MpiiPoseCaptionConfig = self.config
+        if self.report_dir is None:
+            self.report_dir = Path(tempfile.mkdtemp(prefix="mpii_pose_caption_report_"))
+        self.report_dir.mkdir(parents=True, exist_ok=True)
+        for stale in self.report_dir.glob("job-*.json"):  # from an earlier preparation with the same folder
+            stale.unlink()
+        release = read_release(mat_path, errors="skip")
+        skips: Counter = Counter()
+        plan: list[tuple[int, tuple[int, ...], object]] = []
+        for record in release:
+            check_name(record, images_dir, mat_path)  # an unsafe name anywhere is refused, used or not
+            persons = admit(record, config.settings, skips)
+            if persons:
+                plan.append((record.index, persons, group_key(config.split_by, record.index, record.video_index)))
+        if release.skipped:
+            skips["malformed_annotation"] += len(release.skipped)
+        validation = validation_groups(((g, len(p)) for _, p, g in plan), config.validation_ratio, config.seed)
+        chosen = {
+            datasets.Split.TRAIN: [(i, p) for i, p, g in plan if g not in validation],
+            datasets.Split.VALIDATION: [(i, p) for i, p, g in plan if g in validation],
+        }
+        report = {
+            "annotation_file": str(mat_path),
+            "images": len(release),
+            "unit": "image" if config.mode == "resize" else "person",
+            "skipped": dict(skips),
+            "malformed_annotation_messages": [message for _, message in release.skipped][:100],
+            "recipe": config.recipe(),
+        }
+        (self.report_dir / PLAN_REPORT).write_text(json.dumps(report, indent=2))
+        common = {"mat_path": str(mat_path), "images_dir": str(images_dir), "report_dir": str(self.report_dir)}
+        return [
+            datasets.SplitGenerator(
+                name=split, gen_kwargs={"shards": _chunks(chosen[split], self.NUM_SHARDS), "split": str(split), **common}
+            )
+            for split in SPLITS
+        ]
+
+    def _generate_examples(self, shards: list, split: str, mat_path: str, images_dir: str, report_dir: str):
+        wanted = {index: persons for shard in shards for index, persons in shard}
+        settings = self.config.settings
+        skips: Counter = Counter()
+        examples = 0
+        for record in read_release(mat_path, errors="skip"):
+            persons = wanted.get(record.index)
+            if persons is None:
+                continue
+            path = safe_join(images_dir, record.name)  # checked in _split_generators; cannot fail here
+            for example, reason in make_examples(record, persons, path, settings):
+                if reason is not None:
+                    skips[reason] += 1
+                    continue
+                examples += 1
+                yield f"{record.index}_{example['person_index']}", example
+        job = {"split": split, "examples": examples, "skipped": dict(skips)}
+        (Path(report_dir) / f"job-{split}-{uuid.uuid4().hex}.json").write_text(json.dumps(job))
+
+
+def _chunks(items: list, n: int) -> list[tuple]:
+    """At most ``n`` contiguous, non-empty chunks (an empty split still gets one empty chunk)."""
+    if not items:
+        return [()]
+    size = -(-len(items) // n)
+    return [tuple(items[i : i + size]) for i in range(0, len(items), size)]
+
+
+def read_build_report(report_dir: str | Path) -> dict:
+    """The plan report plus example and skip counts summed over every generation job."""
+    report_dir = Path(report_dir)
+    report = json.loads((report_dir / PLAN_REPORT).read_text())
+    skipped = Counter(report["skipped"])
+    examples = Counter({str(split): 0 for split in SPLITS})
+    for job_file in sorted(report_dir.glob("job-*.json")):
+        job = json.loads(job_file.read_text())
+        examples[job["split"]] += job["examples"]
+        skipped.update(job["skipped"])
+    report["examples"] = dict(examples)
+    report["skipped"] = dict(sorted(skipped.items()))
+    return report

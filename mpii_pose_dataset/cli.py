@@ -1,0 +1,100 @@
+"""``python -m mpii_pose_dataset {build,inspect,push}``: the dataset's command line.
+
+Bad input ends with one ``error:`` line naming the file and the problem (exit status 2), not a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+
+from datasets.exceptions import DatasetGenerationError
+
+from mpii_pose_dataset.builder import MpiiPoseCaption
+from mpii_pose_dataset.sample import SAMPLE_DIR
+
+CONFIG_NAMES = [c.name for c in MpiiPoseCaption.BUILDER_CONFIGS]
+#: Config fields the command line can override, with their types.
+OVERRIDES = {"image_size": int, "seed": int, "validation_ratio": float, "crop_padding": float,
+             "jpeg_quality": int, "split_by": str}
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m mpii_pose_dataset", description=__doc__.split("\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    build = commands.add_parser("build", help="build the dataset folder (parquet + dataset card)")
+    source = build.add_mutually_exclusive_group(required=True)
+    source.add_argument("--mpii-dir", help="MPII folder: the annotation .mat and images/")
+    source.add_argument("--sample", action="store_true", help="the bundled MPII-format sample (offline)")
+    source.add_argument("--download", action="store_true", help="download the official archives (~13 GB)")
+    build.add_argument("--output", default="mpii_pose_caption", help="folder to write (default: %(default)s)")
+    build.add_argument("--config", action="append", choices=[*CONFIG_NAMES, "all"],
+                       help="config(s) to build; repeat or 'all' (default: paper)")
+    build.add_argument("--num-proc", type=int, default=min(os.cpu_count() or 1, 8),
+                       help="worker processes decoding images (default: %(default)s)")
+    build.add_argument("--cache-dir", help="datasets cache (downloads land here with --download)")
+    for field, kind in OVERRIDES.items():
+        build.add_argument(f"--{field.replace('_', '-')}", type=kind, help=f"override the config's {field}")
+    build.add_argument("--simple-joints", help="comma-separated caption names for simple_text, e.g. upper_neck,head")
+
+    inspect = commands.add_parser("inspect", help="counts per split and skip reason; overlay PNGs")
+    inspect.add_argument("folder")
+    inspect.add_argument("--overlays", type=int, default=0, help="number of overlay PNGs to write")
+    inspect.add_argument("--out", default="overlays", help="folder for the overlays (default: %(default)s)")
+    inspect.add_argument("--config", help="config to draw (default: the folder's default config)")
+    inspect.add_argument("--split", default="validation", choices=["train", "validation"])
+
+    push = commands.add_parser("push", help="upload a built folder to the Hugging Face Hub")
+    push.add_argument("folder")
+    push.add_argument("--repo-id", required=True, help="<user or org>/<name>")
+    push.add_argument("--private", action="store_true")
+    return parser
+
+
+def _build(args: argparse.Namespace) -> None:
+    from mpii_pose_dataset.export import build, format_report
+
+    configs = args.config or ["paper"]
+    if "all" in configs:
+        configs = CONFIG_NAMES
+    overrides = {f: getattr(args, f) for f in OVERRIDES if getattr(args, f) is not None}
+    if args.simple_joints:
+        overrides["simple_joints"] = tuple(j.strip() for j in args.simple_joints.split(",") if j.strip())
+    data_dir = SAMPLE_DIR if args.sample else None if args.download else args.mpii_dir
+    reports = build(args.output, data_dir=data_dir, configs=dict.fromkeys(configs), num_proc=args.num_proc,
+                    cache_dir=args.cache_dir, **overrides)
+    for report in reports.values():
+        print(format_report(report))
+    print(f"wrote {args.output} (load it with datasets.load_dataset({str(args.output)!r}))")
+
+
+def _inspect(args: argparse.Namespace) -> None:
+    from mpii_pose_dataset.inspection import summary, write_overlays
+
+    print(summary(args.folder))
+    if args.overlays > 0:
+        paths = write_overlays(args.folder, args.out, args.overlays, args.config, args.split)
+        print(f"wrote {len(paths)} overlay(s) to {args.out}")
+
+
+def _push(args: argparse.Namespace) -> None:
+    from mpii_pose_dataset.push import push
+
+    url = push(args.folder, args.repo_id, private=args.private)
+    print(f"pushed {args.folder} to {args.repo_id}: {url}")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        {"build": _build, "inspect": _inspect, "push": _push}[args.command](args)
+    except DatasetGenerationError as err:  # datasets wraps errors raised while writing examples
+        print(f"error: {err.__cause__ or err}", file=sys.stderr)
+        return 2
+    except (OSError, ValueError) as err:  # FileNotFoundError, PermissionError, MPIIFormatError, bad config values
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    return 0

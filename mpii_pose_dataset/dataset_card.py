@@ -1,0 +1,171 @@
+"""The dataset card (README.md) of a built ``mpii_pose_caption`` folder.
+
+The YAML header is what makes the folder loadable: ``configs`` maps each config to its parquet files (``paper`` is
+the default) and ``dataset_info`` declares features and split sizes. Both are written with ``datasets``' own
+helpers, so the header has exactly the shape ``load_dataset`` and the Hub expect.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from datasets.info import DatasetInfo, DatasetInfosDict
+from datasets.utils.metadata import MetadataConfigs
+from huggingface_hub import DatasetCard, DatasetCardData
+
+from blip_pose.pose_format import JOINTS, PAPER_TABLE_SWAPS
+from mpii_pose_dataset.builder import CITATION, CONFIG_DESCRIPTIONS, HOMEPAGE, SPLITS
+from mpii_pose_dataset.examples import SKIP_REASONS
+from mpii_pose_dataset.features import COLUMN_DOCS
+
+DEFAULT_CONFIG = "paper"
+DATA_DIR = "data"
+
+
+def data_pattern(config: str, split: str) -> str:
+    """The data_files pattern of one split of one config (relative to the dataset folder)."""
+    return f"{DATA_DIR}/{config}/{split}-*.parquet"
+
+
+def default_config(reports: dict[str, dict]) -> str:
+    """``paper`` when built, else the first config by name (what ``load_dataset(folder)`` then loads)."""
+    return DEFAULT_CONFIG if DEFAULT_CONFIG in reports else sorted(reports)[0]
+
+
+def _size_category(n: int) -> str:
+    for limit, label in ((1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K")):
+        if n < limit:
+            return label
+    return "100K<n<1M"
+
+
+def card_data(reports: dict[str, dict]) -> DatasetCardData:
+    """YAML metadata: license, task, configs -> data files, features and splits of every built config."""
+    total = max(sum(r["examples"].values()) for r in reports.values())
+    data = DatasetCardData(
+        pretty_name="MPII Human Pose captions",
+        license="other",
+        license_name="mpii-human-pose",
+        license_link=HOMEPAGE,
+        task_categories=["image-to-text"],
+        tags=["pose-estimation", "human-pose-estimation", "keypoints", "mpii", "image-captioning"],
+        size_categories=[_size_category(total)],
+        source_datasets=["MPII Human Pose (andriluka14cvpr)"],
+    )
+    default = default_config(reports)
+    MetadataConfigs(
+        {
+            name: {
+                "data_files": [{"split": str(s), "path": data_pattern(name, str(s))} for s in SPLITS],
+                **({"default": True} if name == default else {}),
+            }
+            for name in reports
+        }
+    ).to_dataset_card_data(data)
+    DatasetInfosDict(
+        {name: DatasetInfo._from_yaml_dict(r["dataset_info"]) for name, r in reports.items()}
+    ).to_dataset_card_data(data)
+    return data
+
+
+def _table(header: list[str], rows: list[list]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def _config_section(name: str, reports: dict[str, dict]) -> str:
+    report = reports[name]
+    recipe = ", ".join(f"`{k}={v}`" for k, v in report["recipe"].items())
+    examples = ", ".join(f"{split}: {n}" for split, n in report["examples"].items())
+    skipped = report["skipped"]
+    skip_rows = [[f"`{reason}`", n, SKIP_REASONS.get(reason, "")] for reason, n in skipped.items()]
+    lines = [
+        f"### `{name}`" + (" (default)" if name == default_config(reports) else ""),
+        "",
+        CONFIG_DESCRIPTIONS.get(name, ""),
+        "",
+        f"Examples: {examples} (from {report['images']} images of `{report['annotation_file']}`).",
+        "",
+        f"Recipe: {recipe}.",
+        "",
+        f"Skipped {sum(skipped.values())} candidate {report['unit']}s:" if skipped else "Nothing was skipped.",
+    ]
+    if skipped:
+        lines += ["", _table(["reason", report["unit"] + "s", "meaning"], skip_rows)]
+    return "\n".join(lines)
+
+
+def render_body(reports: dict[str, dict]) -> str:
+    """The card's markdown body (everything after the YAML header)."""
+    joint_rows = [[j.id, j.name, f"`{j.caption}`"] for j in JOINTS]
+    swaps = " and ".join(f"{a}↔{b}" for a, b in PAPER_TABLE_SWAPS)
+    column_rows = [[f"`{c}`", doc] for c, doc in COLUMN_DOCS.items()]
+    configs = "\n\n".join(_config_section(name, reports) for name in reports)
+    return f"""
+# MPII Human Pose captions
+
+Human pose estimation as image captioning: every example pairs an image with its 16 MPII joints written as text
+(`rankl:123,356 rknee:130,301 … lwri:220,200`), the training data of a BLIP model that writes poses as captions.
+Built from the [MPII Human Pose]({HOMEPAGE}) release by the `mpii_pose_dataset` package of the blip-pose project.
+
+```python
+from datasets import load_dataset
+ds = load_dataset("path/or/hub-id/of/this/folder")                # the `paper` config
+ds = load_dataset("path/or/hub-id/of/this/folder", "video_split") # another config, when built
+```
+
+This folder is plain parquet plus this card: `datasets` >= 4 no longer runs loading scripts, so the builder
+(`mpii_pose_dataset.builder.MpiiPoseCaption`, a `datasets.GeneratorBasedBuilder`) runs once at build time
+(`python -m mpii_pose_dataset build …`) and `load_dataset` reads its output natively, locally or from the Hub.
+
+## Configs
+
+{configs}
+
+A candidate is an image for the resize configs and a person for `person_crop` (`no_person` counts images).
+Image files that are grayscale, CMYK, RGBA or palette are converted to RGB; none of the skips ever turns into a
+guessed label.
+
+## Columns
+
+Coordinates are in the processed (stored) image unless stated otherwise; a processed point maps back to the
+original image with `original = processed / (scale_x, scale_y) + crop_box[:2]`.
+
+{_table(["column", "meaning"], column_rows)}
+
+## Joints
+
+Official MPII joint ids, in the order of `joint_points` and of every caption. The method's write-up prints a
+joint table with ids {swaps} swapped; this dataset follows the ids of the MPII annotation file.
+
+{_table(["id", "joint", "caption name"], joint_rows)}
+
+## Splits
+
+MPII images are frames of YouTube videos, often several per video. `paper` splits images at random (as the
+method did), so near-duplicate frames can sit on both sides; `video_split` keeps all frames of a video on one side
+and is the honest measure of generalisation. MPII's own test images (`img_train = 0`) have no published joints and
+never become examples.
+
+## License
+
+MPII Human Pose is made available by its authors for research purposes; commercial use is not allowed because
+the authors do not hold the copyright of the images (frames of YouTube videos). The annotations and code are
+distributed by MPII under the Simplified BSD license. This derived dataset inherits those terms: see
+{HOMEPAGE} before using or redistributing it.
+
+## Citation
+
+```bibtex
+{CITATION}
+```
+"""
+
+
+def write_card(folder: str | Path, reports: dict[str, dict]) -> Path:
+    """Write ``folder/README.md`` for the configs in ``reports``."""
+    card = DatasetCard(f"---\n{card_data(reports).to_yaml()}\n---\n{render_body(reports)}")
+    path = Path(folder) / "README.md"
+    card.save(path)
+    return path

@@ -1,0 +1,48 @@
+"""Where the MPII release lives: a folder the user downloaded, or the official archives fetched by ``datasets``.
+
+The official archives unpack to ``images/*.jpg`` (``mpii_human_pose_v1.tar.gz``, 12.9 GB) and
+``mpii_human_pose_v1_u12_2/mpii_human_pose_v1_u12_1.mat`` (``mpii_human_pose_v1_u12_2.zip``). A user's folder may
+hold the ``.mat`` at the top or one level down; the images are always under ``images/``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+MPII_URLS: dict[str, str] = {
+    "images": "https://datasets.d2.mpi-inf.mpg.de/andriluka14cvpr/mpii_human_pose_v1.tar.gz",
+    "annotations": "https://datasets.d2.mpi-inf.mpg.de/andriluka14cvpr/mpii_human_pose_v1_u12_2.zip",
+}
+ANNOTATION_FILE = "mpii_human_pose_v1_u12_1.mat"
+
+
+def find_annotations(root: str | Path) -> Path:
+    """The annotation ``.mat`` under ``root`` (the official name first, else the only ``.mat`` found)."""
+    root = Path(root)
+    if root.is_file():
+        return root
+    if not root.is_dir():
+        raise FileNotFoundError(f"MPII folder not found: {root}")
+    for candidate in (root / ANNOTATION_FILE, *sorted(root.glob(f"*/{ANNOTATION_FILE}"))):
+        if candidate.is_file():
+            return candidate
+    mats = sorted(root.glob("*.mat")) or sorted(root.glob("*/*.mat"))
+    if len(mats) == 1:
+        return mats[0]
+    if not mats:
+        raise FileNotFoundError(f"{root}: no MPII annotation file ({ANNOTATION_FILE} or another .mat) found")
+    raise FileNotFoundError(f"{root}: several .mat files ({', '.join(m.name for m in mats)}); pass --mat")
+
+
+def find_images(root: str | Path) -> Path:
+    """The ``images/`` folder under ``root``."""
+    images = Path(root) / "images"
+    if not images.is_dir():
+        raise FileNotFoundError(f"{root}: no images/ folder (the MPII JPEGs go in {images})")
+    return images
+
+
+def download_release(dl_manager) -> tuple[Path, Path]:
+    """Fetch and unpack the official archives (cached by ``datasets``); returns (annotation file, images folder)."""
+    paths = dl_manager.download_and_extract(dict(MPII_URLS))
+    return find_annotations(paths["annotations"]), find_images(paths["images"])

@@ -1,0 +1,197 @@
+"""From MPII records to ``mpii_pose_caption`` examples: which persons qualify, the geometry, the captions.
+
+Two stages, so a build can decide the splits before touching any pixel:
+
+* :func:`admit` looks only at the annotation (no image I/O) and returns the persons that may become examples,
+  counting every rejected candidate under a reason;
+* :func:`make_examples` opens the image once and yields one example per admitted person, or a skip reason when
+  the image cannot be used or a joint falls outside the image / crop.
+
+A candidate is an image in ``resize`` mode (the paper's single-person images) and a person in ``crop`` mode; the
+reasons are counted in that unit. Nothing here ever emits an example whose label could be wrong: a joint without
+a visibility flag, an image with an EXIF rotation (MPII annotated the stored pixel grid, a rotated file leaves the
+frame in doubt) or a joint outside the picture is a counted skip, never a guess.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import warnings
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from blip_pose.geometry import BoxTransform, Preprocessing
+from blip_pose.images import ImageError, open_image, safe_join
+from blip_pose.pose_format import NUM_JOINTS, render_captions
+from mpii_pose_dataset.reader import ImageRecord, Person
+
+#: Every skip reason a build can report, with what it means (the dataset card prints this table).
+SKIP_REASONS: dict[str, str] = {
+    "test_image": "img_train = 0: MPII withholds the joints of test images",
+    "malformed_annotation": "the annotation entry cannot be read (the build report lists the messages)",
+    "no_person": "the image has no annotated person",
+    "not_single_person": "the image does not have exactly one annotated person (resize configs)",
+    "missing_joints": "fewer than 16 annotated joints",
+    "missing_visibility": "a joint without an is_visible flag (visibility captions need 0/1)",
+    "missing_head_box": "no head rectangle (PCKh needs it)",
+    "missing_center_scale": "no objpos/scale to place the crop (crop configs)",
+    "joint_outside_image": "a joint lies outside the original image",
+    "joint_outside_crop": "a joint lies outside the person crop (crop configs)",
+    "missing_image": "the image file does not exist",
+    "corrupt_image": "the image file is corrupt or truncated",
+    "not_an_image": "the file is not an image PIL can read",
+    "decompression_bomb": "refused by PIL's decompression-bomb guard",
+    "exif_orientation": "EXIF says the file is rotated/flipped; the annotation frame is unknown",
+}
+
+
+@dataclass(frozen=True)
+class ExampleSettings:
+    """What :func:`make_examples` needs from a builder config (plain values: sent to worker processes)."""
+
+    mode: str = "resize"  # "resize" (whole image) or "crop" (square around the person)
+    image_size: int = 384
+    crop_padding: float = 1.25
+    simple_joints: tuple[str, ...] = ("upper_neck",)
+    jpeg_quality: int = 95
+    single_person: bool = True  # resize configs keep only images with exactly one annotated person
+
+    @property
+    def preprocessing(self) -> Preprocessing:
+        return Preprocessing(self.mode, self.image_size, self.crop_padding)
+
+
+def _person_reason(person: Person, settings: ExampleSettings) -> str | None:
+    if len(person.points) < NUM_JOINTS:
+        return "missing_joints"
+    if any(p.visible is None for p in person.points):
+        return "missing_visibility"
+    if person.head_box is None:
+        return "missing_head_box"
+    if settings.mode == "crop" and (person.center is None or person.scale is None or not person.scale > 0):
+        return "missing_center_scale"
+    return None
+
+
+def admit(record: ImageRecord, settings: ExampleSettings, skips: Counter) -> tuple[int, ...]:
+    """Indices of the persons of ``record`` that may become examples; rejected candidates go into ``skips``."""
+    if not record.persons:
+        skips["no_person"] += 1
+        return ()
+    if not record.is_train:
+        skips["test_image"] += 1 if settings.mode == "resize" else len(record.persons)
+        return ()
+    if settings.single_person and len(record.persons) != 1:
+        skips["not_single_person"] += 1
+        return ()
+    admitted = []
+    for person in record.persons:
+        reason = _person_reason(person, settings)
+        if reason is None:
+            admitted.append(person.index)
+        else:
+            skips[reason] += 1
+    return tuple(admitted)
+
+
+def check_name(record: ImageRecord, images_dir: Path, mat_path: Path) -> Path:
+    """The image path; an absolute or escaping name is refused with an error naming the file and the entry."""
+    try:
+        return safe_join(images_dir, record.name)
+    except ImageError as err:
+        raise ValueError(
+            f"{mat_path}: image {record.index} (annolist({record.index + 1})) has the unsafe name "
+            f"{record.name!r}: {err}. Refusing to read outside {images_dir}."
+        ) from None
+
+
+def _jpeg(image: Image.Image, quality: int) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format="JPEG", quality=quality)
+    return buffer.getvalue()
+
+
+def _inside(xy: np.ndarray, width: float, height: float) -> bool:
+    return bool(((xy[:, 0] >= 0) & (xy[:, 0] <= width) & (xy[:, 1] >= 0) & (xy[:, 1] <= height)).all())
+
+
+def _draft_size(transforms: list[BoxTransform], width: int, height: int) -> tuple[int, int]:
+    """The smallest decode size that still gives every output at least one source pixel per output pixel."""
+    factor = max(max(t.scale) for t in transforms)
+    return max(1, math.ceil(width * factor)), max(1, math.ceil(height * factor))
+
+
+def _or_nan(values: tuple[float, ...] | None, n: int) -> list[float]:
+    return [math.nan] * n if values is None else [float(v) for v in values]
+
+
+def _probe_size(path: Path) -> tuple[int, int] | None:
+    """Width and height from the header alone, or None (open_image then reports the precise reason)."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with Image.open(path) as probe:
+                return probe.size
+    except Exception:
+        return None
+
+
+def make_examples(
+    record: ImageRecord, person_indices: tuple[int, ...], image_path: Path, settings: ExampleSettings
+) -> Iterator[tuple[dict | None, str | None]]:
+    """Yield ``(example, None)`` per usable admitted person, or ``(None, reason)`` per skipped one.
+
+    The image is decoded once, in JPEG draft mode at the smallest size the outputs need.
+    """
+    persons = [record.persons[i] for i in person_indices]
+    draft = None
+    probed = _probe_size(image_path)
+    if probed is not None:
+        pre = settings.preprocessing
+        draft = _draft_size([pre.transform(*probed, p.center, p.scale) for p in persons], *probed)
+    try:
+        image, (width, height) = open_image(image_path, name=record.name, exif="refuse", draft_size=draft)
+    except ImageError as err:
+        for _ in persons:
+            yield None, err.reason
+        return
+    for person in persons:
+        xy = np.array([(q.x, q.y, q.visible) for q in person.points], dtype=np.float64)
+        if not _inside(xy, width, height):
+            yield None, "joint_outside_image"
+            continue
+        transform = settings.preprocessing.transform(width, height, person.center, person.scale)
+        processed = transform.forward(xy)
+        size = settings.image_size
+        if not _inside(processed, size, size):
+            yield None, "joint_outside_crop"
+            continue
+        head = transform.forward(np.asarray(person.head_box, dtype=np.float64).reshape(2, 2)).ravel()
+        yield {
+            "image": {"bytes": _jpeg(transform.apply(image, (width, height)), settings.jpeg_quality), "path": None},
+            "image_name": record.name,
+            "joint_points": processed.tolist(),
+            **render_captions(processed[:, :2], processed[:, 2].astype(np.int64), size, size, settings.simple_joints),
+            "width": size,
+            "height": size,
+            "original_width": width,
+            "original_height": height,
+            "scale_x": transform.scale[0],
+            "scale_y": transform.scale[1],
+            "crop_box": list(transform.box),
+            "head_box": head.tolist(),
+            "person_center": _or_nan(person.center, 2),
+            "person_scale": math.nan if person.scale is None else person.scale,
+            "mpii_index": record.index,
+            "person_index": person.index,
+            "video_index": -1 if record.video_index is None else record.video_index,
+            "frame_sec": math.nan if record.frame_sec is None else record.frame_sec,
+            "activity": record.activity or "",
+            "category": record.category or "",
+        }, None

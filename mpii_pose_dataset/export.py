@@ -1,0 +1,124 @@
+"""Run the builder and lay its output out the way the Hub (and ``load_dataset(folder)``) reads it.
+
+::
+
+    <output>/README.md                                  dataset card; its YAML maps configs to data files
+    <output>/data/<config>/train-00000-of-00002.parquet   images stored once, as JPEG bytes
+    <output>/data/<config>/validation-00000-of-00001.parquet
+    <output>/reports/<config>.json                       skip counts, recipe and dataset_info of each config
+
+Building another config into the same folder adds it; rebuilding a config replaces its files. The card is
+regenerated from ``reports/`` every time, so it always lists exactly the configs present.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+
+from mpii_pose_dataset.builder import SPLITS, MpiiPoseCaption, read_build_report
+from mpii_pose_dataset.dataset_card import DATA_DIR, write_card
+
+REPORTS_DIR = "reports"
+
+
+def _move_shards(prepared: Path, target: Path, dataset_name: str) -> dict[str, list[str]]:
+    """Rename ``<name>-<split>[-SSSSS-of-NNNNN].parquet`` to ``<split>-SSSSS-of-NNNNN.parquet`` under ``target``."""
+    moved: dict[str, list[str]] = {}
+    for split in map(str, SPLITS):
+        files = sorted(prepared.glob(f"{dataset_name}-{split}*.parquet"))
+        for i, path in enumerate(files):
+            match = re.search(r"-(\d{5})-of-(\d{5})\.parquet$", path.name)
+            name = f"{split}-{match.group(1)}-of-{match.group(2)}.parquet" if match else f"{split}-{i:05d}-of-{len(files):05d}.parquet"
+            shutil.move(str(path), target / name)
+            moved.setdefault(split, []).append(name)
+    return moved
+
+
+def build(
+    output: str | Path,
+    *,
+    data_dir: str | Path | None = None,
+    configs: Iterable[str] = ("paper",),
+    num_proc: int | None = None,
+    cache_dir: str | Path | None = None,
+    max_shard_size: str | int = "500MB",
+    **overrides,
+) -> dict[str, dict]:
+    """Build ``configs`` into ``output``; returns each config's build report.
+
+    Args:
+        data_dir: the MPII folder (annotation ``.mat`` and ``images/``); None downloads the official archives.
+        num_proc: worker processes for image decoding (``datasets``' own sharded generation).
+        cache_dir: ``datasets`` cache (holds the downloaded archives with ``data_dir=None``).
+        overrides: config fields (image_size, seed, validation_ratio, simple_joints, crop_padding, jpeg_quality,
+            split_by) applied to every config built.
+    """
+    output = Path(output).expanduser()
+    output.mkdir(parents=True, exist_ok=True)
+    (output / REPORTS_DIR).mkdir(exist_ok=True)
+    reports = {}
+    for name in configs:
+        with tempfile.TemporaryDirectory(prefix=f".build-{name}-", dir=output) as tmp:
+            builder = MpiiPoseCaption(
+                config_name=name,
+                data_dir=None if data_dir is None else str(Path(data_dir).expanduser()),
+                cache_dir=None if cache_dir is None else str(cache_dir),
+                report_dir=Path(tmp) / "report",
+                **overrides,
+            )
+            prepared = Path(tmp) / "prepared"
+            builder.download_and_prepare(
+                output_dir=str(prepared), file_format="parquet", num_proc=num_proc, max_shard_size=max_shard_size
+            )
+            target = output / DATA_DIR / name
+            shutil.rmtree(target, ignore_errors=True)
+            target.mkdir(parents=True)
+            files = _move_shards(prepared, target, builder.dataset_name)
+            report = read_build_report(builder.report_dir)
+        report["config"] = name
+        report["files"] = files
+        report["dataset_info"] = builder.info._to_yaml_dict()
+        # No local paths in a folder that may be published.
+        full, short = report["annotation_file"], Path(report["annotation_file"]).name
+        report["annotation_file"] = short
+        report["malformed_annotation_messages"] = [
+            m.replace(full, short) for m in report["malformed_annotation_messages"]
+        ]
+        (output / REPORTS_DIR / f"{name}.json").write_text(json.dumps(report, indent=2) + "\n")
+        reports[name] = report
+    write_card(output, load_reports(output))
+    return reports
+
+
+def load_reports(folder: str | Path) -> dict[str, dict]:
+    """The build reports of the configs present in a built folder, by config name."""
+    reports_dir = Path(folder) / REPORTS_DIR
+    if not reports_dir.is_dir():
+        raise FileNotFoundError(f"{folder}: not a built mpii_pose_caption folder (no {REPORTS_DIR}/); run build first")
+    reports = {}
+    for path in sorted(reports_dir.glob("*.json")):
+        try:
+            reports[path.stem] = json.loads(path.read_text())
+        except json.JSONDecodeError as err:
+            raise ValueError(f"{path}: not valid JSON ({err})") from None
+    if not reports:
+        raise FileNotFoundError(f"{folder}: {REPORTS_DIR}/ holds no build report; run build first")
+    return reports
+
+
+def format_report(report: dict) -> str:
+    """A few lines for the terminal: examples per split and skipped candidates per reason."""
+    lines = [f"[{report['config']}] examples: " + ", ".join(f"{s} {n}" for s, n in report["examples"].items())]
+    skipped = report["skipped"]
+    if skipped:
+        total = sum(skipped.values())
+        lines.append(f"[{report['config']}] skipped {total} {report['unit']}(s): "
+                     + ", ".join(f"{reason} {n}" for reason, n in skipped.items()))
+    for message in report.get("malformed_annotation_messages", [])[:5]:
+        lines.append(f"  malformed: {message}")
+    return "\n".join(lines)

@@ -1,0 +1,74 @@
+"""Look at a built folder: examples per split and skips per reason (from the build reports), skeleton overlays.
+
+Named ``inspection`` rather than ``inspect`` so that it never shadows the standard library module.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+from tqdm.auto import tqdm
+
+from blip_pose.overlay import draw_pose
+from mpii_pose_dataset.dataset_card import data_pattern, default_config
+from mpii_pose_dataset.export import format_report, load_reports
+from mpii_pose_dataset.features import FEATURES
+
+
+def split_sizes(folder: str | Path, config: str) -> dict[str, int]:
+    """Rows per split counted from the parquet footers (no image is decoded)."""
+    folder = Path(folder)
+    sizes = {}
+    for split in ("train", "validation"):
+        files = sorted(folder.glob(data_pattern(config, split)))
+        sizes[split] = sum(pq.ParquetFile(f).metadata.num_rows for f in files)
+    return sizes
+
+
+def summary(folder: str | Path) -> str:
+    """Counts of every built config; the parquet row counts are checked against the build report."""
+    lines = []
+    for name, report in load_reports(folder).items():
+        lines.append(format_report(report))
+        sizes = split_sizes(folder, name)
+        if sizes != report["examples"]:
+            lines.append(f"[{name}] WARNING: the parquet files hold {sizes}, the build report says "
+                         f"{report['examples']}; rebuild this config")
+    return "\n".join(lines)
+
+
+def read_examples(folder: str | Path, config: str, split: str, n: int) -> Iterator[dict]:
+    """The first ``n`` examples of a split, decoded (images as PIL), straight from the parquet files."""
+    files = sorted(Path(folder).glob(data_pattern(config, split)))
+    if not files:
+        raise FileNotFoundError(f"{folder}: no {split} files for config {config!r} ({data_pattern(config, split)})")
+    left = n
+    for path in files:
+        for batch in pq.ParquetFile(path).iter_batches(batch_size=max(1, min(left, 64))):
+            for row in batch.to_pylist()[:left]:
+                yield FEATURES.decode_example(row)
+                left -= 1
+            if left <= 0:
+                return
+
+
+def write_overlays(
+    folder: str | Path, out_dir: str | Path, n: int, config: str | None = None, split: str = "validation"
+) -> list[Path]:
+    """Draw the labelled skeleton (joint names included) on the first ``n`` examples of a split as PNGs."""
+    config = config or default_config(load_reports(folder))
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = []
+    examples = read_examples(folder, config, split, n)
+    for i, example in enumerate(tqdm(examples, total=n, desc=f"overlays ({config}/{split})")):
+        points = np.asarray(example["joint_points"], dtype=np.float64)
+        label = f"{example['image_name']} person {example['person_index']}"
+        image = draw_pose(example["image"], points[:, :2], label=label)
+        path = out_dir / f"{i:03d}_{Path(example['image_name']).stem}_{example['person_index']}.png"
+        image.save(path)
+        paths.append(path)
+    return paths

@@ -1,0 +1,44 @@
+"""Upload a built folder to the Hugging Face Hub as a dataset repository.
+
+The token comes from ``HF_TOKEN`` or the stored login (``hf auth login``), as everywhere in huggingface_hub; it is
+never printed or logged here.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from huggingface_hub import HfApi, get_token
+
+from mpii_pose_dataset.export import load_reports
+from mpii_pose_dataset.inspection import split_sizes
+
+
+def check_folder(folder: str | Path) -> None:
+    """Refuse to upload anything but a complete built folder (card, reports, parquet of every config)."""
+    folder = Path(folder)
+    if not (folder / "README.md").is_file():
+        raise FileNotFoundError(f"{folder}: no README.md dataset card; run `python -m mpii_pose_dataset build` first")
+    for name, report in load_reports(folder).items():
+        sizes = split_sizes(folder, name)
+        if sizes != report["examples"]:
+            raise ValueError(f"{folder}: config {name!r} has parquet rows {sizes} but its report says "
+                             f"{report['examples']}; rebuild it before pushing")
+
+
+def push(folder: str | Path, repo_id: str, *, private: bool = False, token: str | None = None) -> str:
+    """Create (or reuse) the dataset repo and upload the folder; returns the commit URL."""
+    check_folder(folder)
+    token = token or get_token()
+    if token is None:
+        raise PermissionError("no Hugging Face token: set HF_TOKEN or run `hf auth login`")
+    api = HfApi(token=token)
+    api.create_repo(repo_id, repo_type="dataset", private=private, exist_ok=True)
+    commit = api.upload_folder(
+        folder_path=str(folder),
+        repo_id=repo_id,
+        repo_type="dataset",
+        commit_message="Upload mpii_pose_caption (built by mpii_pose_dataset)",
+        ignore_patterns=[".build-*", ".build-*/**"],
+    )
+    return str(getattr(commit, "commit_url", commit))
