@@ -67,6 +67,10 @@ class MpiiPoseCaptionConfig(datasets.BuilderConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        self.validate()
+
+    def validate(self) -> None:
+        """Refuse bad field values up front (datasets sets overrides after __post_init__, so builders call this)."""
         self.simple_joints = tuple(self.simple_joints)
         joint_ids(self.simple_joints)  # unknown names raise here, not in the middle of a build
         Preprocessing(self.mode, self.image_size, self.crop_padding)  # validates mode and sizes
@@ -122,6 +126,7 @@ class MpiiPoseCaption(datasets.GeneratorBasedBuilder):
     def __init__(self, *args, report_dir: str | Path | None = None, **kwargs) -> None:
         kwargs.setdefault("dataset_name", DATASET_NAME)
         super().__init__(*args, **kwargs)
+        self.config.validate()
         #: Where the skip counts of the last preparation go (a fresh temporary folder when not given).
         self.report_dir = Path(report_dir) if report_dir is not None else None
 
