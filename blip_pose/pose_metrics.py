@@ -1,0 +1,364 @@
+"""Pose metrics in plain vectorised numpy: the math behind ``metrics/pose_threshold_accuracy``.
+
+The evaluate module, the trainer's ``compute_metrics`` and the benchmarks all call :func:`pose_scores`, so every
+number the project reports comes from one place. No ``evaluate`` import here: training needs none of it.
+
+Conventions (shapes: N samples, J joints, T thresholds):
+
+- coordinates are pixels in one frame per sample, float (N, J, 2); a joint not found is NaN in both x and y
+  (what :func:`blip_pose.pose_format.parse_coords_batch` returns) and False in its found mask (N, J);
+- a joint is *evaluated* when the reference has it (and, if reference visibility is given, it is visible);
+- a predicted joint that is missing but evaluated is wrong at every threshold and left out of the errors.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from blip_pose.pose_format import CAPTION_COLUMNS, CAPTION_NAMES, parse_coords_batch, parse_visibility
+
+#: Pixel thresholds of the published accuracy (a sample is correct when its error is within T px).
+DEFAULT_THRESHOLDS: tuple[float, ...] = (25.0, 5.0, 1.0)
+#: Pixel thresholds of the per-joint PCK.
+DEFAULT_PCK_THRESHOLDS: tuple[float, ...] = (5.0,)
+CRITERIA = ("mean", "all")
+#: MPII: a joint is correct when within 0.5 head sizes; head size = 0.6 x head-box diagonal.
+PCKH_THRESHOLD = 0.5
+HEAD_SIZE_FACTOR = 0.6
+#: Joints the MPII benchmark leaves out of its mean PCKh (they are derived from the hips / shoulders).
+PCKH_MEAN_EXCLUDED: tuple[str, ...] = ("pelvis", "thorax")
+
+
+def threshold_key(threshold: float) -> str:
+    """Key text for a threshold as given: 25 and 25.0 -> ``"25"``, 2.5 -> ``"2.5"``."""
+    text = repr(float(threshold))
+    return text[:-2] if text.endswith(".0") else text
+
+
+def joint_errors(pred_xy: np.ndarray, ref_xy: np.ndarray) -> np.ndarray:
+    """Euclidean error per joint.
+
+    Args:
+        pred_xy, ref_xy: float (N, J, 2).
+    Returns:
+        float (N, J); NaN where either side is NaN (joint not found).
+    """
+    diff = pred_xy - ref_xy
+    return np.sqrt(diff[..., 0] ** 2 + diff[..., 1] ** 2)
+
+
+def sample_accuracy(
+    errors: np.ndarray,
+    found: np.ndarray,
+    evaluated: np.ndarray,
+    thresholds: Sequence[float] = DEFAULT_THRESHOLDS,
+    criterion: str = "mean",
+) -> np.ndarray:
+    """Share of samples counted correct at each threshold.
+
+    ``"mean"``: the mean error over the sample's evaluated joints is <= T. ``"all"``: every evaluated joint is
+    within T. Either way a sample missing an evaluated joint is wrong; samples with no evaluated joint are skipped.
+
+    Args:
+        errors: float (N, J) from :func:`joint_errors`.
+        found: bool (N, J), the prediction has the joint.
+        evaluated: bool (N, J), the joint is scored.
+        thresholds: T pixel thresholds.
+        criterion: ``"mean"`` or ``"all"``.
+    Returns:
+        float (T,); NaN when no sample has an evaluated joint.
+    """
+    if criterion not in CRITERIA:
+        raise ValueError(f"criterion must be one of {CRITERIA}, got {criterion!r}")
+    # Missing joints become +inf so that both the mean and the max put the sample above every threshold.
+    scored_err = np.where(evaluated, np.where(found, errors, np.inf), 0.0)
+    counts = evaluated.sum(axis=1)
+    scored = counts > 0
+    if not scored.any():
+        return np.full(len(thresholds), np.nan)
+    if criterion == "mean":
+        per_sample = scored_err[scored].sum(axis=1) / counts[scored]
+    else:
+        per_sample = scored_err[scored].max(axis=1)
+    thr = np.asarray(thresholds, dtype=np.float64)
+    return (per_sample[None, :] <= thr[:, None]).mean(axis=1)
+
+
+def pck(
+    errors: np.ndarray,
+    found: np.ndarray,
+    evaluated: np.ndarray,
+    thresholds: Sequence[float],
+    norm: np.ndarray | None = None,
+    mean_joints: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Percentage of correct keypoints (as a share in [0, 1]): error (/ norm) <= T, missing joints wrong.
+
+    Args:
+        errors, found, evaluated: (N, J) as in :func:`sample_accuracy`.
+        thresholds: T thresholds, in pixels, or in units of ``norm`` when given.
+        norm: float (N,) per-sample scale (e.g. head sizes for PCKh), or None for pixels.
+        mean_joints: bool (J,), joints pooled into the overall share (all by default).
+    Returns:
+        per_joint float (T, J) and overall float (T,); NaN where nothing is evaluated.
+    """
+    scaled = errors if norm is None else errors / norm[:, None]
+    ok = found & evaluated
+    thr = np.asarray(thresholds, dtype=np.float64)
+    hits = ok[None] & (scaled[None] <= thr[:, None, None])  # (T, N, J); NaN compares False
+    hit_counts = hits.sum(axis=1)
+    counts = evaluated.sum(axis=0)
+    keep = np.ones(errors.shape[1], dtype=bool) if mean_joints is None else mean_joints
+    with np.errstate(invalid="ignore", divide="ignore"):
+        per_joint = hit_counts / counts
+        total = counts[keep].sum()
+        overall = hit_counts[:, keep].sum(axis=1) / total if total else np.full(len(thr), np.nan)
+    return per_joint, overall
+
+
+def head_sizes_from_boxes(head_boxes: np.ndarray) -> np.ndarray:
+    """MPII head size: 0.6 x the diagonal of the head box.
+
+    Args:
+        head_boxes: float (N, 4) as x1, y1, x2, y2 in the coordinates' frame.
+    Returns:
+        float (N,).
+    """
+    return HEAD_SIZE_FACTOR * np.hypot(head_boxes[:, 2] - head_boxes[:, 0], head_boxes[:, 3] - head_boxes[:, 1])
+
+
+def _mean_or_nan(values: np.ndarray) -> float:
+    return float(values.mean()) if values.size else float("nan")
+
+
+def _check_finite_where(xy: np.ndarray, found: np.ndarray, what: str) -> None:
+    bad = found & ~np.isfinite(xy).all(axis=-1)
+    if bad.any():
+        i, j = np.argwhere(bad)[0]
+        raise ValueError(f"{what}[{i}] joint {j} is marked found but its coordinates are {xy[i, j].tolist()}")
+
+
+def _check_thresholds(values: Sequence[float], what: str) -> tuple[float, ...]:
+    thr = tuple(float(t) for t in values)
+    if not thr:
+        raise ValueError(f"{what} is empty")
+    if not all(np.isfinite(t) and t > 0 for t in thr):
+        raise ValueError(f"{what} must be finite and positive, got {list(values)}")
+    if len({threshold_key(t) for t in thr}) != len(thr):
+        raise ValueError(f"{what} repeat a value: {list(values)}")
+    return thr
+
+
+def _head_sizes(head_boxes: np.ndarray | None, head_sizes: np.ndarray | None, n: int) -> np.ndarray | None:
+    if head_boxes is not None and head_sizes is not None:
+        raise ValueError("give head_boxes or head_sizes, not both")
+    if head_boxes is not None:
+        boxes = np.asarray(head_boxes, dtype=np.float64)
+        if boxes.shape != (n, 4):
+            raise ValueError(f"head_boxes must have shape ({n}, 4) as x1, y1, x2, y2, got {boxes.shape}")
+        sizes, what = head_sizes_from_boxes(boxes), "head_boxes"
+    elif head_sizes is not None:
+        sizes, what = np.asarray(head_sizes, dtype=np.float64), "head_sizes"
+        if sizes.shape != (n,):
+            raise ValueError(f"head_sizes must have shape ({n},), got {sizes.shape}")
+    else:
+        return None
+    bad = ~(np.isfinite(sizes) & (sizes > 0))
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise ValueError(f"{what}[{i}] gives head size {sizes[i]}; head sizes must be finite and positive")
+    return sizes
+
+
+def pose_scores(
+    pred_xy: np.ndarray,
+    pred_found: np.ndarray,
+    ref_xy: np.ndarray,
+    ref_found: np.ndarray,
+    *,
+    thresholds: Sequence[float] = DEFAULT_THRESHOLDS,
+    criterion: str = "mean",
+    pck_thresholds: Sequence[float] = DEFAULT_PCK_THRESHOLDS,
+    ref_visible: np.ndarray | None = None,
+    head_boxes: np.ndarray | None = None,
+    head_sizes: np.ndarray | None = None,
+    joint_names: Sequence[str] = CAPTION_NAMES,
+) -> dict[str, float]:
+    """Every output of the metric, as plain floats (keys documented in the metric card).
+
+    Args:
+        pred_xy, ref_xy: float (N, J, 2) pixels; NaN allowed only where not found.
+        pred_found, ref_found: bool (N, J).
+        thresholds: pixel thresholds of ``accuracy@T``; ``criterion``: ``"mean"`` or ``"all"``.
+        pck_thresholds: pixel thresholds of ``pck@T``.
+        ref_visible: (N, J) 0/1; when given only visible reference joints are evaluated.
+        head_boxes: float (N, 4) x1, y1, x2, y2, or head_sizes: float (N,); either adds ``pckh@0.5``.
+        joint_names: J names used in the per-joint keys.
+    Raises:
+        ValueError: on bad shapes, non-finite found coordinates, a reference with no joint, bad thresholds.
+    """
+    pred_xy, ref_xy = np.asarray(pred_xy, dtype=np.float64), np.asarray(ref_xy, dtype=np.float64)
+    pred_found, ref_found = np.asarray(pred_found, dtype=bool), np.asarray(ref_found, dtype=bool)
+    if ref_xy.ndim != 3 or ref_xy.shape[2] != 2:
+        raise ValueError(f"references must have shape (N, J, 2), got {ref_xy.shape}")
+    n, j = ref_xy.shape[:2]
+    if n == 0:
+        raise ValueError("no samples: predictions and references are empty")
+    if pred_xy.shape != ref_xy.shape:
+        raise ValueError(f"predictions have shape {pred_xy.shape} but references {ref_xy.shape}")
+    if pred_found.shape != (n, j) or ref_found.shape != (n, j):
+        raise ValueError(f"found masks must have shape {(n, j)}, got {pred_found.shape} and {ref_found.shape}")
+    if len(joint_names) != j:
+        raise ValueError(f"{len(joint_names)} joint names for {j} joints")
+    _check_finite_where(pred_xy, pred_found, "predictions")
+    _check_finite_where(ref_xy, ref_found, "references")
+    empty = ~ref_found.any(axis=1)
+    if empty.any():
+        raise ValueError(f"references[{int(np.flatnonzero(empty)[0])}] has no joint; nothing to score against")
+    thresholds = _check_thresholds(thresholds, "thresholds")
+    pck_thresholds = _check_thresholds(pck_thresholds, "pck_thresholds")
+    if criterion not in CRITERIA:
+        raise ValueError(f"criterion must be one of {CRITERIA}, got {criterion!r}")
+    evaluated = ref_found
+    if ref_visible is not None:
+        vis = np.asarray(ref_visible)
+        if vis.shape != (n, j) or not np.isin(vis, (0, 1)).all():
+            raise ValueError(f"reference visibility must be 0/1 of shape {(n, j)}, got shape {vis.shape}")
+        evaluated = ref_found & vis.astype(bool)
+    sizes = _head_sizes(head_boxes, head_sizes, n)
+
+    errors = joint_errors(pred_xy, ref_xy)
+    ok = pred_found & evaluated
+    out: dict[str, float] = {}
+    accuracy = sample_accuracy(errors, pred_found, evaluated, thresholds, criterion)
+    out.update({f"accuracy@{threshold_key(t)}": float(a) for t, a in zip(thresholds, accuracy)})
+    out["mae"] = _mean_or_nan(errors[ok])
+    out["mae_x"] = _mean_or_nan(np.abs(pred_xy[..., 0] - ref_xy[..., 0])[ok])
+    out["mae_y"] = _mean_or_nan(np.abs(pred_xy[..., 1] - ref_xy[..., 1])[ok])
+    per_joint, overall = pck(errors, pred_found, evaluated, pck_thresholds)
+    for t, row, total in zip(pck_thresholds, per_joint, overall):
+        key = f"pck@{threshold_key(t)}"
+        out[key] = float(total)
+        out.update({f"{key}/{name}": float(v) for name, v in zip(joint_names, row)})
+    if sizes is not None:
+        mean_joints = np.array([name not in PCKH_MEAN_EXCLUDED for name in joint_names])
+        per_joint, overall = pck(errors, pred_found, evaluated, (PCKH_THRESHOLD,), sizes, mean_joints)
+        key = f"pckh@{threshold_key(PCKH_THRESHOLD)}"
+        out[key] = float(overall[0])
+        out.update({f"{key}/{name}": float(v) for name, v in zip(joint_names, per_joint[0])})
+    scored = evaluated.any(axis=1)
+    complete = (pred_found | ~evaluated).all(axis=1)
+    out["parse_rate"] = _mean_or_nan(complete[scored])
+    n_eval = int(evaluated.sum())
+    out["missing_joint_rate"] = float((evaluated & ~pred_found).sum() / n_eval) if n_eval else float("nan")
+    out["num_samples"] = float(n)
+    out["num_scored_samples"] = float(scored.sum())
+    return out
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Inputs: captions or arrays -> (xy, found), visibility -> (N, J)
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def _as_float_array(values, what: str) -> np.ndarray:
+    try:
+        return np.asarray(values, dtype=np.float64)
+    except (ValueError, TypeError) as err:
+        raise ValueError(f"{what} must be numeric arrays of one shape: {err}") from None
+
+
+def parse_captions(
+    captions: Sequence[str],
+    caption_type: str = "text",
+    image_sizes: Sequence[Sequence[float]] | np.ndarray | None = None,
+    *,
+    what: str = "predictions",
+    check_type: bool = False,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Pixel coordinates from captions of one caption column.
+
+    Args:
+        captions: N caption strings.
+        caption_type: a coordinate column of :data:`~blip_pose.pose_format.CAPTION_COLUMNS`.
+        image_sizes: (N, 2) width, height; required for normalized columns (scales them back to pixels).
+        what: the argument name used in error messages.
+        check_type: raise when the captions do not look like ``caption_type`` (use for references, which the
+            renderer wrote; model output is never rejected).
+    Returns:
+        xy float (N, J, 2) pixels, NaN where not found; found bool (N, J).
+    """
+    kind = CAPTION_COLUMNS.get(caption_type)
+    if kind is None:
+        raise ValueError(f"caption_type must be one of {list(CAPTION_COLUMNS)}, got {caption_type!r}")
+    if kind == "visibility":
+        raise ValueError(f"{caption_type} captions carry no coordinates; pass them as reference_visibility")
+    for i, caption in enumerate(captions):
+        if not isinstance(caption, str):
+            raise ValueError(f"{what}[{i}] is {type(caption).__name__}, expected a {caption_type} caption string")
+    xy, found = parse_coords_batch(captions)
+    n = len(captions)
+    if kind == "normalized":
+        if image_sizes is None:
+            raise ValueError(f"caption_type {caption_type!r} needs image_sizes: one (width, height) per sample")
+        sizes = _as_float_array(image_sizes, "image_sizes")
+        if sizes.shape != (n, 2):
+            raise ValueError(f"image_sizes must have shape ({n}, 2) as width, height, got {sizes.shape}")
+        bad = ~(np.isfinite(sizes) & (sizes > 0)).all(axis=1)
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            raise ValueError(f"image_sizes[{i}] is {sizes[i].tolist()}; width and height must be positive")
+        if check_type:
+            outside = found & ((xy < 0) | (xy > 1)).any(axis=-1)
+            _raise_mismatch(outside, what, caption_type, "values outside [0, 1]", "text")
+        xy = xy * sizes[:, None, :]
+    elif check_type:
+        fractional = found & (xy != np.floor(xy)).any(axis=-1)
+        _raise_mismatch(fractional, what, caption_type, "non-integer pixel values", "normalized_text")
+    return xy, found
+
+
+def _raise_mismatch(bad: np.ndarray, what: str, caption_type: str, symptom: str, other: str) -> None:
+    if bad.any():
+        i = int(np.flatnonzero(bad.any(axis=1))[0])
+        raise ValueError(f"{what}[{i}] has {symptom}, which {caption_type} captions never contain; "
+                         f"is it a {other} caption? Set caption_type to match the captions")
+
+
+def points_from_arrays(points, what: str = "predictions") -> tuple[np.ndarray, np.ndarray]:
+    """``(xy, found)`` from pixel arrays (N, J, 2): a joint whose x and y are both NaN is "not found".
+
+    Raises:
+        ValueError: on another shape, inf, or a joint with only one NaN coordinate.
+    """
+    xy = _as_float_array(points, what)
+    if xy.ndim != 3 or xy.shape[2] != 2:
+        raise ValueError(f"{what} must be arrays of shape (J, 2) per sample, got {xy.shape[1:]} per sample")
+    nan = np.isnan(xy)
+    found = ~nan.all(axis=-1)
+    bad = np.isinf(xy).any(axis=-1) | (nan.any(axis=-1) & found)
+    if bad.any():
+        i, j = np.argwhere(bad)[0]
+        raise ValueError(f"{what}[{i}] joint {j} is {xy[i, j].tolist()}; use NaN for both x and y of a "
+                         "missing joint, finite numbers otherwise")
+    return xy, found
+
+
+def visibility_array(visibility, n: int, num_joints: int) -> np.ndarray:
+    """(N, J) 0/1 from visibility captions (joints they lack count as not visible) or from 0/1 arrays."""
+    if len(visibility) != n:
+        raise ValueError(f"reference_visibility has {len(visibility)} entries for {n} samples")
+    if n and isinstance(visibility[0], str):
+        vis = np.zeros((n, num_joints), dtype=np.int64)
+        for i, caption in enumerate(visibility):
+            if not isinstance(caption, str):
+                raise ValueError(f"reference_visibility[{i}] is {type(caption).__name__}, expected a caption")
+            flags, found = parse_visibility(caption)
+            vis[i] = np.where(found, flags, 0)
+        return vis
+    vis = _as_float_array(visibility, "reference_visibility")
+    if vis.shape != (n, num_joints) or not np.isin(vis, (0, 1)).all():
+        raise ValueError(f"reference_visibility must be 0/1 of shape ({n}, {num_joints}), got shape {vis.shape}")
+    return vis.astype(np.int64)
