@@ -1,0 +1,161 @@
+"""Pose threshold accuracy: 2D human pose metrics (16 MPII joints) for predictions given as captions or arrays.
+
+The math lives in ``blip_pose.pose_metrics`` (plain numpy, shared with the trainer); this file only adapts
+evaluate's inputs to it. The metric card (README.md next to this file) tells the same story at length.
+"""
+
+import datasets
+import evaluate
+
+from blip_pose.pose_format import NUM_JOINTS
+from blip_pose.pose_metrics import (
+    DEFAULT_PCK_THRESHOLDS,
+    DEFAULT_THRESHOLDS,
+    parse_captions,
+    points_from_arrays,
+    pose_scores,
+    visibility_array,
+)
+
+_CITATION = """\
+@inproceedings{andriluka14cvpr,
+  author = {Mykhaylo Andriluka and Leonid Pishchulin and Peter Gehler and Bernt Schiele},
+  title = {2D Human Pose Estimation: New Benchmark and State of the Art Analysis},
+  booktitle = {IEEE Conference on Computer Vision and Pattern Recognition (CVPR)},
+  year = {2014}
+}
+"""
+
+_DESCRIPTION = """\
+Scores 2D human poses (the 16 MPII joints) predicted as captions such as "rankl:12,30 rknee:15,52 ..." or as
+J x 2 pixel arrays. A sample is correct at threshold T when its joints are close enough to the reference:
+by default when the mean distance over the reference's joints is at most T pixels (criterion "mean"), or
+optionally when every joint is within T (criterion "all"). Beside accuracy@T (T = 25, 5, 1 px by default) it
+reports the mean per-joint Euclidean error (mae, plus mae_x / mae_y), per-joint PCK at pixel thresholds, the
+MPII PCKh@0.5 when head boxes or head sizes are given, and how many predictions lacked joints (parse_rate,
+missing_joint_rate). A predicted joint that is missing counts as wrong at every threshold and is left out of
+the errors; it is never silently dropped.
+"""
+
+_KWARGS_DESCRIPTION = """
+Args:
+    predictions (`list` of `str`, or of J x 2 float arrays): predicted captions of the column named by
+        `caption_type`, or pixel coordinates (x, y) per joint in MPII order; NaN in x and y = joint missing.
+    references (`list` of `str`, or of J x 2 float arrays): reference poses in the same form (captions may be
+        scored against arrays). The joints present in a reference are the ones evaluated.
+    caption_type (`str`, default "text"): "text", "simple_text", "normalized_text" or "normalized_simple_text".
+    image_sizes (`list` of (width, height)): per sample; required by the normalized caption types.
+    reference_visibility (`list` of visibility captions or of J 0/1 flags): when given, only visible
+        reference joints are evaluated.
+    head_boxes (`list` of (x1, y1, x2, y2)) or head_sizes (`list` of `float`): per sample, in the coordinates'
+        frame; adds pckh@0.5 (head size = 0.6 x head-box diagonal).
+    thresholds (`list` of `float`, default [25, 5, 1]): pixel thresholds of accuracy@T.
+    criterion (`str`, default "mean"): "mean" (mean joint error <= T) or "all" (every joint error <= T).
+    pck_thresholds (`list` of `float`, default [5]): pixel thresholds of pck@T.
+Returns:
+    `dict` of `float`: accuracy@T per threshold, mae, mae_x, mae_y, pck@T and pck@T/<joint>, pckh@0.5 and
+    pckh@0.5/<joint> (with head information), parse_rate, missing_joint_rate, num_samples,
+    num_scored_samples. A value with nothing to average is NaN.
+Examples:
+    >>> import evaluate
+    >>> metric = evaluate.load("metrics/pose_threshold_accuracy")
+    >>> results = metric.compute(
+    ...     predictions=["upper_neck:12,30", "head:40,8"],
+    ...     references=["upper_neck:11,30", "upper_neck:52,20"],
+    ...     caption_type="simple_text",
+    ... )
+    >>> [results[k] for k in ("accuracy@25", "accuracy@1", "mae", "parse_rate", "missing_joint_rate")]
+    [0.5, 0.5, 1.0, 0.5, 0.5]
+
+    >>> import numpy as np
+    >>> reference = np.full((16, 2), 100.0)
+    >>> prediction = reference.copy()
+    >>> prediction[0, 0] += 32  # one joint 32 px off, the other 15 exact: mean error 2 px
+    >>> mean = metric.compute(predictions=[prediction], references=[reference])
+    >>> every = metric.compute(predictions=[prediction], references=[reference], criterion="all")
+    >>> mean["accuracy@25"], mean["accuracy@5"], every["accuracy@25"], mean["mae"], mean["pck@5"]
+    (1.0, 1.0, 0.0, 2.0, 0.9375)
+
+    >>> results = metric.compute(
+    ...     predictions=[reference + [6.0, 8.0]], references=[reference], head_boxes=[[0, 0, 30, 40]])
+    >>> results["mae"], results["mae_x"], results["mae_y"], results["pckh@0.5"], results["pckh@0.5/head"]
+    (10.0, 6.0, 8.0, 1.0, 1.0)
+
+    >>> results = metric.compute(
+    ...     predictions=["upper_neck:0.500,0.250"],
+    ...     references=["upper_neck:0.510,0.250"],
+    ...     caption_type="normalized_simple_text",
+    ...     image_sizes=[(200, 100)],
+    ... )
+    >>> round(results["mae"], 6)
+    2.0
+"""
+
+_POINTS = datasets.Sequence(datasets.Sequence(datasets.Value("float64")))
+
+
+@evaluate.utils.file_utils.add_start_docstrings(_DESCRIPTION, _KWARGS_DESCRIPTION)
+class PoseThresholdAccuracy(evaluate.Metric):
+    def _info(self):
+        # Strings first: evaluate's gradio widget shows the first option.
+        return evaluate.MetricInfo(
+            description=_DESCRIPTION,
+            citation=_CITATION,
+            inputs_description=_KWARGS_DESCRIPTION,
+            features=[
+                datasets.Features({"predictions": datasets.Value("string"), "references": datasets.Value("string")}),
+                datasets.Features({"predictions": datasets.Value("string"), "references": _POINTS}),
+                datasets.Features({"predictions": _POINTS, "references": _POINTS}),
+            ],
+            reference_urls=["http://human-pose.mpi-inf.mpg.de/#evaluation"],
+        )
+
+    def add_batch(self, *, predictions=None, references=None, **kwargs):
+        """Add a batch of predictions and references; an empty one is a ValueError (evaluate's is an IndexError)."""
+        for name, values in (("predictions", predictions), ("references", references)):
+            if values is not None and len(values) == 0:
+                raise ValueError(f"{name} is empty; give at least one sample")
+        super().add_batch(predictions=predictions, references=references, **kwargs)
+
+    def _compute(
+        self,
+        predictions,
+        references,
+        caption_type="text",
+        image_sizes=None,
+        reference_visibility=None,
+        head_boxes=None,
+        head_sizes=None,
+        thresholds=DEFAULT_THRESHOLDS,
+        criterion="mean",
+        pck_thresholds=DEFAULT_PCK_THRESHOLDS,
+    ):
+        n = len(references)
+        for name, values in (("image_sizes", image_sizes), ("head_boxes", head_boxes), ("head_sizes", head_sizes)):
+            if values is not None and len(values) != n:
+                raise ValueError(f"{name} has {len(values)} entries for {n} samples")
+        pred_xy, pred_found = _points(predictions, "predictions", caption_type, image_sizes)
+        ref_xy, ref_found = _points(references, "references", caption_type, image_sizes)
+        visible = None if reference_visibility is None else visibility_array(reference_visibility, n, NUM_JOINTS)
+        return pose_scores(
+            pred_xy,
+            pred_found,
+            ref_xy,
+            ref_found,
+            thresholds=thresholds,
+            criterion=criterion,
+            pck_thresholds=pck_thresholds,
+            ref_visible=visible,
+            head_boxes=head_boxes,
+            head_sizes=head_sizes,
+        )
+
+
+def _points(values, what, caption_type, image_sizes):
+    """(xy (N, 16, 2), found (N, 16)) from one input column, captions or arrays."""
+    if isinstance(values[0], str):
+        return parse_captions(values, caption_type, image_sizes, what=what, check_type=what == "references")
+    xy, found = points_from_arrays(values, what)
+    if xy.shape[1] != NUM_JOINTS:
+        raise ValueError(f"{what} must have {NUM_JOINTS} joints (MPII order) per sample, got {xy.shape[1]}")
+    return xy, found
