@@ -12,15 +12,17 @@ Configs: ``paper`` (default; the published method), ``video_split`` (the paper's
 ``person_crop`` (one example per person, square crop around objpos). Without ``data_dir`` the official archives
 are downloaded through the builder's download manager.
 
-A build makes two passes over the annotation file: ``_split_generators`` admits persons and assigns splits from
-the annotation alone (cheap, no pixels), then ``_generate_examples`` streams the images of each shard. Reasons for
-skipped candidates are written as small JSON files to ``report_dir`` (worker processes cannot return them
-otherwise) and summed by :func:`read_build_report`.
+``_split_generators`` reads the annotation file once, admits persons and assigns splits from the annotation alone
+(no pixels), and writes the admitted records as JSON-lines shard files to ``work_dir``; ``_generate_examples``
+streams one shard file at a time, so no process holds the whole release and ``num_proc`` workers share the shards.
+Reasons for skipped candidates are written as small JSON files to ``work_dir`` too (worker processes cannot
+return them otherwise) and summed by :func:`read_build_report`.
 """
 
 from __future__ import annotations
 
 import json
+import shutil
 import tempfile
 import uuid
 from collections import Counter
@@ -33,7 +35,7 @@ from blip_pose.geometry import Preprocessing
 from blip_pose.images import safe_join
 from blip_pose.pose_format import DEFAULT_SIMPLE_JOINTS, joint_ids
 from mpii_pose_dataset.download import download_release, find_annotations, find_images
-from mpii_pose_dataset.examples import ExampleSettings, admit, check_name, make_examples
+from mpii_pose_dataset.examples import ExampleSettings, admit, check_name, make_examples, record_from_json, record_to_json
 from mpii_pose_dataset.features import FEATURES
 from mpii_pose_dataset.reader import read_release
 from mpii_pose_dataset.splits import SPLIT_BY, group_key, validation_groups
@@ -123,12 +125,12 @@ class MpiiPoseCaption(datasets.GeneratorBasedBuilder):
     #: Shards per split: the units ``num_proc`` workers share out.
     NUM_SHARDS = 16
 
-    def __init__(self, *args, report_dir: str | Path | None = None, **kwargs) -> None:
+    def __init__(self, *args, work_dir: str | Path | None = None, **kwargs) -> None:
         kwargs.setdefault("dataset_name", DATASET_NAME)
         super().__init__(*args, **kwargs)
         self.config.validate()
-        #: Where the skip counts of the last preparation go (a fresh temporary folder when not given).
-        self.report_dir = Path(report_dir) if report_dir is not None else None
+        #: Shard files and skip counts of the last preparation (a fresh temporary folder when not given).
+        self.work_dir = Path(work_dir) if work_dir is not None else None
 
     def _info(self) -> datasets.DatasetInfo:
         return datasets.DatasetInfo(
@@ -148,26 +150,23 @@ class MpiiPoseCaption(datasets.GeneratorBasedBuilder):
     def _split_generators(self, dl_manager) -> list[datasets.SplitGenerator]:
         mat_path, images_dir = self._locate(dl_manager)
         config: MpiiPoseCaptionConfig = self.config
-        if self.report_dir is None:
-            self.report_dir = Path(tempfile.mkdtemp(prefix="mpii_pose_caption_report_"))
-        self.report_dir.mkdir(parents=True, exist_ok=True)
-        for stale in self.report_dir.glob("job-*.json"):  # from an earlier preparation with the same folder
-            stale.unlink()
+        if self.work_dir is None:
+            self.work_dir = Path(tempfile.mkdtemp(prefix="mpii_pose_caption_build_"))
+        shutil.rmtree(self.work_dir, ignore_errors=True)  # nothing from an earlier preparation may be counted
+        (self.work_dir / "shards").mkdir(parents=True)
         release = read_release(mat_path, errors="skip")
         skips: Counter = Counter()
-        plan: list[tuple[int, tuple[int, ...], object]] = []
-        for record in release:
-            check_name(record, images_dir, mat_path)  # an unsafe name anywhere is refused, used or not
-            persons = admit(record, config.settings, skips)
-            if persons:
-                plan.append((record.index, persons, group_key(config.split_by, record.index, record.video_index)))
+        plan: list[tuple[int, object]] = []  # (persons admitted, split group) per admitted image
+        admitted_file = self.work_dir / "admitted.jsonl"
+        with admitted_file.open("w") as admitted:
+            for record in release:
+                check_name(record, images_dir, mat_path)  # an unsafe name anywhere is refused, used or not
+                persons = admit(record, config.settings, skips)
+                if persons:
+                    admitted.write(record_to_json(record, persons) + "\n")
+                    plan.append((len(persons), group_key(config.split_by, record.index, record.video_index)))
         if release.skipped:
             skips["malformed_annotation"] += len(release.skipped)
-        validation = validation_groups(((g, len(p)) for _, p, g in plan), config.validation_ratio, config.seed)
-        chosen = {
-            datasets.Split.TRAIN: [(i, p) for i, p, g in plan if g not in validation],
-            datasets.Split.VALIDATION: [(i, p) for i, p, g in plan if g in validation],
-        }
         report = {
             "annotation_file": str(mat_path),
             "images": len(release),
@@ -176,50 +175,71 @@ class MpiiPoseCaption(datasets.GeneratorBasedBuilder):
             "malformed_annotation_messages": [message for _, message in release.skipped][:100],
             "recipe": config.recipe(),
         }
-        (self.report_dir / PLAN_REPORT).write_text(json.dumps(report, indent=2))
-        common = {"mat_path": str(mat_path), "images_dir": str(images_dir), "report_dir": str(self.report_dir)}
+        (self.work_dir / PLAN_REPORT).write_text(json.dumps(report, indent=2))
+        validation = validation_groups(((g, n) for n, g in plan), config.validation_ratio, config.seed)
+        in_validation = [g in validation for _, g in plan]
+        del release, plan  # the parsed .mat is the biggest object of a build: free it before the images
+        shards = self._write_shards(admitted_file, in_validation)
         return [
             datasets.SplitGenerator(
-                name=split, gen_kwargs={"shards": _chunks(chosen[split], self.NUM_SHARDS), "split": str(split), **common}
+                name=split,
+                gen_kwargs={"shards": shards[str(split)], "split": str(split), "images_dir": str(images_dir),
+                            "work_dir": str(self.work_dir)},
             )
             for split in SPLITS
         ]
 
-    def _generate_examples(self, shards: list, split: str, mat_path: str, images_dir: str, report_dir: str):
-        wanted = {index: persons for shard in shards for index, persons in shard}
+    def _write_shards(self, admitted_file: Path, in_validation: list[bool]) -> dict[str, list[str]]:
+        """Deal the admitted records into at most NUM_SHARDS contiguous JSON-lines files per split."""
+        counts = {"validation": sum(in_validation)}
+        counts["train"] = len(in_validation) - counts["validation"]
+        per_shard = {split: max(1, -(-n // self.NUM_SHARDS)) for split, n in counts.items()}
+        paths: dict[str, list[str]] = {str(split): [] for split in SPLITS}
+        seen = {split: 0 for split in counts}
+        handles: dict[str, object] = {}
+        with admitted_file.open() as lines:
+            for line, valid in zip(lines, in_validation):
+                split = "validation" if valid else "train"
+                shard = seen[split] // per_shard[split]
+                if seen[split] % per_shard[split] == 0:
+                    if split in handles:
+                        handles[split].close()
+                    path = self.work_dir / "shards" / f"{split}-{shard:05d}.jsonl"
+                    paths[split].append(str(path))
+                    handles[split] = path.open("w")
+                handles[split].write(line)
+                seen[split] += 1
+        for handle in handles.values():
+            handle.close()
+        admitted_file.unlink()
+        return paths
+
+    def _generate_examples(self, shards: list[str], split: str, images_dir: str, work_dir: str):
         settings = self.config.settings
         skips: Counter = Counter()
         examples = 0
-        for record in read_release(mat_path, errors="skip"):
-            persons = wanted.get(record.index)
-            if persons is None:
-                continue
-            path = safe_join(images_dir, record.name)  # checked in _split_generators; cannot fail here
-            for example, reason in make_examples(record, persons, path, settings):
-                if reason is not None:
-                    skips[reason] += 1
-                    continue
-                examples += 1
-                yield f"{record.index}_{example['person_index']}", example
+        for shard in shards:
+            with open(shard) as lines:
+                for line in lines:
+                    record = record_from_json(line)
+                    path = safe_join(images_dir, record.name)  # checked in _split_generators; cannot fail here
+                    for example, reason in make_examples(record, path, settings):
+                        if reason is not None:
+                            skips[reason] += 1
+                            continue
+                        examples += 1
+                        yield f"{record.index}_{example['person_index']}", example
         job = {"split": split, "examples": examples, "skipped": dict(skips)}
-        (Path(report_dir) / f"job-{split}-{uuid.uuid4().hex}.json").write_text(json.dumps(job))
+        (Path(work_dir) / f"job-{split}-{uuid.uuid4().hex}.json").write_text(json.dumps(job))
 
 
-def _chunks(items: list, n: int) -> list[tuple]:
-    """At most ``n`` contiguous, non-empty chunks (an empty split still gets one empty chunk)."""
-    if not items:
-        return [()]
-    size = -(-len(items) // n)
-    return [tuple(items[i : i + size]) for i in range(0, len(items), size)]
-
-
-def read_build_report(report_dir: str | Path) -> dict:
+def read_build_report(work_dir: str | Path) -> dict:
     """The plan report plus example and skip counts summed over every generation job."""
-    report_dir = Path(report_dir)
-    report = json.loads((report_dir / PLAN_REPORT).read_text())
+    work_dir = Path(work_dir)
+    report = json.loads((work_dir / PLAN_REPORT).read_text())
     skipped = Counter(report["skipped"])
     examples = Counter({str(split): 0 for split in SPLITS})
-    for job_file in sorted(report_dir.glob("job-*.json")):
+    for job_file in sorted(work_dir.glob("job-*.json")):
         job = json.loads(job_file.read_text())
         examples[job["split"]] += job["examples"]
         skipped.update(job["skipped"])

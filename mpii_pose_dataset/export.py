@@ -68,7 +68,7 @@ def build(
                 config_name=name,
                 data_dir=None if data_dir is None else str(Path(data_dir).expanduser()),
                 cache_dir=None if cache_dir is None else str(cache_dir),
-                report_dir=Path(tmp) / "report",
+                work_dir=Path(tmp) / "work",
                 **overrides,
             )
             prepared = Path(tmp) / "prepared"
@@ -79,7 +79,7 @@ def build(
             shutil.rmtree(target, ignore_errors=True)
             target.mkdir(parents=True)
             files = _move_shards(prepared, target, builder.dataset_name)
-            report = read_build_report(builder.report_dir)
+            report = read_build_report(builder.work_dir)
         report["config"] = name
         report["files"] = files
         report["dataset_info"] = builder.info._to_yaml_dict()
