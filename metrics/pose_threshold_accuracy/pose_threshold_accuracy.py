@@ -111,10 +111,17 @@ class PoseThresholdAccuracy(evaluate.Metric):
         )
 
     def add_batch(self, *, predictions=None, references=None, **kwargs):
-        """Add a batch of predictions and references; an empty one is a ValueError (evaluate's is an IndexError)."""
+        """Add a batch of predictions and references; checks what evaluate 0.4.6 gets wrong first.
+
+        An empty batch is an IndexError there, and a length mismatch leaves the input format of the failed batch
+        selected, so the next compute with the other input form fails; both are plain ValueErrors here.
+        """
         for name, values in (("predictions", predictions), ("references", references)):
             if values is not None and len(values) == 0:
                 raise ValueError(f"{name} is empty; give at least one sample")
+        if predictions is not None and references is not None and len(predictions) != len(references):
+            raise ValueError(f"Mismatch in the number of predictions ({len(predictions)}) and references "
+                             f"({len(references)})")
         super().add_batch(predictions=predictions, references=references, **kwargs)
 
     def _compute(
