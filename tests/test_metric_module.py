@@ -15,6 +15,8 @@ import numpy as np
 import pytest
 import yaml
 
+from blip_pose.pose_format import render_coords
+
 REPO = Path(__file__).resolve().parents[1]
 METRIC_DIR = REPO / "metrics" / "pose_threshold_accuracy"
 CARD = (METRIC_DIR / "README.md").read_text(encoding="utf-8")
@@ -112,8 +114,6 @@ def test_every_output_key_is_documented(metric):
 
 def test_scores_captions_against_arrays_and_visibility_captions(metric):
     reference = np.arange(32, dtype=float).reshape(16, 2)
-    from blip_pose.pose_format import render_coords
-
     prediction = render_coords(reference + [3, 4])
     out = metric.compute(predictions=[prediction], references=[reference], thresholds=[5, 4.9])
     assert (out["accuracy@5"], out["accuracy@4.9"], out["mae"]) == (1.0, 0.0, 5.0)
