@@ -115,7 +115,8 @@ def test_visibility_rejects_values_other_than_zero_one():
 def test_batch_parser_matches_single_parser():
     rng = np.random.default_rng(3)
     caps = [pf.render_coords(rng.uniform(-20, 400, (16, 2))) for _ in range(30)]
-    caps += ["rankl : 1 , 2", "garbage", None, caps[0].upper(), caps[1][:-3]]
+    decoded = [c.replace(":", " : ").replace(",", ", ").replace("_", " _ ").replace("-", "- ") for c in caps[:5]]
+    caps += decoded + ["rankl : 1 , 2", "garbage", None, caps[0].upper(), caps[1][:-3], decoded[0].replace(" :", "")]
     xy, found = pf.parse_coords_batch(caps)
     for i, c in enumerate(caps):
         single = pf.parse_coords(c)
