@@ -1,0 +1,182 @@
+"""Loading the pose-caption dataset and refusing bad input before training starts.
+
+Every check here raises :class:`DataError` with the dataset, split, column or image it is about: a missing
+caption column, an empty split, an undecodable image or a caption the tokenizer would truncate must stop the
+run up front, not at step 5,000 or as a silently wrong label.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from datasets import Dataset, DatasetDict, Image, load_dataset, load_from_disk
+
+from blip_pose.geometry import Preprocessing
+from mpii_pose_dataset.builder import MpiiPoseCaption
+from mpii_pose_dataset.export import REPORTS_DIR, build, load_reports
+from mpii_pose_dataset.sample import SAMPLE_DIR
+from blip_pose.images import ImageError, open_image
+from blip_pose.pose_format import CAPTION_COLUMNS, NUM_JOINTS, parse_coords_batch, parse_normalized
+
+SAMPLE_DATASET = "sample"
+DEFAULT_CONFIG = MpiiPoseCaption.DEFAULT_CONFIG_NAME
+BUILDER_CONFIGS = {config.name: config for config in MpiiPoseCaption.BUILDER_CONFIGS}
+
+
+logger = logging.getLogger(__name__)
+
+
+class DataError(ValueError):
+    """The dataset cannot be trained on; the message names the split, column or image."""
+
+
+def resolve_dataset(name: str, config_name: str | None, output_dir: str | Path) -> str:
+    """``sample`` -> the bundled sample built into ``<output_dir>/sample-dataset``; anything else unchanged."""
+    if name == SAMPLE_DATASET and not Path(name).exists():
+        return str(build_sample(Path(output_dir) / "sample-dataset", config_name or DEFAULT_CONFIG))
+    return name
+
+
+def load_pose_dataset(name: str, config_name: str | None, cache_dir: str | None = None) -> DatasetDict:
+    """A Hub id or a built folder (``load_dataset`` layout or ``save_to_disk``)."""
+    path = Path(name)
+    if path.is_dir() and (path / "dataset_dict.json").is_file():
+        return load_from_disk(str(path))
+    try:
+        return load_dataset(name, config_name, cache_dir=cache_dir)
+    except FileNotFoundError as err:
+        raise DataError(f"dataset {name!r} is neither a local folder nor reachable on the Hub: {err}") from None
+
+
+def build_sample(folder: Path, config_name: str) -> Path:
+    """Build the bundled synthetic sample with the project's builder (offline, ~1 s); reused once built."""
+    if not (folder / REPORTS_DIR / f"{config_name}.json").is_file():
+        build(folder, data_dir=SAMPLE_DIR, configs=[config_name])
+    return folder
+
+
+def select_rows(split: Dataset, limit: int | None) -> Dataset:
+    return split if limit is None else split.select(range(min(limit, len(split))))
+
+
+def check_split(ds: DatasetDict, split: str, caption_column: str, image_column: str) -> Dataset:
+    """The split, after checking that it exists, is not empty and has the image and caption columns."""
+    if split not in ds:
+        raise DataError(f"dataset has no split {split!r}; splits: {', '.join(ds)}")
+    data = ds[split]
+    if len(data) == 0:
+        raise DataError(f"split {split!r} is empty")
+    for column in (caption_column, image_column):
+        if column not in data.column_names:
+            raise DataError(
+                f"split {split!r} has no column {column!r}; columns: {', '.join(data.column_names)}"
+            )
+    if CAPTION_COLUMNS.get(caption_column) not in ("pixel", "normalized"):
+        coordinate_columns = [c for c, kind in CAPTION_COLUMNS.items() if kind != "visibility"]
+        raise DataError(
+            f"caption column {caption_column!r} has no joint coordinates to score; use one of {coordinate_columns}"
+        )
+    if not isinstance(data.features[image_column], Image):
+        raise DataError(f"column {image_column!r} of split {split!r} is not an image column")
+    return data
+
+
+def check_captions(data: Dataset, split: str, caption_column: str, tokenizer, max_tokens: int) -> int:
+    """Every caption is a non-empty string of at most ``max_tokens`` tokens (BOS and SEP included).
+
+    Returns the longest caption's token count, which bounds how long generation needs to run.
+    """
+    captions = list(data[caption_column])
+    for i, caption in enumerate(captions):
+        if not isinstance(caption, str) or not caption.strip():
+            raise DataError(f"split {split!r}, row {i} ({_row_name(data, i)}): empty caption in {caption_column!r}")
+    lengths = np.array([len(ids) for ids in tokenizer(captions)["input_ids"]])
+    if (lengths > max_tokens).any():
+        i = int(np.argmax(lengths))
+        raise DataError(
+            f"split {split!r}, row {i} ({_row_name(data, i)}): caption has {lengths[i]} tokens, more than "
+            f"max_caption_tokens={max_tokens}; raise it (and the model's position embeddings) or shorten captions"
+        )
+    return int(lengths.max())
+
+
+def check_images(data: Dataset, split: str, image_column: str, batch_size: int = 256) -> None:
+    """Decode every image (JPEG draft mode keeps this fast); the first bad one is an error naming it."""
+    raw = data.cast_column(image_column, Image(decode=False)).select_columns([image_column])
+    for start, batch in enumerate(raw.iter(batch_size=batch_size)):
+        for offset, image in enumerate(batch[image_column]):
+            row = start * batch_size + offset
+            source = image["bytes"] if image["bytes"] is not None else image["path"]
+            try:
+                open_image(source, name=_row_name(data, row), draft_size=(64, 64))
+            except ImageError as err:
+                raise DataError(f"split {split!r}, row {row}: undecodable image: {err}") from None
+
+
+def _row_name(data: Dataset, row: int) -> str:
+    if "image_name" in data.column_names:
+        return str(data.select_columns(["image_name"])[row]["image_name"])  # no image decode
+    return f"row {row}"
+
+
+def preprocessing_record(data: Dataset, dataset_name: str) -> Preprocessing:
+    """How the dataset's images were made, for ``preprocessing.json``.
+
+    The recipe a local build recorded (``reports/<config>.json``) wins; otherwise the builder's config of that
+    name; a dataset of unknown origin is taken as resized whole images of its own size.
+    """
+    config = data.info.config_name
+    size = int(data[0]["width"]) if "width" in data.column_names else data[0]["image"].width
+    built = (Path(dataset_name) / REPORTS_DIR).is_dir()
+    recipe = load_reports(dataset_name).get(config, {}).get("recipe") if built else None
+    if recipe:
+        return Preprocessing(recipe["mode"], recipe["image_size"], recipe["crop_padding"])
+    if config in BUILDER_CONFIGS:
+        return Preprocessing(BUILDER_CONFIGS[config].mode, size, BUILDER_CONFIGS[config].crop_padding)
+    logger.warning("dataset config %r is not one of %s: recording resize preprocessing", config, list(BUILDER_CONFIGS))
+    return Preprocessing("resize", size)
+
+
+@dataclass
+class References:
+    """What compute_metrics needs about the evaluation split, in row order (no images)."""
+
+    names: list[str]
+    captions: list[str]
+    xy: np.ndarray  # (N, 16, 2) reference joints in pixels, NaN where the caption has no joint
+    found: np.ndarray  # (N, 16) bool
+    sizes: np.ndarray  # (N, 2) width, height of the processed image
+    head_boxes: np.ndarray | None  # (N, 4) x0, y0, x1, y1 in processed pixels, for PCKh
+
+
+def parse_captions(captions: list[str], kind: str, sizes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Captions -> ``(xy (N, 16, 2) pixels, found (N, 16))``; normalized captions are scaled by ``sizes``."""
+    if kind == "pixel":
+        return parse_coords_batch(captions)
+    xy = np.full((len(captions), NUM_JOINTS, 2), np.nan)
+    found = np.zeros((len(captions), NUM_JOINTS), dtype=bool)
+    for i, (caption, (width, height)) in enumerate(zip(captions, sizes)):
+        parsed = parse_normalized(caption, width, height)
+        xy[i], found[i] = parsed.xy, parsed.found
+    return xy, found
+
+
+def references(data: Dataset, caption_column: str, image_column: str) -> References:
+    columns = data.column_names
+    captions = list(data[caption_column])
+    if "width" in columns and "height" in columns:
+        sizes = np.stack([list(data["width"]), list(data["height"])], axis=1).astype(np.float64)
+    elif CAPTION_COLUMNS[caption_column] == "normalized":
+        raise DataError("normalized captions need the image size: columns 'width' and 'height' are missing")
+    else:
+        sizes = np.array([image.size for image in data[image_column]], dtype=np.float64)
+    names = list(data["image_name"]) if "image_name" in columns else [f"row-{i}" for i in range(len(data))]
+    xy, found = parse_captions(captions, CAPTION_COLUMNS[caption_column], sizes)
+    empty = np.flatnonzero(~found.any(axis=1))
+    if empty.size:
+        raise DataError(f"reference caption of {names[empty[0]]!r} has no joint that the caption parser can read")
+    head_boxes = np.asarray(list(data["head_box"]), dtype=np.float64) if "head_box" in columns else None
+    return References(names, captions, xy, found, sizes, head_boxes)

@@ -1,0 +1,84 @@
+"""compute_metrics: decode generated captions, parse them, score them with the pose metric, write predictions.
+
+Predictions arrive in evaluation-split order (the Trainer gathers them across processes and drops the padding
+duplicates); the decoded labels are compared with the split's own captions so that a misaligned gather is an
+error rather than a wrong score.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from transformers import EvalPrediction, PreTrainedTokenizerBase
+
+from data import References, parse_captions
+
+METRIC_PATH = Path(__file__).resolve().parents[1] / "metrics" / "pose_threshold_accuracy"
+PREDICTIONS_DIR = "predictions"
+
+
+def load_pose_metric():
+    """The ``pose_threshold_accuracy`` evaluate module of this repository (a local folder: no network)."""
+    import evaluate
+
+    return evaluate.load(str(METRIC_PATH))
+
+
+@dataclass
+class PoseMetrics:
+    """``compute_metrics`` for the Trainer. ``name()`` names the evaluation's predictions file."""
+
+    tokenizer: PreTrainedTokenizerBase
+    references: References
+    caption_kind: str  # "pixel" or "normalized" (blip_pose.pose_format.CAPTION_COLUMNS)
+    metric: object
+    output_dir: Path | None  # where predictions files go; None on processes other than the main one
+    name: Callable[[], str] = lambda: "eval"
+    latest: dict = field(default_factory=dict)  # the last evaluation's captions and joints, for overlays
+
+    def decode(self, ids: np.ndarray) -> list[str]:
+        ids = np.where(ids == -100, self.tokenizer.pad_token_id, ids)  # the Trainer pads with -100
+        return self.tokenizer.batch_decode(ids, skip_special_tokens=True)
+
+    def __call__(self, eval_pred: EvalPrediction) -> dict[str, float]:
+        refs = self.references
+        captions = self.decode(np.asarray(eval_pred.predictions))
+        if len(captions) != len(refs.names):
+            raise RuntimeError(f"evaluation returned {len(captions)} predictions for {len(refs.names)} examples")
+        self._check_alignment(self.decode(np.asarray(eval_pred.label_ids)))
+        xy, found = parse_captions(captions, self.caption_kind, refs.sizes)
+        kwargs = {} if refs.head_boxes is None else {"head_boxes": list(refs.head_boxes)}
+        ref_xy = np.where(refs.found[..., None], refs.xy, np.nan)
+        pred_xy = np.where(found[..., None], xy, np.nan)
+        scores = self.metric.compute(predictions=list(pred_xy), references=list(ref_xy), **kwargs)
+        self.latest = {"captions": captions, "xy": xy, "found": found}
+        if self.output_dir is not None:
+            self.write_predictions(captions, xy, found)
+        return {key: float(value) for key, value in scores.items() if np.ndim(value) == 0}
+
+    def _check_alignment(self, decoded_labels: list[str]) -> None:
+        refs = self.references
+        xy, found = parse_captions(decoded_labels, self.caption_kind, refs.sizes)
+        same = (found == refs.found) & np.where(found, np.abs(xy - refs.xy).max(-1) < 1e-6, True)
+        if not same.all():
+            row = int(np.flatnonzero(~same.all(axis=1))[0])
+            raise RuntimeError(
+                f"evaluation labels are out of order: row {row} ({refs.names[row]}) was scored against "
+                f"{decoded_labels[row]!r}, expected {refs.captions[row]!r}"
+            )
+
+    def write_predictions(self, captions: list[str], xy: np.ndarray, found: np.ndarray) -> Path:
+        """``predictions/<name>.jsonl``: one line per image with the caption and joints (null: not found)."""
+        path = Path(self.output_dir) / PREDICTIONS_DIR / f"{self.name()}.jsonl"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("w", encoding="utf-8") as out:
+            rows = zip(self.references.names, captions, self.references.captions, xy, found)
+            for name, caption, reference, points, mask in rows:
+                joints = [[round(float(x), 2), round(float(y), 2)] if ok else None for (x, y), ok in zip(points, mask)]
+                record = {"image_name": name, "caption": caption, "reference": reference, "joints": joints}
+                out.write(json.dumps(record) + "\n")
+        return path

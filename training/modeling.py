@@ -1,0 +1,80 @@
+"""Loading BLIP and its processor: Hub id, local checkpoint, or a named offline preset saved as a checkpoint."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from transformers import BlipForConditionalGeneration, BlipProcessor
+
+from blip_pose.presets import PRESETS, save_preset
+
+PRESET_PREFIX = "preset:"
+# A checkpoint folder needs one file of each group to rebuild the processor (v5 and v4 layouts).
+PROCESSOR_FILES = {
+    "image processor": ("processor_config.json", "preprocessor_config.json"),
+    "tokenizer": ("tokenizer.json", "vocab.txt"),
+}
+
+
+class CheckpointError(ValueError):
+    """A model or processor that cannot be loaded; the message names the checkpoint."""
+
+
+def preset_name(model_name_or_path: str) -> str | None:
+    """``"tiny"`` or ``"preset:tiny"`` -> ``"tiny"``; a local folder or Hub id -> None."""
+    if Path(model_name_or_path).is_dir():
+        return None
+    name = model_name_or_path.removeprefix(PRESET_PREFIX)
+    if name in PRESETS:
+        return name
+    if model_name_or_path.startswith(PRESET_PREFIX):
+        raise CheckpointError(f"unknown preset {name!r}; known presets: {', '.join(PRESETS)}")
+    return None
+
+
+def resolve_checkpoint(model_name_or_path: str, output_dir: str | Path, seed: int = 0) -> str:
+    """A path or Hub id that ``from_pretrained`` can load; a preset is saved to ``<output_dir>/preset-<name>``.
+
+    Saving the preset first means the run loads it exactly like a downloaded checkpoint (and a resumed run
+    finds the same initial weights).
+    """
+    preset = preset_name(model_name_or_path)
+    if preset is not None:
+        folder = Path(output_dir) / f"preset-{preset}"
+        if not (folder / "config.json").is_file():
+            save_preset(preset, folder, seed=seed)
+        return str(folder)
+    folder = Path(model_name_or_path)
+    if folder.is_dir():
+        for what, names in PROCESSOR_FILES.items():
+            if not any((folder / name).is_file() for name in names):
+                raise CheckpointError(
+                    f"checkpoint {folder} has no {what} (none of {', '.join(names)}); save the processor with "
+                    "processor.save_pretrained(folder) or train from a checkpoint that has one"
+                )
+    return model_name_or_path
+
+
+def load_model_and_processor(
+    checkpoint: str, label_smoothing: float | None = None, cache_dir: str | None = None
+) -> tuple[BlipForConditionalGeneration, BlipProcessor]:
+    try:
+        processor = BlipProcessor.from_pretrained(checkpoint, cache_dir=cache_dir)
+        model = BlipForConditionalGeneration.from_pretrained(checkpoint, cache_dir=cache_dir)
+    except OSError as err:
+        raise CheckpointError(f"cannot load BLIP checkpoint {checkpoint!r}: {err}") from None
+    if label_smoothing is not None:
+        set_label_smoothing(model, label_smoothing)
+    return model, processor
+
+
+def set_label_smoothing(model: BlipForConditionalGeneration, value: float) -> None:
+    """Set the caption loss's label smoothing where the loss reads it.
+
+    ``BlipTextLMHeadModel`` copies ``config.label_smoothing`` into an attribute at init, so changing the config
+    of a loaded model alone has no effect; the config is set too so the saved checkpoint records the value.
+    """
+    if not 0.0 <= value < 1.0:
+        raise ValueError(f"label_smoothing must be in [0, 1), got {value}")
+    model.text_decoder.label_smoothing = value
+    model.config.text_config.label_smoothing = value

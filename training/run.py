@@ -1,0 +1,163 @@
+#!/usr/bin/env python
+"""Fine-tune BLIP to write the 16 MPII joints as a caption (the HF example-script way).
+
+    accelerate launch training/run.py training/configs/demo.yaml
+    accelerate launch training/run.py training/configs/paper.yaml --dataset_name mpii_pose_caption
+    accelerate launch --multi_gpu training/run.py training/configs/paper.yaml --learning_rate 5e-5
+
+The first positional argument is a YAML/JSON config; flags after it override it. Everything that can be wrong
+with the inputs (config keys, dataset columns, splits, images, captions, checkpoint) is checked before training.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+import transformers
+from transformers import set_seed
+from transformers.trainer_utils import get_last_checkpoint
+
+from arguments import ConfigError, parse_arguments
+from callbacks import PreprocessingCallback
+from collator import PoseCaptionCollator
+from data import (
+    DataError,
+    check_captions,
+    check_images,
+    check_split,
+    load_pose_dataset,
+    preprocessing_record,
+    references,
+    resolve_dataset,
+    select_rows,
+)
+from evaluation import PoseMetrics, load_pose_metric
+from modeling import CheckpointError, load_model_and_processor, resolve_checkpoint
+from plots import plot_training_curves, write_overlays
+from trainer import BlipCaptionTrainer, optimizer_cls_and_kwargs
+
+from blip_pose.pose_format import CAPTION_COLUMNS
+
+logger = logging.getLogger(__name__)
+#: Room for a generated caption beyond the longest reference, so a slightly longer guess is still parsed whole.
+GENERATION_MARGIN_TOKENS = 8
+
+
+def main(argv: list[str] | None = None) -> dict[str, float]:
+    model_args, data_args, training_args = parse_arguments(argv)
+    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=training_args.get_process_log_level())
+    transformers.utils.logging.set_verbosity(training_args.get_process_log_level())
+    if training_args.label_smoothing_factor:
+        raise ConfigError(
+            "--label_smoothing_factor would apply the Trainer's smoother to BLIP's unshifted logits; "
+            "use --label_smoothing (BLIP's own caption loss) instead"
+        )
+    # The collator reads the raw image and caption columns, and scores need generated captions.
+    training_args.remove_unused_columns = False
+    training_args.predict_with_generate = True
+    set_seed(training_args.seed)
+    output_dir = Path(training_args.output_dir)
+
+    # 1. Model and processor: a preset is first saved as a checkpoint (by the main process) and loaded like one.
+    with training_args.main_process_first(desc="model preset"):
+        checkpoint = resolve_checkpoint(model_args.model_name_or_path, output_dir, model_args.preset_seed)
+    model, processor = load_model_and_processor(checkpoint, model_args.label_smoothing, model_args.cache_dir)
+    text_config = model.config.text_config
+
+    # 2. Data, checked before anything is trained.
+    with training_args.main_process_first(desc="dataset"):
+        source = resolve_dataset(data_args.dataset_name, data_args.dataset_config_name, output_dir)
+        dataset = load_pose_dataset(source, data_args.dataset_config_name, model_args.cache_dir)
+    columns = (data_args.caption_column, data_args.image_column)
+    train_split = select_rows(check_split(dataset, data_args.train_split, *columns), data_args.max_train_samples)
+    eval_split = select_rows(check_split(dataset, data_args.eval_split, *columns), data_args.max_eval_samples)
+    max_tokens = data_args.max_caption_tokens or min(
+        processor.tokenizer.model_max_length, text_config.max_position_embeddings
+    )
+    longest = max(
+        check_captions(split, name, data_args.caption_column, processor.tokenizer, max_tokens)
+        for name, split in ((data_args.train_split, train_split), (data_args.eval_split, eval_split))
+    )
+    if data_args.validate_images:
+        check_images(train_split, data_args.train_split, data_args.image_column)
+        check_images(eval_split, data_args.eval_split, data_args.image_column)
+    eval_references = references(eval_split, *columns)
+    preprocessing = preprocessing_record(train_split, source)
+    max_new_tokens = (training_args.generation_max_length or longest + GENERATION_MARGIN_TOKENS) - 1
+    max_new_tokens = min(max_new_tokens, text_config.max_position_embeddings - 1)
+    # Saved with the model for the predictor; BLIP's generate() does not read it by itself (see trainer.py).
+    model.generation_config.max_new_tokens = max_new_tokens
+
+    # 3. Trainer.
+    with training_args.main_process_first(desc="metric"):
+        metric = load_pose_metric()
+    compute_metrics = PoseMetrics(
+        tokenizer=processor.tokenizer,
+        references=eval_references,
+        caption_kind=CAPTION_COLUMNS[data_args.caption_column],
+        metric=metric,
+        output_dir=output_dir if training_args.process_index == 0 else None,
+    )
+    trainer = BlipCaptionTrainer(
+        model=model,
+        args=training_args,
+        train_dataset=train_split.select_columns(list(columns)),
+        eval_dataset=eval_split.select_columns(list(columns)),
+        data_collator=PoseCaptionCollator(processor, text_config.bos_token_id, *columns),
+        processing_class=processor,
+        compute_metrics=compute_metrics,
+        callbacks=[PreprocessingCallback(preprocessing)],
+        optimizer_cls_and_kwargs=optimizer_cls_and_kwargs(training_args),
+        max_new_tokens=max_new_tokens,
+    )
+    compute_metrics.name = lambda: f"step-{trainer.state.global_step:06d}"
+
+    # 4. Train (or continue a killed run), save model, processor, generation config and preprocessing record.
+    metrics: dict[str, float] = {}
+    if training_args.do_train:
+        resume = training_args.resume_from_checkpoint
+        if resume in ("last", "true", "True"):
+            resume = get_last_checkpoint(str(output_dir))
+            if resume is None:
+                raise ConfigError(f"--resume_from_checkpoint last: no checkpoint-* folder in {output_dir}")
+        train_result = trainer.train(resume_from_checkpoint=resume)
+        trainer.save_model()
+        if trainer.is_world_process_zero():
+            preprocessing.save(output_dir)
+        metrics.update(train_result.metrics)
+        trainer.log_metrics("train", train_result.metrics)
+        trainer.save_metrics("train", train_result.metrics)
+        trainer.save_state()
+
+    # 5. Final evaluation (the best checkpoint when load_best_model_at_end) -> predictions/final.jsonl.
+    if training_args.do_eval:
+        compute_metrics.name = lambda: "final"
+        eval_metrics = trainer.evaluate()
+        metrics.update(eval_metrics)
+        trainer.log_metrics("eval", eval_metrics)
+        trainer.save_metrics("eval", eval_metrics)
+
+    # 6. Figures.
+    if trainer.is_world_process_zero():
+        plot_training_curves(trainer.state.log_history, output_dir)
+        if compute_metrics.latest and data_args.num_overlays > 0:
+            n = min(data_args.num_overlays, len(eval_split))
+            write_overlays(
+                [eval_split[i][data_args.image_column] for i in range(n)],
+                eval_references.names[:n],
+                compute_metrics.latest["xy"][:n],
+                compute_metrics.latest["found"][:n],
+                eval_references.xy[:n],
+                output_dir,
+            )
+    return metrics
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except (ConfigError, DataError, CheckpointError) as err:  # bad input: one clear line, no traceback
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(2)
