@@ -1,0 +1,255 @@
+"""``PosePredictor``: a trained BLIP pose captioner as a function from images to 16 joints in the image's own pixels.
+
+One path for a Hub id and a local folder: model and processor through ``from_pretrained``, the small JSON side files
+(``preprocessing.json``, ``run_config.json``) through :func:`huggingface_hub.hf_hub_download` or the folder. Each
+image is opened upright (EXIF honoured) and made into the model's input frame exactly as in training
+(:class:`~blip_pose.geometry.Preprocessing`); the generated caption is parsed and its points are mapped back with
+the inverse of that same box transform.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from huggingface_hub import hf_hub_download, errors as hub_errors
+from PIL import Image, ImageOps
+from transformers import BlipForConditionalGeneration, BlipProcessor
+
+from blip_pose.geometry import MPII_SCALE_PX, PREPROCESSING_FILE, BoxTransform, Preprocessing
+from blip_pose.images import open_image, to_rgb
+from blip_pose.pose_format import CAPTION_NAMES, JOINT_NAMES, NUM_JOINTS, parse_coords, parse_normalized
+from blip_pose.run_record import RUN_CONFIG_FILE, caption_kind as run_caption_kind, flatten_run_config, read_json
+
+logger = logging.getLogger(__name__)
+
+ImageInput = Image.Image | str | Path
+#: A person box ``(x0, y0, x1, y1)`` in original pixels, or MPII's ``{"center": (x, y), "scale": s}``.
+PersonBox = Sequence[float] | Mapping[str, Any]
+# "Not in the repo" is EntryNotFoundError in older huggingface_hub and RemoteEntryNotFoundError in newer ones.
+_MISSING_ENTRY = tuple(
+    c for c in (getattr(hub_errors, "EntryNotFoundError", None), getattr(hub_errors, "RemoteEntryNotFoundError", None)) if c
+)
+
+
+@dataclass(frozen=True)
+class JointPrediction:
+    """One joint: caption ``name`` (``rankl``...), ``x``/``y`` in original pixels (None when not found)."""
+
+    id: int
+    name: str
+    joint: str
+    x: float | None
+    y: float | None
+    found: bool
+
+
+@dataclass
+class PosePrediction:
+    """The pose of one image. ``width``/``height``: the upright original image the coordinates refer to."""
+
+    joints: list[JointPrediction]
+    caption: str
+    width: int
+    height: int
+    source: str | None = None
+
+    @property
+    def xy(self) -> np.ndarray:
+        """float (16, 2), NaN where not found."""
+        return np.array([[np.nan, np.nan] if j.x is None else [j.x, j.y] for j in self.joints], dtype=np.float64)
+
+    @property
+    def found(self) -> np.ndarray:
+        """bool (16,)."""
+        return np.array([j.found for j in self.joints], dtype=bool)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready: joints as ``{id, name, joint, x, y, found}`` (x, y null when not found)."""
+        return {
+            "image": self.source, "width": self.width, "height": self.height, "caption": self.caption,
+            "joints": [asdict(j) for j in self.joints],
+        }
+
+
+def _joints(xy: np.ndarray, found: np.ndarray) -> list[JointPrediction]:
+    return [
+        JointPrediction(j, CAPTION_NAMES[j], JOINT_NAMES[j], float(xy[j, 0]) if found[j] else None,
+                        float(xy[j, 1]) if found[j] else None, bool(found[j]))
+        for j in range(NUM_JOINTS)
+    ]
+
+
+def _optional_file(model_id: str, filename: str, **hub_kwargs: Any) -> Path | None:
+    """``filename`` of a local folder or Hub repo; None when the model has no such file."""
+    if Path(model_id).is_dir():
+        path = Path(model_id) / filename
+        return path if path.is_file() else None
+    try:
+        return Path(hf_hub_download(model_id, filename, **hub_kwargs))
+    except _MISSING_ENTRY:  # includes LocalEntryNotFoundError: offline and not in the cached snapshot
+        return None
+
+
+def load_image(image: ImageInput) -> tuple[Image.Image, str | None]:
+    """An upright RGB image and its name. Paths go through :func:`blip_pose.images.open_image` (bomb guard,
+    corrupt files -> ImageError naming the file); PIL images get the same EXIF and mode handling."""
+    if isinstance(image, Image.Image):
+        return to_rgb(ImageOps.exif_transpose(image)), getattr(image, "filename", None) or None
+    if isinstance(image, (str, Path)):
+        return open_image(image, exif="transpose")[0], str(image)
+    raise TypeError(f"expected a PIL image or a path, got {type(image).__name__}")
+
+
+class PosePredictor:
+    """Joints of one person per image, in the image's own pixels.
+
+    >>> pose = PosePredictor.from_pretrained("user/blip-mpii-pose")  # or a training output folder
+    >>> pose("person.jpg").joints[0]
+    JointPrediction(id=0, name='rankl', joint='right ankle', x=312.5, y=601.9, found=True)
+    """
+
+    def __init__(
+        self,
+        model: BlipForConditionalGeneration,
+        processor: BlipProcessor,
+        preprocessing: Preprocessing,
+        *,
+        caption_kind: str = "pixel",
+        device: str | torch.device | None = None,
+        dtype: str | torch.dtype | None = None,
+    ) -> None:
+        if caption_kind not in ("pixel", "normalized"):
+            raise ValueError(f"caption_kind must be 'pixel' or 'normalized', got {caption_kind!r}")
+        self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        self.dtype = getattr(torch, dtype, None) if isinstance(dtype, str) else dtype or torch.float32
+        if not isinstance(self.dtype, torch.dtype) or not self.dtype.is_floating_point:
+            raise ValueError(f"dtype must be a floating torch dtype such as 'float16', got {dtype!r}")
+        self.model = model.to(device=self.device, dtype=self.dtype).eval()
+        self.processor = processor
+        self.preprocessing = preprocessing
+        self.caption_kind = caption_kind
+        self._warned_no_box = False
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        model_id: str | Path,
+        *,
+        device: str | torch.device | None = None,
+        dtype: str | torch.dtype | None = None,
+        caption_kind: str | None = None,
+        revision: str | None = None,
+        cache_dir: str | Path | None = None,
+        token: str | bool | None = None,
+    ) -> PosePredictor:
+        """Load from a Hub id or a local folder (a training ``output_dir`` or a checkpoint), identically.
+
+        Args:
+            device: default ``cuda`` when available, else ``cpu``.
+            dtype: e.g. ``"float16"`` or ``torch.bfloat16`` (default float32).
+            caption_kind: ``"pixel"``/``"normalized"``; default: the run's caption column in ``run_config.json``,
+                else pixel.
+        """
+        model_id = str(model_id)
+        hub = {"revision": revision, "cache_dir": cache_dir, "token": token}
+        processor = BlipProcessor.from_pretrained(model_id, **hub)
+        model = BlipForConditionalGeneration.from_pretrained(model_id, **hub)
+        path = _optional_file(model_id, PREPROCESSING_FILE, **hub)
+        if path is None:
+            logger.warning("%s has no %s: assuming the published preprocessing (whole image resized to %d px); "
+                           "joints are wrong if the model was trained otherwise", model_id, PREPROCESSING_FILE,
+                           Preprocessing().image_size)
+            preprocessing = Preprocessing()
+        else:
+            preprocessing = Preprocessing.load(path.parent)
+        if caption_kind is None:
+            run_config = _optional_file(model_id, RUN_CONFIG_FILE, **hub)
+            caption_kind = run_caption_kind(flatten_run_config(read_json(run_config))) if run_config else "pixel"
+        return cls(model, processor, preprocessing, caption_kind=caption_kind, device=device, dtype=dtype)
+
+    def transform_for(self, width: int, height: int, person_box: PersonBox | None = None) -> BoxTransform:
+        """The training transform of a ``width`` x ``height`` image (crop models: around ``person_box``)."""
+        pre = self.preprocessing
+        if pre.mode == "resize":
+            return pre.transform(width, height)
+        if person_box is None:
+            if not self._warned_no_box:
+                logger.warning("crop model without person boxes: using a centred square over each whole image")
+                self._warned_no_box = True
+            side = max(width, height)
+            return pre.transform(width, height, (width / 2, height / 2), side / (MPII_SCALE_PX * pre.crop_padding))
+        if isinstance(person_box, Mapping):
+            return pre.transform(width, height, tuple(person_box["center"]), float(person_box["scale"]))
+        x0, y0, x1, y1 = (float(v) for v in person_box)
+        if not (x1 > x0 and y1 > y0):
+            raise ValueError(f"person box must be (x0, y0, x1, y1) with x1 > x0 and y1 > y0, got {tuple(person_box)}")
+        # MPII scale = height / 200; the crop (side = 200 * scale * padding) then holds the padded box.
+        return pre.transform(width, height, ((x0 + x1) / 2, (y0 + y1) / 2), max(x1 - x0, y1 - y0) / MPII_SCALE_PX)
+
+    @torch.inference_mode()
+    def generate(self, frames: list[Image.Image]) -> list[str]:
+        """Captions of processed-frame images; the model sees only the image (never a caption prompt)."""
+        pixels = self.processor(images=frames, return_tensors="pt")["pixel_values"]
+        config = self.model.generation_config
+        # BLIP's generate hands over to its text decoder, which does not read the saved generation config.
+        ids = self.model.generate(
+            pixel_values=pixels.to(device=self.device, dtype=self.dtype),
+            max_new_tokens=config.max_new_tokens or self.processor.tokenizer.model_max_length,
+            num_beams=config.num_beams or 1,
+        )
+        return self.processor.batch_decode(ids, skip_special_tokens=True)
+
+    def decode(self, caption: str, transform: BoxTransform, width: int, height: int, source: str | None) -> PosePrediction:
+        """A caption -> joints in the original frame (all missing when nothing parses; never raises)."""
+        size = self.preprocessing.image_size
+        parsed = parse_normalized(caption, size, size) if self.caption_kind == "normalized" else parse_coords(caption)
+        xy = transform.inverse(parsed.xy)
+        return PosePrediction(_joints(xy, parsed.found), caption, width, height, source)
+
+    def predict_images(
+        self,
+        images: Sequence[Image.Image],
+        person_boxes: Sequence[PersonBox | None] | None = None,
+        sources: Sequence[str | None] | None = None,
+        batch_size: int = 8,
+    ) -> list[PosePrediction]:
+        """Poses of upright RGB images (see :func:`load_image`), generated ``batch_size`` at a time."""
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        boxes = list(person_boxes) if person_boxes is not None else [None] * len(images)
+        names = list(sources) if sources is not None else [None] * len(images)
+        if len(boxes) != len(images) or len(names) != len(images):
+            raise ValueError(f"{len(images)} images but {len(boxes)} person boxes and {len(names)} sources")
+        results: list[PosePrediction] = []
+        for start in range(0, len(images), batch_size):
+            batch = images[start:start + batch_size]
+            transforms = [self.transform_for(im.width, im.height, box) for im, box in zip(batch, boxes[start:])]
+            captions = self.generate([t.apply(im) for t, im in zip(transforms, batch)])
+            results.extend(
+                self.decode(c, t, im.width, im.height, name)
+                for c, t, im, name in zip(captions, transforms, batch, names[start:])
+            )
+        return results
+
+    def __call__(
+        self,
+        images: ImageInput | Sequence[ImageInput],
+        batch_size: int = 8,
+        person_boxes: PersonBox | Sequence[PersonBox | None] | None = None,
+    ) -> PosePrediction | list[PosePrediction]:
+        """Pose of one image (a PIL image or a path) or a list of poses for a list of images.
+
+        ``person_boxes``: for crop models, one box per image (a single box for a single image). A file that cannot
+        be read raises :class:`blip_pose.images.ImageError` naming it.
+        """
+        single = isinstance(images, (Image.Image, str, Path))
+        loaded = [load_image(image) for image in ([images] if single else images)]
+        boxes = [person_boxes] if single and person_boxes is not None else person_boxes
+        results = self.predict_images([im for im, _ in loaded], boxes, [name for _, name in loaded], batch_size)
+        return results[0] if single else results

@@ -1,0 +1,65 @@
+"""The JSON side files of a training run's output folder, read by the model card and the predictor.
+
+``training_args.bin`` (the Trainer's pickle) is never read: settings come from ``run_config.json`` (model, data and
+key training arguments) or, for training hyperparameters only, from ``training_args.json``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from blip_pose.pose_format import CAPTION_COLUMNS
+
+RESULTS_FILE = "all_results.json"
+RUN_CONFIG_FILE = "run_config.json"
+TRAINING_ARGS_FILE = "training_args.json"
+#: Training settings the card shows, in this order (also the keys taken from ``training_args.json``).
+TRAINING_KEYS = (
+    "model_name_or_path", "optimizer", "optim", "learning_rate", "lr_scheduler_type", "warmup_steps", "warmup_ratio",
+    "weight_decay", "label_smoothing", "num_train_epochs", "max_steps", "per_device_train_batch_size",
+    "gradient_accumulation_steps", "max_train_samples", "generation_num_beams", "bf16", "fp16", "seed",
+)
+
+
+def read_json(path: str | Path) -> dict[str, Any]:
+    """A JSON object from ``path``; ``{}`` when the file does not exist, an error naming it when it is not JSON."""
+    path = Path(path)
+    if not path.is_file():
+        return {}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ValueError(f"{path}: not valid JSON ({err})") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: expected a JSON object, got {type(data).__name__}")
+    return data
+
+
+def flatten_run_config(config: dict[str, Any]) -> dict[str, Any]:
+    """``{"model": {...}, "data": {...}, "training": {...}}`` or an already flat dict -> one flat dict."""
+    flat: dict[str, Any] = {}
+    for key, value in config.items():
+        flat.update(value if isinstance(value, dict) else {key: value})
+    return flat
+
+
+def load_run_config(output_dir: str | Path) -> dict[str, Any]:
+    """The run's settings as one flat dict (``{}`` when neither file exists)."""
+    output_dir = Path(output_dir)
+    config = read_json(output_dir / RUN_CONFIG_FILE)
+    if config:
+        return flatten_run_config(config)
+    args = read_json(output_dir / TRAINING_ARGS_FILE)
+    return {key: args[key] for key in TRAINING_KEYS if key in args}
+
+
+def caption_kind(run_config: dict[str, Any]) -> str:
+    """``"pixel"`` or ``"normalized"``: how the run's caption column writes coordinates (pixel when not recorded)."""
+    column = run_config.get("caption_column", "text")
+    kind = CAPTION_COLUMNS.get(column)
+    if kind not in ("pixel", "normalized"):
+        usable = [c for c, k in CAPTION_COLUMNS.items() if k != "visibility"]
+        raise ValueError(f"caption column {column!r} holds no joint coordinates; a pose model needs one of {usable}")
+    return kind
