@@ -1,0 +1,221 @@
+"""The model card (``README.md``) of a training run, rendered with huggingface_hub's :class:`~huggingface_hub.ModelCard`.
+
+Everything on the card comes from the run's output folder: ``all_results.json`` (the Trainer's metrics) becomes the
+results table and the ``model-index`` metadata, ``preprocessing.json`` the input frame, ``run_config.json`` (or, for
+the training hyperparameters only, ``training_args.json``) the training data and settings. A missing file leaves its
+section saying so rather than guessing. Training calls :func:`write_model_card` at the end; ``python -m blip_pose
+card DIR`` re-renders it.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from huggingface_hub import EvalResult, ModelCard, ModelCardData
+
+from blip_pose.geometry import PREPROCESSING_FILE, Preprocessing
+from blip_pose.pose_format import (
+    DEFAULT_SIMPLE_JOINTS,
+    JOINTS,
+    PAPER_TABLE_SWAPS,
+    render_coords,
+    render_normalized,
+)
+from blip_pose.run_record import (
+    RESULTS_FILE,
+    RUN_CONFIG_FILE,
+    TRAINING_ARGS_FILE,
+    TRAINING_KEYS,
+    caption_kind,
+    load_run_config,
+    read_json,
+)
+
+TEMPLATE_PATH = Path(__file__).with_name("templates") / "model_card.md"
+CARD_FILE = "README.md"
+DEFAULT_BASE_MODEL = "Salesforce/blip-image-captioning-base"
+DEFAULT_DATASET = "mpii_pose_caption"
+#: Citation of the method's write-up; None until the project records it (the card then says so).
+METHOD_REFERENCE: str | None = None
+TAGS = ["blip", "image-to-text", "pose-estimation", "keypoint-detection", "human-pose", "mpii", "blip-pose"]
+TASK_NAME = "Human pose estimation (keypoint detection as captioning)"
+
+#: ``all_results.json`` key -> (model-index metric type, name shown on the card, decimals).
+CARD_METRICS: dict[str, tuple[str, str, int]] = {
+    "eval_accuracy@25": ("accuracy@25", "Accuracy@25 px", 4),
+    "eval_accuracy@5": ("accuracy@5", "Accuracy@5 px", 4),
+    "eval_accuracy@1": ("accuracy@1", "Accuracy@1 px", 4),
+    "eval_mae": ("mae", "MAE (px)", 2),
+    "eval_pckh@0.5": ("pckh@0.5", "PCKh@0.5", 4),
+    "eval_parse_rate": ("parse_rate", "Parse rate", 4),
+}
+_HUB_ID = re.compile(r"^[\w.-]+/[\w.-]+$")
+# A standing person in a unit square (x, y per MPII joint id): the card's example caption.
+_EXAMPLE_POSE = np.array([
+    [0.40, 0.93], [0.41, 0.75], [0.43, 0.55], [0.55, 0.55], [0.57, 0.75], [0.58, 0.93], [0.49, 0.55], [0.49, 0.30],
+    [0.49, 0.25], [0.49, 0.12], [0.33, 0.55], [0.35, 0.42], [0.40, 0.29], [0.58, 0.29], [0.63, 0.42], [0.65, 0.55],
+])
+
+
+def _hub_id(value: Any) -> str | None:
+    """``value`` when it names a Hub repo (``owner/name`` that is not a local path), else None."""
+    if isinstance(value, str) and _HUB_ID.match(value) and not Path(value).exists():
+        return value
+    return None
+
+
+def _number(value: Any) -> float | None:
+    return float(value) if isinstance(value, (int, float)) and math.isfinite(value) else None
+
+
+def eval_results(results: dict[str, Any], dataset: str, config_name: str | None, split: str) -> list[EvalResult]:
+    """One model-index entry per finite metric of :data:`CARD_METRICS` in ``all_results.json``."""
+    entries = []
+    for key, (metric_type, metric_name, _) in CARD_METRICS.items():
+        value = _number(results.get(key))
+        if value is None:
+            continue
+        entries.append(EvalResult(
+            task_type="image-to-text", task_name=TASK_NAME, dataset_type=dataset,
+            dataset_name=f"{DEFAULT_DATASET} ({config_name})" if config_name else DEFAULT_DATASET,
+            dataset_config=config_name, dataset_split=split, metric_type=metric_type, metric_name=metric_name,
+            metric_value=value,
+        ))
+    return entries
+
+
+def _table(header: list[str], rows: list[list[Any]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    return "\n".join(lines + ["| " + " | ".join(str(c) for c in row) + " |" for row in rows])
+
+
+def _results_table(results: dict[str, Any], split: str) -> str:
+    rows = []
+    for key, (_, name, decimals) in CARD_METRICS.items():
+        if key in results:
+            value = _number(results[key])
+            rows.append([name, "n/a" if value is None else f"{value:.{decimals}f}"])
+    if not rows:
+        return f"No evaluation results recorded (no metrics in `{RESULTS_FILE}`)."
+    extra = [f"{name}: {results[key]:.4g}" for key, name in (("train_loss", "final training loss"), ("epoch", "epochs"))
+             if _number(results.get(key)) is not None]
+    note = f"\n\nOn the `{split}` split" + (f"; {', '.join(extra)}." if extra else ".")
+    return _table(["metric", "value"], rows) + note
+
+
+def _training_config(config: dict[str, Any]) -> str:
+    rows = [[f"`{key}`", f"`{config[key]}`"] for key in TRAINING_KEYS if key in config]
+    if not rows:
+        return f"Not recorded (no `{RUN_CONFIG_FILE}` or `{TRAINING_ARGS_FILE}` in the run's folder)."
+    return _table(["setting", "value"], rows)
+
+
+def _example_caption(kind: str, column: str, size: int) -> str:
+    joints = DEFAULT_SIMPLE_JOINTS if column.startswith(("simple", "normalized_simple")) else None
+    if kind == "normalized":
+        return render_normalized(_EXAMPLE_POSE, 1.0, 1.0, joints)
+    return render_coords(_EXAMPLE_POSE * size, joints)
+
+
+def _preprocessing_text(pre: Preprocessing, recorded: bool) -> tuple[str, str, str]:
+    """(training-data sentence, precision note, limitation line) for the preprocessing record."""
+    s = pre.image_size
+    if pre.mode == "resize":
+        how = f"the whole image resized to {s}x{s} (aspect ratio not kept)"
+        precision = f"width/{s} x height/{s} pixels of the original, e.g. {1280 / s:.1f} x {720 / s:.1f} px for a 1280x720 frame"
+        limit = "The whole image is stretched to a square, so wide or tall images distort the person."
+    else:
+        how = f"a square of {pre.crop_padding} x the person's size around the person, resized to {s}x{s}"
+        precision = f"crop side/{s} pixels of the original"
+        limit = ("Crop models need the person's box (`person_boxes=`); without one the predictor uses a centred "
+                 "square over the whole image, unlike training.")
+    if not recorded:
+        how += f" (assumed: no `{PREPROCESSING_FILE}` was saved with the model)"
+    return how, precision, limit
+
+
+def render_model_card(
+    output_dir: str | Path,
+    *,
+    repo_id: str | None = None,
+    base_model: str | None = None,
+    dataset: str | None = None,
+) -> ModelCard:
+    """The card of the run in ``output_dir`` (nothing written).
+
+    Args:
+        repo_id: Hub repo the model is pushed to; the usage snippet loads it (default: the local folder).
+        base_model: Hub id fine-tuned from (default: the run's ``model_name_or_path`` if it is a Hub id, else
+            :data:`DEFAULT_BASE_MODEL`; a run from a local folder or preset records no base model).
+        dataset: Hub id of the training data (default: the run's ``dataset_name`` if it is a Hub id, else
+            :data:`DEFAULT_DATASET`).
+    """
+    output_dir = Path(output_dir)
+    if not output_dir.is_dir():
+        raise FileNotFoundError(f"{output_dir}: no such run folder")
+    results = read_json(output_dir / RESULTS_FILE)
+    config = load_run_config(output_dir)
+    recorded = (output_dir / PREPROCESSING_FILE).is_file()
+    pre = Preprocessing.load(output_dir) if recorded else Preprocessing()
+    column = config.get("caption_column", "text")
+    kind = caption_kind(config)
+
+    start = config.get("model_name_or_path")
+    if base_model is None:
+        base_model = _hub_id(start) if start is not None else DEFAULT_BASE_MODEL
+    origin = (f"Fine-tuned from [`{base_model}`](https://huggingface.co/{base_model})." if base_model else
+              f"Trained from `{start}` (not a Hub checkpoint; a random-initialised preset is for offline tests only).")
+    dataset = dataset or _hub_id(config.get("dataset_name")) or DEFAULT_DATASET
+    config_name = config.get("dataset_config_name")
+    split = config.get("eval_split", "validation")
+    name = repo_id.split("/")[-1] if repo_id else output_dir.resolve().name
+
+    data = ModelCardData(
+        library_name="transformers", pipeline_tag="image-to-text", base_model=base_model, datasets=[dataset],
+        tags=TAGS, model_name=name, eval_results=eval_results(results, dataset, config_name, split) or None,
+    )
+    how, precision, limit = _preprocessing_text(pre, recorded)
+    train_size = f"{int(results['train_samples'])} training images" if _number(results.get("train_samples")) else \
+        f"the training split of `{dataset}`"
+    training_data = "\n".join([
+        f"- dataset: `{dataset}`" + (f", config `{config_name}`" if config_name else ""),
+        f"- caption column: `{column}` ({kind} coordinates)",
+        f"- input frame: {how}",
+        f"- evaluation split: `{split}`",
+    ])
+    return ModelCard.from_template(
+        data,
+        template_path=str(TEMPLATE_PATH),
+        title=f"{name}: BLIP pose captions",
+        origin=origin,
+        frame=f"{pre.image_size}x{pre.image_size}",
+        example_caption=_example_caption(kind, column, pre.image_size),
+        joint_table=_table(["id", "joint", "caption name"], [[j.id, j.name, f"`{j.caption}`"] for j in JOINTS]),
+        paper_swaps=" and ".join(f"{a}<->{b}" for a, b in PAPER_TABLE_SWAPS),
+        model_ref=repo_id or str(output_dir),
+        training_data=training_data,
+        training_config=_training_config(config),
+        results_table=_results_table(results, split),
+        train_size=train_size,
+        precision_note=precision,
+        preprocessing_note=limit,
+        method_reference=METHOD_REFERENCE or "its write-up (reference not yet recorded by this project)",
+    )
+
+
+def write_model_card(
+    output_dir: str | Path,
+    *,
+    repo_id: str | None = None,
+    base_model: str | None = None,
+    dataset: str | None = None,
+) -> Path:
+    """Render the card of the run in ``output_dir`` and save it as ``output_dir/README.md``; returns that path."""
+    card = render_model_card(output_dir, repo_id=repo_id, base_model=base_model, dataset=dataset)
+    path = Path(output_dir) / CARD_FILE
+    card.save(path)
+    return path
