@@ -64,3 +64,18 @@ def make_pose_dataset(n_train: int, n_eval: int, seed: int = 0, eval_is_train: b
 def save_pose_dataset(folder: Path, **kwargs) -> Path:
     make_pose_dataset(**kwargs).save_to_disk(str(folder))
     return folder
+
+
+def sample_dataset(folder: Path, n_train: int | None = None, eval_is_train: bool = False) -> Path:
+    """The bundled sample built by the project's builder, saved to ``folder`` (optionally cut / eval = train)."""
+    from datasets import load_dataset
+    from data import build_sample
+
+    built = build_sample(folder.parent / f"{folder.name}-built", "paper")
+    ds = load_dataset(str(built), "paper")
+    if n_train is not None:
+        ds["train"] = ds["train"].select(range(n_train))
+    if eval_is_train:
+        ds["validation"] = ds["train"]
+    ds.save_to_disk(str(folder))
+    return folder

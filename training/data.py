@@ -8,6 +8,7 @@ run up front, not at step 5,000 or as a silently wrong label.
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -49,6 +50,12 @@ def load_pose_dataset(name: str, config_name: str | None, cache_dir: str | None 
         return load_dataset(name, config_name, cache_dir=cache_dir)
     except FileNotFoundError as err:
         raise DataError(f"dataset {name!r} is neither a local folder nor reachable on the Hub: {err}") from None
+    except ValueError as err:
+        # datasets' wording for a split whose files hold no rows.
+        empty = re.search(r'Instruction "([^"]+)" corresponds to no data', str(err))
+        if empty:
+            raise DataError(f"dataset {name!r}: split {empty.group(1)!r} is empty") from None
+        raise
 
 
 def build_sample(folder: Path, config_name: str) -> Path:
@@ -58,17 +65,16 @@ def build_sample(folder: Path, config_name: str) -> Path:
     return folder
 
 
-def select_rows(split: Dataset, limit: int | None) -> Dataset:
-    return split if limit is None else split.select(range(min(limit, len(split))))
-
-
-def check_split(ds: DatasetDict, split: str, caption_column: str, image_column: str) -> Dataset:
-    """The split, after checking that it exists, is not empty and has the image and caption columns."""
+def check_split(
+    ds: DatasetDict, split: str, caption_column: str, image_column: str, limit: int | None = None, limit_name: str = ""
+) -> Dataset:
+    """The split's first ``limit`` rows, after checking that they exist and have the image and caption columns."""
     if split not in ds:
         raise DataError(f"dataset has no split {split!r}; splits: {', '.join(ds)}")
-    data = ds[split]
+    data = ds[split] if limit is None else ds[split].select(range(min(limit, len(ds[split]))))
     if len(data) == 0:
-        raise DataError(f"split {split!r} is empty")
+        after = f" (after {limit_name}={limit})" if len(ds[split]) else ""
+        raise DataError(f"split {split!r} is empty{after}")
     for column in (caption_column, image_column):
         if column not in data.column_names:
             raise DataError(

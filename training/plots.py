@@ -36,7 +36,7 @@ def plot_training_curves(log_history: Sequence[dict], output_dir: str | Path) ->
         fig, (acc_ax, mae_ax) = plt.subplots(1, 2, figsize=(11, 4))
         for key in sorted({k for row in evals for k in row if k.startswith("eval_accuracy@")}, key=_threshold):
             acc_ax.plot(epochs, [row.get(key, np.nan) for row in evals], marker="o", label=key.removeprefix("eval_"))
-        acc_ax.set(xlabel="epoch", ylabel="fraction of joints", title="Validation accuracy@T (pixels)", ylim=(0, 1))
+        acc_ax.set(xlabel="epoch", ylabel="share of images", title="Validation accuracy@T (pixels)", ylim=(0, 1))
         acc_ax.legend()
         mae_ax.plot(epochs, [row["eval_mae"] for row in evals], marker="o", color="tab:red")
         mae_ax.set(xlabel="epoch", ylabel="pixels", title="Validation MAE")

@@ -31,7 +31,6 @@ from data import (
     preprocessing_record,
     references,
     resolve_dataset,
-    select_rows,
 )
 from evaluation import PoseMetrics, load_pose_metric
 from modeling import CheckpointError, load_model_and_processor, resolve_checkpoint
@@ -71,8 +70,10 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         source = resolve_dataset(data_args.dataset_name, data_args.dataset_config_name, output_dir)
         dataset = load_pose_dataset(source, data_args.dataset_config_name, model_args.cache_dir)
     columns = (data_args.caption_column, data_args.image_column)
-    train_split = select_rows(check_split(dataset, data_args.train_split, *columns), data_args.max_train_samples)
-    eval_split = select_rows(check_split(dataset, data_args.eval_split, *columns), data_args.max_eval_samples)
+    train_split = check_split(
+        dataset, data_args.train_split, *columns, data_args.max_train_samples, "max_train_samples"
+    )
+    eval_split = check_split(dataset, data_args.eval_split, *columns, data_args.max_eval_samples, "max_eval_samples")
     max_tokens = data_args.max_caption_tokens or min(
         processor.tokenizer.model_max_length, text_config.max_position_embeddings
     )
@@ -116,6 +117,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
 
     # 4. Train (or continue a killed run), save model, processor, generation config and preprocessing record.
     metrics: dict[str, float] = {}
+    history: list[dict] = []
     if training_args.do_train:
         resume = training_args.resume_from_checkpoint
         if resume in ("last", "true", "True"):
@@ -130,6 +132,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         trainer.log_metrics("train", train_result.metrics)
         trainer.save_metrics("train", train_result.metrics)
         trainer.save_state()
+        history = list(trainer.state.log_history)  # the curves stop here, before the final evaluation
 
     # 5. Final evaluation (the best checkpoint when load_best_model_at_end) -> predictions/final.jsonl.
     if training_args.do_eval:
@@ -141,7 +144,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
 
     # 6. Figures.
     if trainer.is_world_process_zero():
-        plot_training_curves(trainer.state.log_history, output_dir)
+        plot_training_curves(history, output_dir)
         if compute_metrics.latest and data_args.num_overlays > 0:
             n = min(data_args.num_overlays, len(eval_split))
             write_overlays(

@@ -7,6 +7,9 @@ BLIP traps handled here:
   only ``pixel_values``, so every caption starts from the decoder BOS like at inference.
 * ``generate`` forwards to ``text_decoder.generate``, whose generation config is not the saved one: the length
   limit is always passed explicitly (``max_new_tokens``).
+* ``Seq2SeqTrainer.evaluate`` gathers predictions with plain ``gather`` (transformers#27025, made for
+  ``num_return_sequences > 1``), which keeps the duplicates DDP pads the last batch with: under 2 processes 5
+  images would be scored as 8. With one caption per image ``gather_for_metrics`` is right and is restored.
 * The Trainer pickles its arguments into ``training_args.bin``; they are written as JSON instead (no pickle).
 * BLIP's ``forward`` takes ``**kwargs``, so the Trainer assumes it normalises its loss by ``num_items_in_batch``
   and skips dividing by the gradient-accumulation steps (and multiplies by the process count); BLIP's loss is a
@@ -51,6 +54,10 @@ class BlipCaptionTrainer(Seq2SeqTrainer):
 
     def generation_kwargs(self) -> dict[str, Any]:
         return {"max_new_tokens": self.max_new_tokens, "num_beams": self.args.generation_num_beams or 1}
+
+    def evaluation_loop(self, *args: Any, **kwargs: Any):
+        self.gather_function = self.accelerator.gather_for_metrics
+        return super().evaluation_loop(*args, **kwargs)
 
     def prediction_step(
         self,
