@@ -1,0 +1,145 @@
+"""Pushing to the Hugging Face Hub: a run's model folder, the built dataset, the metric module as a Space.
+
+What a model push uploads is decided by :func:`model_upload_files` alone: the safetensors weights, configs,
+processor/tokenizer files, ``preprocessing.json``, ``run_config.json`` and the card, optionally the plots; never
+checkpoints, ``training_args.bin`` (a pickle), optimizer states, TensorBoard logs or prediction dumps. The token
+comes from huggingface_hub (``HF_TOKEN`` or ``hf auth login``) and is never printed or written here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+from huggingface_hub import CommitOperationAdd, HfApi, get_token
+
+from blip_pose.card import CARD_FILE, write_model_card
+from blip_pose.geometry import PREPROCESSING_FILE
+from blip_pose.run_record import RUN_CONFIG_FILE
+
+WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json")
+CONFIG_FILES = ("config.json", "generation_config.json")
+PROCESSOR_FILES = (
+    "processor_config.json", "preprocessor_config.json", "tokenizer.json", "tokenizer_config.json",
+    "special_tokens_map.json", "vocab.txt", "added_tokens.json",
+)
+#: Files that must exist before a model folder is pushed (the card is rendered when missing).
+REQUIRED_FILES = ("config.json", PREPROCESSING_FILE)
+#: Where the metric module lives in a checkout (it is not installed with the package).
+DEFAULT_METRIC_DIR = Path(__file__).resolve().parents[1] / "metrics" / "pose_threshold_accuracy"
+METRIC_REQUIRED = ("README.md", "app.py")
+
+
+def model_upload_files(output_dir: str | Path, *, include_plots: bool = False) -> list[str]:
+    """The files of ``output_dir`` a model push uploads (top level only, sorted).
+
+    Sub-folders (``checkpoint-*``, ``runs``, ``predictions``) are never included; ``include_plots`` adds ``*.png``.
+    """
+    output_dir = Path(output_dir)
+    names = {*WEIGHT_FILES, *CONFIG_FILES, *PROCESSOR_FILES, PREPROCESSING_FILE, RUN_CONFIG_FILE, CARD_FILE}
+    files = []
+    for path in output_dir.iterdir():
+        if not path.is_file():
+            continue
+        shard = path.name.startswith("model-") and path.name.endswith(".safetensors")
+        if path.name in names or shard or (include_plots and path.suffix == ".png"):
+            files.append(path.name)
+    return sorted(files)
+
+
+def check_model_folder(output_dir: str | Path) -> None:
+    """Refuse a folder that would make an unusable model repo, naming what is missing."""
+    output_dir = Path(output_dir)
+    if not output_dir.is_dir():
+        raise FileNotFoundError(f"{output_dir}: no such model folder")
+    missing = [name for name in REQUIRED_FILES if not (output_dir / name).is_file()]
+    if not any((output_dir / name).is_file() for name in WEIGHT_FILES):
+        missing.append("model.safetensors")
+    if not any((output_dir / name).is_file() for name in ("processor_config.json", "preprocessor_config.json")):
+        missing.append("processor_config.json")
+    if not any((output_dir / name).is_file() for name in ("tokenizer.json", "vocab.txt")):
+        missing.append("tokenizer.json")
+    if missing:
+        pickles = sorted(p.name for p in output_dir.glob("pytorch_model*.bin"))
+        hint = f" (found {', '.join(pickles)}: only safetensors weights are pushed)" if pickles else ""
+        raise FileNotFoundError(f"{output_dir}: cannot push, missing {', '.join(missing)}{hint}")
+
+
+def _api(token: str | None) -> HfApi:
+    token = token or get_token()
+    if token is None:
+        raise PermissionError("no Hugging Face token: set HF_TOKEN or run `hf auth login`")
+    return HfApi(token=token)
+
+
+def _upload(api: HfApi, folder: Path, files: Iterable[str], repo_id: str, repo_type: str, message: str) -> str:
+    operations = [CommitOperationAdd(path_in_repo=name, path_or_fileobj=str(folder / name)) for name in files]
+    commit = api.create_commit(repo_id=repo_id, repo_type=repo_type, operations=operations, commit_message=message)
+    return str(getattr(commit, "commit_url", commit))
+
+
+def push_model(
+    output_dir: str | Path,
+    repo_id: str,
+    *,
+    private: bool = False,
+    token: str | None = None,
+    include_plots: bool = False,
+    render_card: bool = True,
+) -> str:
+    """Create (or reuse) the model repo and upload :func:`model_upload_files`; returns the commit URL.
+
+    ``render_card`` re-renders ``README.md`` first so that its usage snippet and metadata name ``repo_id``.
+    """
+    output_dir = Path(output_dir)
+    check_model_folder(output_dir)
+    api = _api(token)
+    if render_card or not (output_dir / CARD_FILE).is_file():
+        write_model_card(output_dir, repo_id=repo_id)
+    api.create_repo(repo_id, repo_type="model", private=private, exist_ok=True)
+    files = model_upload_files(output_dir, include_plots=include_plots)
+    return _upload(api, output_dir, files, repo_id, "model", f"Upload BLIP pose model from {output_dir.name}")
+
+
+def push_dataset(folder: str | Path, repo_id: str, *, private: bool = False, token: str | None = None) -> str:
+    """Upload a folder built by ``python -m mpii_pose_dataset build`` (delegates to :mod:`mpii_pose_dataset.push`)."""
+    from mpii_pose_dataset.push import push
+
+    return push(folder, repo_id, private=private, token=token)
+
+
+def metric_upload_files(folder: str | Path) -> list[str]:
+    """Every file of the metric module folder (relative POSIX paths, sorted), without caches and hidden files."""
+    folder = Path(folder)
+    files = []
+    for path in folder.rglob("*"):
+        rel = path.relative_to(folder)
+        if path.is_file() and path.suffix != ".pyc" and not any(p.startswith(".") or p == "__pycache__" for p in rel.parts):
+            files.append(rel.as_posix())
+    return sorted(files)
+
+
+def check_metric_folder(folder: str | Path) -> None:
+    """An evaluate module Space needs its script (``<folder name>.py``), a card with Space metadata and ``app.py``."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"{folder}: no metric module folder (it ships with a checkout, not with pip install; "
+                                "pass the folder's path)")
+    missing = [name for name in (f"{folder.name}.py", *METRIC_REQUIRED) if not (folder / name).is_file()]
+    if missing:
+        raise FileNotFoundError(f"{folder}: cannot push the metric Space, missing {', '.join(missing)}")
+
+
+def push_metric(
+    repo_id: str,
+    folder: str | Path = DEFAULT_METRIC_DIR,
+    *,
+    private: bool = False,
+    token: str | None = None,
+) -> str:
+    """Create (or reuse) a Gradio Space and upload the metric module folder; returns the commit URL."""
+    folder = Path(folder)
+    check_metric_folder(folder)
+    api = _api(token)
+    api.create_repo(repo_id, repo_type="space", space_sdk="gradio", private=private, exist_ok=True)
+    return _upload(api, folder, metric_upload_files(folder), repo_id, "space", f"Upload evaluate module {folder.name}")
