@@ -1,0 +1,129 @@
+"""The blip_pose command line: model card, Hub pushes (model, dataset, metric Space) and prediction.
+
+    python -m blip_pose card outputs/run1
+    python -m blip_pose push outputs/run1 --repo-id user/blip-mpii-pose
+    python -m blip_pose predict --model user/blip-mpii-pose photos/*.jpg --out preds/
+
+Bad input ends with one ``error:`` line naming the file and the problem (exit status 2), not a traceback; ``predict``
+exits with 1 when some images failed (the others are still predicted).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+
+from huggingface_hub.errors import HfHubHTTPError
+
+
+def _parser() -> argparse.ArgumentParser:
+    from blip_pose.hub import DEFAULT_METRIC_DIR
+
+    parser = argparse.ArgumentParser(prog="python -m blip_pose", description=__doc__.split("\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    card = commands.add_parser("card", help="(re)render README.md of a training output folder")
+    card.add_argument("output_dir")
+    card.add_argument("--repo-id", help="Hub repo the usage snippet loads (default: the folder)")
+    card.add_argument("--base-model", help="Hub id fine-tuned from (default: the run's model_name_or_path)")
+    card.add_argument("--dataset", help="Hub id of the training data (default: the run's dataset_name)")
+
+    push = commands.add_parser("push", help="upload a training output folder to a Hub model repo")
+    push.add_argument("output_dir")
+    push.add_argument("--repo-id", required=True, help="<user or org>/<name>")
+    push.add_argument("--private", action="store_true")
+    push.add_argument("--include-plots", action="store_true", help="also upload the run's *.png plots")
+    push.add_argument("--keep-card", action="store_true", help="upload README.md as it is (default: re-render it)")
+    push.add_argument("--dry-run", action="store_true", help="list the files that would be uploaded; no network")
+
+    dataset = commands.add_parser("push-dataset", help="upload a folder built by `python -m mpii_pose_dataset build`")
+    dataset.add_argument("folder")
+    dataset.add_argument("--repo-id", required=True)
+    dataset.add_argument("--private", action="store_true")
+
+    metric = commands.add_parser("push-metric", help="upload the evaluate metric module as a Gradio Space")
+    metric.add_argument("folder", nargs="?", default=str(DEFAULT_METRIC_DIR),
+                        help="the metric module folder (default: the checkout's metrics/pose_threshold_accuracy)")
+    metric.add_argument("--repo-id", required=True)
+    metric.add_argument("--private", action="store_true")
+    metric.add_argument("--dry-run", action="store_true", help="list the files that would be uploaded; no network")
+
+    predict = commands.add_parser("predict", help="joints of image files: JSON/JSONL records + overlay PNGs")
+    predict.add_argument("images", nargs="+", help="image files or folders of images")
+    predict.add_argument("--model", required=True, help="Hub id or local model folder")
+    predict.add_argument("--out", default="preds", help="output folder (default: %(default)s)")
+    predict.add_argument("--batch-size", type=int, default=8)
+    predict.add_argument("--device", help="e.g. cpu, cuda, cuda:1 (default: cuda when available)")
+    predict.add_argument("--dtype", choices=["float32", "float16", "bfloat16"], help="default: float32")
+    predict.add_argument("--boxes", help="JSON {image path or name: [x0, y0, x1, y1]} person boxes (crop models)")
+    predict.add_argument("--no-overlays", action="store_true", help="write only the JSON records")
+    return parser
+
+
+def _card(args: argparse.Namespace) -> int:
+    from blip_pose.card import write_model_card
+
+    path = write_model_card(args.output_dir, repo_id=args.repo_id, base_model=args.base_model, dataset=args.dataset)
+    print(f"wrote {path}")
+    return 0
+
+
+def _push(args: argparse.Namespace) -> int:
+    from blip_pose.hub import check_model_folder, model_upload_files, push_model
+
+    if args.dry_run:
+        check_model_folder(args.output_dir)
+        print("\n".join(model_upload_files(args.output_dir, include_plots=args.include_plots)))
+        return 0
+    url = push_model(args.output_dir, args.repo_id, private=args.private, include_plots=args.include_plots,
+                     render_card=not args.keep_card)
+    print(f"pushed {args.output_dir} to {url}")
+    return 0
+
+
+def _push_dataset(args: argparse.Namespace) -> int:
+    from blip_pose.hub import push_dataset
+
+    print(f"pushed {args.folder} to {push_dataset(args.folder, args.repo_id, private=args.private)}")
+    return 0
+
+
+def _push_metric(args: argparse.Namespace) -> int:
+    from blip_pose.hub import check_metric_folder, metric_upload_files, push_metric
+
+    if args.dry_run:
+        check_metric_folder(args.folder)
+        print("\n".join(metric_upload_files(args.folder)))
+        return 0
+    print(f"pushed {args.folder} to {push_metric(args.repo_id, args.folder, private=args.private)}")
+    return 0
+
+
+def _predict(args: argparse.Namespace) -> int:
+    from blip_pose.predict_files import expand_inputs, predict_files, read_boxes
+    from blip_pose.predictor import PosePredictor
+
+    paths = expand_inputs(args.images)
+    boxes = read_boxes(args.boxes, paths) if args.boxes else None
+    predictor = PosePredictor.from_pretrained(args.model, device=args.device, dtype=args.dtype)
+    summary = predict_files(predictor, paths, args.out, batch_size=args.batch_size, person_boxes=boxes,
+                            overlays=not args.no_overlays)
+    print(f"{summary.line()}; wrote {summary.outputs[0]}"
+          + (f" and {len(summary.outputs) - 1} overlay(s)" if len(summary.outputs) > 1 else ""), file=sys.stderr)
+    return 1 if summary.failed else 0
+
+
+COMMANDS = {"card": _card, "push": _push, "push-dataset": _push_dataset, "push-metric": _push_metric,
+            "predict": _predict}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(format="%(levelname)s: %(message)s", level=logging.WARNING)
+    try:
+        return COMMANDS[args.command](args)
+    except (OSError, ValueError, PermissionError, HfHubHTTPError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2

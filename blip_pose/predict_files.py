@@ -1,0 +1,139 @@
+"""Predict image files into a folder: a JSON record per image (JSONL for several) and a skeleton overlay PNG.
+
+A file that cannot be used (missing, not an image, corrupt, over PIL's decompression-bomb limit) is reported on
+stderr, recorded with an ``error`` field and counted in the summary; the other files are still predicted.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from PIL import Image
+from tqdm.auto import tqdm
+
+from blip_pose.images import ImageError
+from blip_pose.overlay import draw_pose
+
+if TYPE_CHECKING:  # the predictor pulls in torch; this module is imported by the CLI before it is needed
+    from blip_pose.predictor import PersonBox, PosePredictor
+
+JSONL_FILE = "predictions.jsonl"
+
+
+@dataclass
+class Summary:
+    """What a run of :func:`predict_files` did."""
+
+    predicted: int = 0
+    failed: Counter = field(default_factory=Counter)  # reason code -> count
+    outputs: list[Path] = field(default_factory=list)
+
+    def line(self) -> str:
+        total = self.predicted + sum(self.failed.values())
+        text = f"predicted {self.predicted} of {total} image(s)"
+        if self.failed:
+            reasons = ", ".join(f"{reason}: {n}" for reason, n in sorted(self.failed.items()))
+            text += f"; {sum(self.failed.values())} failed ({reasons})"
+        return text
+
+
+def expand_inputs(inputs: Sequence[str | Path]) -> list[Path]:
+    """Files as given; a folder stands for its image files (by extension, sorted). An empty result is an error."""
+    extensions = set(Image.registered_extensions())
+    paths: list[Path] = []
+    for item in map(Path, inputs):
+        if item.is_dir():
+            paths.extend(sorted(p for p in item.iterdir() if p.is_file() and p.suffix.lower() in extensions))
+        else:
+            paths.append(item)
+    if not paths:
+        raise ValueError(f"no image files in {', '.join(map(str, inputs)) or 'the arguments'}")
+    return paths
+
+
+def output_stems(paths: Sequence[Path]) -> list[str]:
+    """A distinct file stem per input (``a``, ``a-1``, ... when names repeat across folders)."""
+    seen: Counter = Counter()
+    stems = []
+    for path in paths:
+        stem = path.stem
+        stems.append(stem if not seen[stem] else f"{stem}-{seen[stem]}")
+        seen[stem] += 1
+    return stems
+
+
+def read_boxes(path: str | Path, paths: Sequence[Path]) -> list[PersonBox | None]:
+    """Person boxes per input from a JSON object ``{image path or file name: [x0, y0, x1, y1]}``."""
+    from blip_pose.run_record import read_json
+
+    data = read_json(path)
+    if not data:
+        raise ValueError(f"{path}: no person boxes (expected a JSON object of image name -> [x0, y0, x1, y1])")
+    by_name = {str(p): p for p in paths} | {p.name: p for p in paths}
+    unknown = sorted(set(data) - set(by_name))
+    if unknown:
+        raise ValueError(f"{path}: boxes for images that are not inputs: {', '.join(unknown)}")
+    return [data.get(str(p), data.get(p.name)) for p in paths]
+
+
+def predict_files(
+    predictor: PosePredictor,
+    paths: Sequence[Path],
+    out_dir: str | Path,
+    *,
+    batch_size: int = 8,
+    person_boxes: Sequence[PersonBox | None] | None = None,
+    overlays: bool = True,
+    progress: bool | None = None,
+) -> Summary:
+    """Predict ``paths`` into ``out_dir``: ``<stem>.json`` for one image, else ``predictions.jsonl`` (input order).
+
+    ``progress``: show a tqdm bar (default: for more than one image).
+    """
+    from blip_pose.predictor import load_image
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stems = output_stems(paths)
+    boxes = list(person_boxes) if person_boxes is not None else [None] * len(paths)
+    single = len(paths) == 1
+    summary = Summary()
+    record_path = out_dir / (f"{stems[0]}.json" if single else JSONL_FILE)
+    summary.outputs.append(record_path)
+    bar = tqdm(total=len(paths), unit="image", disable=not (progress if progress is not None else not single))
+    with record_path.open("w", encoding="utf-8") as records:
+        for start in range(0, len(paths), batch_size):
+            chunk = range(start, min(start + batch_size, len(paths)))
+            loaded: dict[int, Image.Image] = {}
+            errors: dict[int, ImageError] = {}
+            for i in chunk:
+                try:
+                    loaded[i] = load_image(paths[i])[0]
+                except ImageError as err:
+                    errors[i] = err
+                    summary.failed[err.reason] += 1
+                    tqdm.write(f"error: {err}", file=sys.stderr)
+            order = sorted(loaded)
+            poses = predictor.predict_images([loaded[i] for i in order], [boxes[i] for i in order],
+                                             [str(paths[i]) for i in order], batch_size=batch_size)
+            results = dict(zip(order, poses))
+            for i in chunk:  # input order, failures included
+                if i in errors:
+                    record = {"image": str(paths[i]), "error": str(errors[i]), "reason": errors[i].reason}
+                else:
+                    record = results[i].to_dict()
+                    summary.predicted += 1
+                    if overlays:
+                        overlay = out_dir / f"{stems[i]}.png"
+                        draw_pose(loaded[i], results[i].xy, results[i].found, label=paths[i].name).save(overlay)
+                        summary.outputs.append(overlay)
+                records.write(json.dumps(record, indent=2 if single else None) + "\n")
+            bar.update(len(chunk))
+    bar.close()
+    return summary

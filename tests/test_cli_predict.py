@@ -1,0 +1,101 @@
+"""``python -m blip_pose predict`` end to end on the saved tiny preset: records, overlays, failures counted."""
+
+from __future__ import annotations
+
+import json
+
+import huggingface_hub.constants
+import numpy as np
+import pytest
+from PIL import Image
+from pose_model_fixtures import SAMPLE_IMAGES, copy_model, drawn_image, save_tiny_model
+
+from blip_pose.cli import main
+from blip_pose.geometry import Preprocessing
+from blip_pose.pose_format import CAPTION_NAMES, render_coords
+from blip_pose.predict_files import JSONL_FILE, expand_inputs, output_stems
+from blip_pose.predictor import PosePredictor
+
+
+@pytest.fixture(autouse=True)
+def offline(monkeypatch):
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory):
+    return save_tiny_model(tmp_path_factory.mktemp("model"))
+
+
+def bad_files(folder):
+    text = folder / "notes.jpg"
+    text.write_text("not an image")
+    cut = folder / "cut.jpg"
+    cut.write_bytes(SAMPLE_IMAGES[0].read_bytes()[:3000])
+    return [text, cut, folder / "missing.png"]
+
+
+def test_many_images_give_jsonl_in_input_order_and_overlays(model_dir, tmp_path, capsys):
+    good = [SAMPLE_IMAGES[0], drawn_image(tmp_path / "gray.png", (90, 60), "L"), SAMPLE_IMAGES[1]]
+    text, cut, missing = bad_files(tmp_path)
+    inputs = [good[0], text, good[1], cut, missing, good[2]]
+    out = tmp_path / "preds"
+    status = main(["predict", "--model", str(model_dir), *map(str, inputs), "--out", str(out), "--batch-size", "2"])
+    assert status == 1  # some failed; the rest was predicted
+    records = [json.loads(line) for line in (out / JSONL_FILE).read_text().splitlines()]
+    assert [r["image"] for r in records] == [str(p) for p in inputs]
+    assert [r.get("reason") for r in records] == [None, "not_an_image", None, "corrupt_image", "missing_image", None]
+    for record, path in zip((records[0], records[2], records[5]), good):
+        assert [j["name"] for j in record["joints"]] == list(CAPTION_NAMES)
+        with Image.open(path) as im:
+            assert (record["width"], record["height"]) == im.size
+        overlay = out / f"{path.stem}.png"
+        with Image.open(overlay) as im:
+            assert im.size == (record["width"], record["height"])
+    assert sorted(p.name for p in out.glob("*.png")) == sorted(f"{p.stem}.png" for p in good)
+    err = capsys.readouterr().err
+    for path in (text, cut, missing):
+        assert f"error: {path}" in err
+    assert "predicted 3 of 6 image(s); 3 failed (corrupt_image: 1, missing_image: 1, not_an_image: 1)" in err
+
+
+def test_one_image_gives_one_json_and_all_missing_is_drawn(model_dir, tmp_path, monkeypatch):
+    monkeypatch.setattr(PosePredictor, "generate", lambda self, frames: ["no joints here"] * len(frames))
+    image = drawn_image(tmp_path / "person.png", (200, 120))
+    out = tmp_path / "one"
+    assert main(["predict", "--model", str(model_dir), str(image), "--out", str(out)]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["person.json", "person.png"]
+    record = json.loads((out / "person.json").read_text())
+    assert record["caption"] == "no joints here"
+    assert all(not j["found"] and j["x"] is None and j["y"] is None for j in record["joints"])
+    with Image.open(out / "person.png") as drawn, Image.open(image) as original:
+        # Nothing drawn but the label and the note listing the missing joints, in the top-left corner.
+        diff = np.abs(np.asarray(drawn, dtype=int) - np.asarray(original.convert("RGB"), dtype=int)).sum(-1)
+        assert diff.any() and not diff[60:, 100:].any()
+
+
+def test_folder_input_and_crop_boxes(model_dir, tmp_path, monkeypatch):
+    crop = copy_model(model_dir, tmp_path / "crop", Preprocessing("crop", 384, 1.0))
+    points = np.tile([[192.0, 192.0]], (16, 1))  # the crop centre
+    monkeypatch.setattr(PosePredictor, "generate", lambda self, frames: [render_coords(points)] * len(frames))
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    drawn_image(photos / "a.png", (300, 200))
+    drawn_image(photos / "b.jpg", (300, 200))
+    (photos / "readme.txt").write_text("skipped: not an image extension")
+    boxes = tmp_path / "boxes.json"
+    boxes.write_text(json.dumps({"a.png": [100, 50, 140, 130], str(photos / "b.jpg"): [0, 0, 30, 30]}))
+    out = tmp_path / "preds"
+    args = ["predict", "--model", str(crop), str(photos), "--out", str(out), "--boxes", str(boxes), "--no-overlays"]
+    assert main(args) == 0
+    records = [json.loads(line) for line in (out / JSONL_FILE).read_text().splitlines()]
+    assert [(r["joints"][0]["x"], r["joints"][0]["y"]) for r in records] == [(120.0, 90.0), (15.0, 15.0)]
+    assert not list(out.glob("*.png"))
+    boxes.write_text(json.dumps({"c.png": [0, 0, 1, 1]}))
+    assert main(args) == 2  # a box for an image that is not an input
+
+
+def test_input_helpers(tmp_path):
+    with pytest.raises(ValueError, match="no image files"):
+        expand_inputs([tmp_path])
+    assert output_stems([tmp_path / "a/x.jpg", tmp_path / "b/x.jpg", tmp_path / "x.png"]) == ["x", "x-1", "x-2"]
