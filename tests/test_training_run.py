@@ -39,13 +39,16 @@ def test_warm_up_writes_the_captions_back(tmp_path, eight_images):
     # Outputs: a loadable checkpoint (safetensors, processor, generation config) and the run's records.
     for name in ("model.safetensors", "processor_config.json", "tokenizer.json", "generation_config.json",
                  "all_results.json", "trainer_state.json", "training_args.json", "plots/training_loss.png",
-                 "plots/validation_metrics.png", "checkpoint-300/preprocessing.json",
+                 "plots/validation_metrics.png", "checkpoint-300/preprocessing.json", "run_config.json",
+                 "checkpoint-300/run_config.json", "README.md",
                  "checkpoint-300/model.safetensors"):
         assert (out / name).is_file(), name
     assert not list(out.rglob("*.bin"))  # no pickled training arguments
     assert Preprocessing.load(out) == Preprocessing("resize", 384, 1.25)
     assert json.loads((out / "generation_config.json").read_text())["max_new_tokens"] > 80
     assert list((out / "runs").glob("*/events.out.tfevents.*"))
+    assert json.loads((out / "run_config.json").read_text())["data"]["caption_column"] == "text"
+    assert "Accuracy@5 px" in (out / "README.md").read_text()  # the model card shows the results
     assert len(list((out / "overlays").glob("*.png"))) == 2
     results = json.loads((out / "all_results.json").read_text())
     assert results["eval_accuracy@5"] == metrics["eval_accuracy@5"] and "train_loss" in results

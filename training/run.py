@@ -20,7 +20,7 @@ from transformers import set_seed
 from transformers.trainer_utils import get_last_checkpoint
 
 from arguments import ConfigError, parse_arguments
-from callbacks import PreprocessingCallback
+from callbacks import RunRecord, RunRecordCallback, run_config
 from collator import PoseCaptionCollator
 from data import (
     DataError,
@@ -37,6 +37,7 @@ from modeling import CheckpointError, load_model_and_processor, resolve_checkpoi
 from plots import plot_training_curves, write_overlays
 from trainer import BlipCaptionTrainer, optimizer_cls_and_kwargs
 
+from blip_pose.card import write_model_card
 from blip_pose.pose_format import CAPTION_COLUMNS
 
 logger = logging.getLogger(__name__)
@@ -85,7 +86,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         check_images(train_split, data_args.train_split, data_args.image_column)
         check_images(eval_split, data_args.eval_split, data_args.image_column)
     eval_references = references(eval_split, *columns)
-    preprocessing = preprocessing_record(train_split, source)
+    record = RunRecord(preprocessing_record(train_split, source), run_config(model_args, data_args, training_args))
     max_new_tokens = (training_args.generation_max_length or longest + GENERATION_MARGIN_TOKENS) - 1
     max_new_tokens = min(max_new_tokens, text_config.max_position_embeddings - 1)
     # Saved with the model for the predictor; BLIP's generate() does not read it by itself (see trainer.py).
@@ -109,13 +110,13 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         data_collator=PoseCaptionCollator(processor, text_config.bos_token_id, *columns),
         processing_class=processor,
         compute_metrics=compute_metrics,
-        callbacks=[PreprocessingCallback(preprocessing)],
+        callbacks=[RunRecordCallback(record)],
         optimizer_cls_and_kwargs=optimizer_cls_and_kwargs(training_args),
         max_new_tokens=max_new_tokens,
     )
     compute_metrics.name = lambda: f"step-{trainer.state.global_step:06d}"
 
-    # 4. Train (or continue a killed run), save model, processor, generation config and preprocessing record.
+    # 4. Train (or continue a killed run); save model, processor, generation config and the run's records.
     metrics: dict[str, float] = {}
     history: list[dict] = []
     if training_args.do_train:
@@ -127,7 +128,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         train_result = trainer.train(resume_from_checkpoint=resume)
         trainer.save_model()
         if trainer.is_world_process_zero():
-            preprocessing.save(output_dir)
+            record.save(output_dir)
         metrics.update(train_result.metrics)
         trainer.log_metrics("train", train_result.metrics)
         trainer.save_metrics("train", train_result.metrics)
@@ -142,8 +143,9 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         trainer.log_metrics("eval", eval_metrics)
         trainer.save_metrics("eval", eval_metrics)
 
-    # 6. Figures.
+    # 6. Figures and the model card.
     if trainer.is_world_process_zero():
+        write_model_card(output_dir)
         plot_training_curves(history, output_dir)
         if compute_metrics.latest and data_args.num_overlays > 0:
             n = min(data_args.num_overlays, len(eval_split))
