@@ -1,4 +1,4 @@
-"""The model card (``README.md``) of a training run, rendered with huggingface_hub's :class:`~huggingface_hub.ModelCard`.
+"""The model card (``README.md``) of a training run, rendered with huggingface_hub's ``ModelCard``.
 
 Everything on the card comes from the run's output folder: ``all_results.json`` (the Trainer's metrics) becomes the
 results table and the ``model-index`` metadata, ``preprocessing.json`` the input frame, ``run_config.json`` (or, for
@@ -126,7 +126,8 @@ def _preprocessing_text(pre: Preprocessing, recorded: bool) -> tuple[str, str, s
     s = pre.image_size
     if pre.mode == "resize":
         how = f"the whole image resized to {s}x{s} (aspect ratio not kept)"
-        precision = f"width/{s} x height/{s} pixels of the original, e.g. {1280 / s:.1f} x {720 / s:.1f} px for a 1280x720 frame"
+        precision = (f"width/{s} x height/{s} pixels of the original, e.g. {1280 / s:.1f} x {720 / s:.1f} px for a "
+                     "1280x720 frame")
         limit = "The whole image is stretched to a square, so wide or tall images distort the person."
     else:
         how = f"a square of {pre.crop_padding} x the person's size around the person, resized to {s}x{s}"

@@ -114,7 +114,8 @@ def metric_upload_files(folder: str | Path) -> list[str]:
     files = []
     for path in folder.rglob("*"):
         rel = path.relative_to(folder)
-        if path.is_file() and path.suffix != ".pyc" and not any(p.startswith(".") or p == "__pycache__" for p in rel.parts):
+        hidden = any(part.startswith(".") or part == "__pycache__" for part in rel.parts)
+        if path.is_file() and path.suffix != ".pyc" and not hidden:
             files.append(rel.as_posix())
     return sorted(files)
 

@@ -33,7 +33,7 @@ ImageInput = Image.Image | str | Path
 PersonBox = Sequence[float] | Mapping[str, Any]
 # "Not in the repo" is EntryNotFoundError in older huggingface_hub and RemoteEntryNotFoundError in newer ones.
 _MISSING_ENTRY = tuple(
-    c for c in (getattr(hub_errors, "EntryNotFoundError", None), getattr(hub_errors, "RemoteEntryNotFoundError", None)) if c
+    getattr(hub_errors, name) for name in ("EntryNotFoundError", "RemoteEntryNotFoundError") if hasattr(hub_errors, name)
 )
 
 
@@ -205,7 +205,9 @@ class PosePredictor:
         )
         return self.processor.batch_decode(ids, skip_special_tokens=True)
 
-    def decode(self, caption: str, transform: BoxTransform, width: int, height: int, source: str | None) -> PosePrediction:
+    def decode(
+        self, caption: str, transform: BoxTransform, width: int, height: int, source: str | None
+    ) -> PosePrediction:
         """A caption -> joints in the original frame (all missing when nothing parses; never raises)."""
         size = self.preprocessing.image_size
         parsed = parse_normalized(caption, size, size) if self.caption_kind == "normalized" else parse_coords(caption)

@@ -96,7 +96,8 @@ def test_non_finite_metric_is_left_out_of_the_model_index(tmp_path):
 
 def test_without_run_config_hyperparameters_come_from_training_args_json(tmp_path):
     folder = run_folder(tmp_path, run_config=None, preprocessing=None)
-    (folder / "training_args.json").write_text(json.dumps({"learning_rate": 0.001, "seed": 0, "hub_token": "<HUB_TOKEN>"}))
+    args = {"learning_rate": 0.001, "seed": 0, "hub_token": "<HUB_TOKEN>"}
+    (folder / "training_args.json").write_text(json.dumps(args))
     card = ModelCard.load(write_model_card(folder))
     assert card.data.base_model == DEFAULT_BASE_MODEL
     assert "| `learning_rate` | `0.001` |" in card.text and "hub_token" not in card.text

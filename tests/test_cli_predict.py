@@ -4,27 +4,16 @@ from __future__ import annotations
 
 import json
 
-import huggingface_hub.constants
 import numpy as np
 import pytest
 from PIL import Image
-from pose_model_fixtures import SAMPLE_IMAGES, copy_model, drawn_image, save_tiny_model
+from pose_model_fixtures import SAMPLE_IMAGES, copy_model, drawn_image, model_dir, offline  # noqa: F401
 
 from blip_pose.cli import main
 from blip_pose.geometry import Preprocessing
 from blip_pose.pose_format import CAPTION_NAMES, render_coords
 from blip_pose.predict_files import JSONL_FILE, expand_inputs, output_stems
 from blip_pose.predictor import PosePredictor
-
-
-@pytest.fixture(autouse=True)
-def offline(monkeypatch):
-    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
-
-
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory):
-    return save_tiny_model(tmp_path_factory.mktemp("model"))
 
 
 def bad_files(folder):
@@ -56,6 +45,7 @@ def test_many_images_give_jsonl_in_input_order_and_overlays(model_dir, tmp_path,
     err = capsys.readouterr().err
     for path in (text, cut, missing):
         assert f"error: {path}" in err
+    assert "6/6" in err  # the progress bar
     assert "predicted 3 of 6 image(s); 3 failed (corrupt_image: 1, missing_image: 1, not_an_image: 1)" in err
 
 

@@ -79,7 +79,8 @@ def test_push_model_uploads_the_list_with_a_rerendered_card(tmp_path, api, capsy
     assert url == "https://huggingface.co/someone/blip-mpii-pose/commit/0"
     init, create, commit = api.calls
     assert init == ("init", SECRET)
-    assert create == ("create_repo", "someone/blip-mpii-pose", {"repo_type": "model", "private": True, "exist_ok": True})
+    assert create == ("create_repo", "someone/blip-mpii-pose",
+                      {"repo_type": "model", "private": True, "exist_ok": True})
     assert commit[:3] == ("create_commit", "someone/blip-mpii-pose", MODEL_FILES)
     card = ModelCard.load(folder / "README.md")
     assert card.data.model_name == "blip-mpii-pose" and 'from_pretrained("someone/blip-mpii-pose")' in card.text
@@ -91,7 +92,7 @@ def test_push_model_uploads_the_list_with_a_rerendered_card(tmp_path, api, capsy
 def test_push_refuses_a_folder_without_safetensors_or_token(tmp_path, api, monkeypatch):
     folder = make_run(tmp_path)
     (folder / "model.safetensors").unlink()
-    with pytest.raises(FileNotFoundError, match=r"missing model.safetensors \(found pytorch_model.bin: only safetensors"):
+    with pytest.raises(FileNotFoundError, match=r"model.safetensors \(found pytorch_model.bin: only safetensors"):
         hub.push_model(folder, "someone/x")
     (folder / "model.safetensors").write_text("x")
     (folder / "preprocessing.json").unlink()

@@ -6,12 +6,11 @@ from __future__ import annotations
 import json
 import logging
 
-import huggingface_hub.constants
 import numpy as np
 import pytest
 import torch
 from PIL import Image
-from pose_model_fixtures import SAMPLE_IMAGES, as_hub_cache, copy_model, drawn_image, save_tiny_model
+from pose_model_fixtures import SAMPLE_IMAGES, as_hub_cache, copy_model, drawn_image, model_dir, offline  # noqa: F401
 
 from blip_pose import PosePrediction, PosePredictor
 from blip_pose.geometry import Preprocessing
@@ -20,17 +19,6 @@ from blip_pose.pose_format import CAPTION_NAMES, NUM_JOINTS, render_coords, rend
 
 # Processed-frame (384 px) points with integer coordinates, as a caption writes them.
 FRAME_POINTS = np.stack([np.arange(NUM_JOINTS) * 20 + 10, 380 - np.arange(NUM_JOINTS) * 17], axis=1).astype(float)
-
-
-@pytest.fixture(autouse=True)
-def offline(monkeypatch):
-    # Hub ids resolve from the local cache only: the tests never wait on a network.
-    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
-
-
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory):
-    return save_tiny_model(tmp_path_factory.mktemp("model"))
 
 
 @pytest.fixture(scope="module")
