@@ -7,15 +7,13 @@ from collections.abc import Sequence
 import numpy as np
 from PIL import Image, ImageDraw
 
-from blip_pose.pose_format import CAPTION_NAMES, FLIP_PAIRS, NUM_JOINTS, SKELETON
+from blip_pose.pose_format import CAPTION_NAMES, LEFT_JOINTS, NUM_JOINTS, RIGHT_JOINTS, SKELETON
 
-_RIGHT = {a for a, _ in FLIP_PAIRS}
-_LEFT = {b for _, b in FLIP_PAIRS}
 SIDE_COLORS = {"right": (255, 60, 60), "left": (60, 140, 255), "centre": (255, 210, 0)}
 
 
 def _side(joint: int) -> str:
-    return "right" if joint in _RIGHT else "left" if joint in _LEFT else "centre"
+    return "right" if joint in RIGHT_JOINTS else "left" if joint in LEFT_JOINTS else "centre"
 
 
 def draw_pose(

@@ -75,6 +75,9 @@ SKELETON: tuple[tuple[int, int], ...] = (
 )
 #: Left/right pairs swapped by a horizontal flip.
 FLIP_PAIRS: tuple[tuple[int, int], ...] = ((0, 5), (1, 4), (2, 3), (10, 15), (11, 14), (12, 13))
+#: Joints on each side of the body (the two halves of FLIP_PAIRS); the rest lie on the midline.
+RIGHT_JOINTS: frozenset[int] = frozenset(r for r, _ in FLIP_PAIRS)
+LEFT_JOINTS: frozenset[int] = frozenset(left for _, left in FLIP_PAIRS)
 #: Id pairs that the method's write-up swaps in its joint table (documented, never applied).
 PAPER_TABLE_SWAPS: tuple[tuple[int, int], ...] = ((3, 5), (9, 11))
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageDraw
 
-from blip_pose.pose_format import JOINT_ID, NUM_JOINTS, SKELETON
+from blip_pose.pose_format import JOINT_ID, LEFT_JOINTS, NUM_JOINTS, RIGHT_JOINTS, SKELETON
 
 OCCLUDER_LABEL = 255
 
@@ -59,8 +59,6 @@ JOINT_COLOURS: tuple[tuple[int, int, int], ...] = (
     (255, 255, 255), (150, 150, 150), (255, 0, 255), (130, 0, 255),
     (255, 240, 0), (190, 255, 0), (255, 140, 190), (0, 120, 80), (0, 255, 225), (0, 255, 110),
 )
-_RIGHT = {JOINT_ID[n] for n in ("rankl", "rknee", "rhip", "rwri", "relb", "rsho")}
-_LEFT = {JOINT_ID[n] for n in ("lankl", "lknee", "lhip", "lwri", "lelb", "lsho")}
 _ARM = {JOINT_ID[n] for n in ("rwri", "relb", "rsho", "lwri", "lelb", "lsho")}
 _HEAD_SEGMENT = (JOINT_ID["upper_neck"], JOINT_ID["head"])
 
@@ -68,9 +66,9 @@ _HEAD_SEGMENT = (JOINT_ID["upper_neck"], JOINT_ID["head"])
 def _limb_colour(a: int, b: int) -> tuple[int, int, int]:
     ends = {a, b}
     part = "arm" if ends & _ARM else "leg"
-    if ends & _RIGHT:
+    if ends & RIGHT_JOINTS:
         return _LIMB_COLOUR[f"r_{part}"]
-    if ends & _LEFT:
+    if ends & LEFT_JOINTS:
         return _LIMB_COLOUR[f"l_{part}"]
     return _LIMB_COLOUR["trunk"]
 
