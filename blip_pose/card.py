@@ -103,12 +103,14 @@ def _results_table(results: dict[str, Any], split: str) -> str:
         return f"No evaluation results recorded (no metrics in `{RESULTS_FILE}`)."
     extra = [f"{name}: {results[key]:.4g}" for key, name in (("train_loss", "final training loss"), ("epoch", "epochs"))
              if _number(results.get(key)) is not None]
-    note = f"\n\nOn the `{split}` split" + (f"; {', '.join(extra)}." if extra else ".")
+    count = _number(results.get("eval_num_samples"))
+    note = f"\n\nOn the `{split}` split" + (f" ({int(count)} images)" if count else "")
+    note += f"; {', '.join(extra)}." if extra else "."
     return _table(["metric", "value"], rows) + note
 
 
 def _training_config(config: dict[str, Any]) -> str:
-    rows = [[f"`{key}`", f"`{config[key]}`"] for key in TRAINING_KEYS if key in config]
+    rows = [[f"`{key}`", f"`{config[key]}`"] for key in TRAINING_KEYS if config.get(key) is not None]
     if not rows:
         return f"Not recorded (no `{RUN_CONFIG_FILE}` or `{TRAINING_ARGS_FILE}` in the run's folder)."
     return _table(["setting", "value"], rows)

@@ -23,6 +23,8 @@ PROCESSOR_FILES = (
     "processor_config.json", "preprocessor_config.json", "tokenizer.json", "tokenizer_config.json",
     "special_tokens_map.json", "vocab.txt", "added_tokens.json",
 )
+#: Training curves written by training/plots.py.
+PLOTS_DIR = "plots"
 #: Files that must exist before a model folder is pushed (the card is rendered when missing).
 REQUIRED_FILES = ("config.json", PREPROCESSING_FILE)
 #: Where the metric module lives in a checkout (it is not installed with the package).
@@ -33,17 +35,19 @@ METRIC_REQUIRED = ("README.md", "app.py")
 def model_upload_files(output_dir: str | Path, *, include_plots: bool = False) -> list[str]:
     """The files of ``output_dir`` a model push uploads (top level only, sorted).
 
-    Sub-folders (``checkpoint-*``, ``runs``, ``predictions``) are never included; ``include_plots`` adds ``*.png``.
+    Other sub-folders (``checkpoint-*``, ``runs``, ``predictions``, ``overlays``: validation images) are never
+    included; ``include_plots`` adds the training curves (``*.png`` and ``plots/*.png``).
     """
     output_dir = Path(output_dir)
     names = {*WEIGHT_FILES, *CONFIG_FILES, *PROCESSOR_FILES, PREPROCESSING_FILE, RUN_CONFIG_FILE, CARD_FILE}
     files = []
     for path in output_dir.iterdir():
-        if not path.is_file():
-            continue
         shard = path.name.startswith("model-") and path.name.endswith(".safetensors")
-        if path.name in names or shard or (include_plots and path.suffix == ".png"):
+        if path.is_file() and (path.name in names or shard or (include_plots and path.suffix == ".png")):
             files.append(path.name)
+    if include_plots:
+        plots = (output_dir / PLOTS_DIR).glob("*.png")
+        files.extend(f"{PLOTS_DIR}/{p.name}" for p in plots if p.is_file())
     return sorted(files)
 
 

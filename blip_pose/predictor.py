@@ -33,7 +33,9 @@ ImageInput = Image.Image | str | Path
 PersonBox = Sequence[float] | Mapping[str, Any]
 # "Not in the repo" is EntryNotFoundError in older huggingface_hub and RemoteEntryNotFoundError in newer ones.
 _MISSING_ENTRY = tuple(
-    getattr(hub_errors, name) for name in ("EntryNotFoundError", "RemoteEntryNotFoundError") if hasattr(hub_errors, name)
+    getattr(hub_errors, name)
+    for name in ("EntryNotFoundError", "RemoteEntryNotFoundError")
+    if hasattr(hub_errors, name)
 )
 
 

@@ -12,7 +12,7 @@ from blip_pose.card import CARD_METRICS, DEFAULT_BASE_MODEL, TEMPLATE_PATH, writ
 from blip_pose.geometry import Preprocessing
 from blip_pose.pose_format import JOINTS
 
-RESULTS = {
+RESULTS = {"eval_num_samples": 6.0, 
     "eval_accuracy@25": 0.8125, "eval_accuracy@5": 0.25, "eval_accuracy@1": 0.0625, "eval_mae": 12.3456,
     "eval_pckh@0.5": 0.71, "eval_parse_rate": 0.9375, "eval_loss": 0.5, "train_loss": 1.25, "epoch": 60.0,
 }
@@ -68,6 +68,7 @@ def test_card_text_has_every_section(tmp_path):
         'print(pose("person.jpg").joints)  # 16 joints: name, x, y (person.jpg\'s pixels), found',
     ]
     assert "| Accuracy@25 px | 0.8125 |" in text and "| MAE (px) | 12.35 |" in text
+    assert "On the `validation` split (6 images); final training loss: 1.25, epochs: 60." in text
     assert "| `learning_rate` | `5e-05` |" in text and "| `optimizer` | `adamw` |" in text
     assert "config `video_split`" in text and "whole image resized to 384x384" in text
     assert "out-of-distribution" in text and "small set" in text
@@ -96,11 +97,12 @@ def test_non_finite_metric_is_left_out_of_the_model_index(tmp_path):
 
 def test_without_run_config_hyperparameters_come_from_training_args_json(tmp_path):
     folder = run_folder(tmp_path, run_config=None, preprocessing=None)
-    args = {"learning_rate": 0.001, "seed": 0, "hub_token": "<HUB_TOKEN>"}
+    args = {"learning_rate": 0.001, "seed": 0, "hub_token": "<HUB_TOKEN>", "max_steps": None}
     (folder / "training_args.json").write_text(json.dumps(args))
     card = ModelCard.load(write_model_card(folder))
     assert card.data.base_model == DEFAULT_BASE_MODEL
     assert "| `learning_rate` | `0.001` |" in card.text and "hub_token" not in card.text
+    assert "max_steps" not in card.text  # unset settings are left out
     assert "assumed: no `preprocessing.json`" in card.text
     (folder / "training_args.json").unlink()
     assert "Not recorded" in ModelCard.load(write_model_card(folder)).text

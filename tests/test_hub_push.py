@@ -25,8 +25,9 @@ RUN_LEFTOVERS = [
     "training_args.json", "pytorch_model.bin", "optimizer.pt", "scheduler.pt", "rng_state.pth",
     "checkpoint-10/model.safetensors", "checkpoint-10/optimizer.pt", "checkpoint-10/config.json",
     "runs/Jan01/events.out.tfevents.1.host", "predictions/final.jsonl", "preset-tiny/model.safetensors",
+    "overlays/000.png", "sample-dataset/README.md",
 ]
-PLOTS = ["loss.png", "overlay-000.png"]
+PLOTS = ["loss.png", "plots/training_loss.png"]
 
 
 class RecordingApi:
