@@ -80,10 +80,11 @@ def test_missing_split(tmp_path, good_dataset):
 def test_undecodable_image_is_named(tmp_path):
     ds = make_pose_dataset(n_train=4, n_eval=2)
     raw = ds["train"].cast_column("image", Image(decode=False))
-    ds["train"] = raw.map(
-        lambda ex, i: {"image": {"bytes": ex["image"]["bytes"][:200] if i == 2 else ex["image"]["bytes"], "path": None}},
-        with_indices=True,
-    ).cast_column("image", Image())
+    def truncate_row_2(example, i):
+        data = example["image"]["bytes"]
+        return {"image": {"bytes": data[:200] if i == 2 else data, "path": None}}
+
+    ds["train"] = raw.map(truncate_row_2, with_indices=True).cast_column("image", Image())
     folder = tmp_path / "corrupt"
     ds.save_to_disk(str(folder))
     message = _run(tmp_path, "--dataset_name", str(folder))
@@ -98,7 +99,8 @@ def test_caption_longer_than_the_limit(tmp_path, good_dataset):
 def test_checkpoint_without_processor(tmp_path, good_dataset):
     model, _ = build_preset("tiny")
     model.save_pretrained(tmp_path / "weights-only")
-    message = _run(tmp_path, "--dataset_name", str(good_dataset), "--model_name_or_path", str(tmp_path / "weights-only"))
+    weights_only = str(tmp_path / "weights-only")
+    message = _run(tmp_path, "--dataset_name", str(good_dataset), "--model_name_or_path", weights_only)
     assert "weights-only has no image processor" in message
 
 

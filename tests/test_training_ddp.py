@@ -23,8 +23,8 @@ def test_two_processes_score_each_validation_example_once(tmp_path):
     names = list(load_from_disk(str(data))["validation"]["image_name"])[:5]  # odd: the last batch gets padded
     out = tmp_path / "ddp"
     command = [
-        sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
-        "--mixed_precision", "no", "--dynamo_backend", "no",
+        sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
+        "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
         str(ROOT / "training" / "run.py"), str(ROOT / "training" / "configs" / "tiny_test.yaml"),
         "--dataset_name", str(data), "--output_dir", str(out), "--max_steps", "2", "--max_eval_samples", "5",
         "--per_device_train_batch_size", "2", "--per_device_eval_batch_size", "2", "--generation_max_length", "24",

@@ -30,10 +30,12 @@ def test_warm_up_writes_the_captions_back(tmp_path, eight_images):
     """The method's warm-up: after a few hundred steps on 8 images the model writes their captions (item 8)."""
     out = tmp_path / "warm-up"
     metrics = _main(out, eight_images, "--max_steps", "300", "--logging_steps", "25", "--report_to", "tensorboard",
-                    "--save_strategy", "steps", "--save_steps", "300", "--eval_strategy", "steps", "--eval_steps", "100")
+                    "--save_strategy", "steps", "--save_steps", "300",
+                    "--eval_strategy", "steps", "--eval_steps", "100")
     assert metrics["eval_accuracy@5"] >= 0.9
     assert metrics["eval_parse_rate"] == 1.0 and metrics["eval_num_samples"] == 8
-    losses = [row["loss"] for row in json.loads((out / "trainer_state.json").read_text())["log_history"] if "loss" in row]
+    history = json.loads((out / "trainer_state.json").read_text())["log_history"]
+    losses = [row["loss"] for row in history if "loss" in row]
     assert losses[-1] < losses[0] / 10
 
     # Outputs: a loadable checkpoint (safetensors, processor, generation config) and the run's records.

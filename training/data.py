@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 from datasets import Dataset, DatasetDict, Image, load_dataset, load_from_disk
 
+from arguments import DataArguments
 from blip_pose.geometry import Preprocessing
 from mpii_pose_dataset.builder import MpiiPoseCaption
 from mpii_pose_dataset.export import REPORTS_DIR, build, load_reports
@@ -144,6 +145,21 @@ def preprocessing_record(data: Dataset, dataset_name: str) -> Preprocessing:
         return Preprocessing(BUILDER_CONFIGS[config].mode, size, BUILDER_CONFIGS[config].crop_padding)
     logger.warning("dataset config %r is not one of %s: recording resize preprocessing", config, list(BUILDER_CONFIGS))
     return Preprocessing("resize", size)
+
+
+def checked_splits(
+    dataset: DatasetDict, data_args: DataArguments, tokenizer, max_tokens: int
+) -> tuple[Dataset, Dataset, int]:
+    """``(train, eval, longest caption in tokens)`` after every check above (images only when asked)."""
+    columns = (data_args.caption_column, data_args.image_column)
+    train = check_split(dataset, data_args.train_split, *columns, data_args.max_train_samples, "max_train_samples")
+    evals = check_split(dataset, data_args.eval_split, *columns, data_args.max_eval_samples, "max_eval_samples")
+    longest = 0
+    for name, split in ((data_args.train_split, train), (data_args.eval_split, evals)):
+        longest = max(longest, check_captions(split, name, data_args.caption_column, tokenizer, max_tokens))
+        if data_args.validate_images:
+            check_images(split, name, data_args.image_column)
+    return train, evals, longest
 
 
 @dataclass

@@ -24,9 +24,7 @@ from callbacks import RunRecord, RunRecordCallback, run_config
 from collator import PoseCaptionCollator
 from data import (
     DataError,
-    check_captions,
-    check_images,
-    check_split,
+    checked_splits,
     load_pose_dataset,
     preprocessing_record,
     references,
@@ -47,7 +45,9 @@ GENERATION_MARGIN_TOKENS = 8
 
 def main(argv: list[str] | None = None) -> dict[str, float]:
     model_args, data_args, training_args = parse_arguments(argv)
-    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=training_args.get_process_log_level())
+    logging.basicConfig(
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=training_args.get_process_log_level()
+    )
     transformers.utils.logging.set_verbosity(training_args.get_process_log_level())
     if training_args.label_smoothing_factor:
         raise ConfigError(
@@ -71,20 +71,10 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         source = resolve_dataset(data_args.dataset_name, data_args.dataset_config_name, output_dir)
         dataset = load_pose_dataset(source, data_args.dataset_config_name, model_args.cache_dir)
     columns = (data_args.caption_column, data_args.image_column)
-    train_split = check_split(
-        dataset, data_args.train_split, *columns, data_args.max_train_samples, "max_train_samples"
-    )
-    eval_split = check_split(dataset, data_args.eval_split, *columns, data_args.max_eval_samples, "max_eval_samples")
     max_tokens = data_args.max_caption_tokens or min(
         processor.tokenizer.model_max_length, text_config.max_position_embeddings
     )
-    longest = max(
-        check_captions(split, name, data_args.caption_column, processor.tokenizer, max_tokens)
-        for name, split in ((data_args.train_split, train_split), (data_args.eval_split, eval_split))
-    )
-    if data_args.validate_images:
-        check_images(train_split, data_args.train_split, data_args.image_column)
-        check_images(eval_split, data_args.eval_split, data_args.image_column)
+    train_split, eval_split, longest = checked_splits(dataset, data_args, processor.tokenizer, max_tokens)
     eval_references = references(eval_split, *columns)
     record = RunRecord(preprocessing_record(train_split, source), run_config(model_args, data_args, training_args))
     max_new_tokens = (training_args.generation_max_length or longest + GENERATION_MARGIN_TOKENS) - 1
