@@ -11,18 +11,14 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
-from huggingface_hub import CommitOperationAdd, HfApi, get_token
+from huggingface_hub import CommitOperationAdd, HfApi
 
 from blip_pose.card import CARD_FILE, write_model_card
+from blip_pose.checkpoint import CONFIG_FILES, PROCESSOR_FILES, WEIGHT_FILES, missing_processor_parts
 from blip_pose.geometry import PREPROCESSING_FILE
+from blip_pose.hub_auth import hub_api
 from blip_pose.run_record import RUN_CONFIG_FILE
 
-WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json")
-CONFIG_FILES = ("config.json", "generation_config.json")
-PROCESSOR_FILES = (
-    "processor_config.json", "preprocessor_config.json", "tokenizer.json", "tokenizer_config.json",
-    "special_tokens_map.json", "vocab.txt", "added_tokens.json",
-)
 #: Training curves written by training/plots.py.
 PLOTS_DIR = "plots"
 #: Files that must exist before a model folder is pushed (the card is rendered when missing).
@@ -59,21 +55,11 @@ def check_model_folder(output_dir: str | Path) -> None:
     missing = [name for name in REQUIRED_FILES if not (output_dir / name).is_file()]
     if not any((output_dir / name).is_file() for name in WEIGHT_FILES):
         missing.append("model.safetensors")
-    if not any((output_dir / name).is_file() for name in ("processor_config.json", "preprocessor_config.json")):
-        missing.append("processor_config.json")
-    if not any((output_dir / name).is_file() for name in ("tokenizer.json", "vocab.txt")):
-        missing.append("tokenizer.json")
+    missing += [names[0] for names in missing_processor_parts(output_dir).values()]
     if missing:
         pickles = sorted(p.name for p in output_dir.glob("pytorch_model*.bin"))
         hint = f" (found {', '.join(pickles)}: only safetensors weights are pushed)" if pickles else ""
         raise FileNotFoundError(f"{output_dir}: cannot push, missing {', '.join(missing)}{hint}")
-
-
-def _api(token: str | None) -> HfApi:
-    token = token or get_token()
-    if token is None:
-        raise PermissionError("no Hugging Face token: set HF_TOKEN or run `hf auth login`")
-    return HfApi(token=token)
 
 
 def _upload(api: HfApi, folder: Path, files: Iterable[str], repo_id: str, repo_type: str, message: str) -> str:
@@ -97,7 +83,7 @@ def push_model(
     """
     output_dir = Path(output_dir)
     check_model_folder(output_dir)
-    api = _api(token)
+    api = hub_api(token)
     if render_card or not (output_dir / CARD_FILE).is_file():
         write_model_card(output_dir, repo_id=repo_id)
     api.create_repo(repo_id, repo_type="model", private=private, exist_ok=True)
@@ -145,6 +131,6 @@ def push_metric(
     """Create (or reuse) a Gradio Space and upload the metric module folder; returns the commit URL."""
     folder = Path(folder)
     check_metric_folder(folder)
-    api = _api(token)
+    api = hub_api(token)
     api.create_repo(repo_id, repo_type="space", space_sdk="gradio", private=private, exist_ok=True)
     return _upload(api, folder, metric_upload_files(folder), repo_id, "space", f"Upload evaluate module {folder.name}")

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from huggingface_hub import HfApi, get_token
 
+from blip_pose.hub_auth import hub_api
 from mpii_pose_dataset.export import load_reports
 from mpii_pose_dataset.inspection import split_sizes
 
@@ -29,10 +29,7 @@ def check_folder(folder: str | Path) -> None:
 def push(folder: str | Path, repo_id: str, *, private: bool = False, token: str | None = None) -> str:
     """Create (or reuse) the dataset repo and upload the folder; returns the commit URL."""
     check_folder(folder)
-    token = token or get_token()
-    if token is None:
-        raise PermissionError("no Hugging Face token: set HF_TOKEN or run `hf auth login`")
-    api = HfApi(token=token)
+    api = hub_api(token)
     api.create_repo(repo_id, repo_type="dataset", private=private, exist_ok=True)
     commit = api.upload_folder(
         folder_path=str(folder),

@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 import mpii_pose_dataset.download as download
-import mpii_pose_dataset.push as push_module
+import blip_pose.hub_auth as hub_auth
 from mpii_pose_dataset.cli import main
 from mpii_pose_dataset.sample import SAMPLE_IMAGES, SAMPLE_MAT
 
@@ -57,7 +57,7 @@ def test_push_uploads_the_folder_without_printing_the_token(built, monkeypatch, 
             calls.append(("upload_folder", kwargs))
             return SimpleNamespace(commit_url="https://huggingface.co/datasets/me/x/commit/abc")
 
-    monkeypatch.setattr(push_module, "HfApi", FakeApi)
+    monkeypatch.setattr(hub_auth, "HfApi", FakeApi)
     monkeypatch.setenv("HF_TOKEN", SECRET)
     assert main(["push", str(built), "--repo-id", "me/mpii_pose_caption", "--private"]) == 0
     assert calls[0] == ("token", SECRET)
@@ -70,8 +70,8 @@ def test_push_uploads_the_folder_without_printing_the_token(built, monkeypatch, 
 
 
 def test_push_refuses_without_token_or_built_folder(built, tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(push_module, "get_token", lambda: None)
-    monkeypatch.setattr(push_module, "HfApi", lambda **_: pytest.fail("must not reach the Hub"))
+    monkeypatch.setattr(hub_auth, "get_token", lambda: None)
+    monkeypatch.setattr(hub_auth, "HfApi", lambda **_: pytest.fail("must not reach the Hub"))
     assert main(["push", str(built), "--repo-id", "me/x"]) == 2
     assert "no Hugging Face token" in capsys.readouterr().err
     assert main(["push", str(tmp_path), "--repo-id", "me/x"]) == 2

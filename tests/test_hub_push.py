@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from huggingface_hub import ModelCard
 
-from blip_pose import hub
+from blip_pose import hub, hub_auth
 from blip_pose.cli import main
 from blip_pose.geometry import Preprocessing
 
@@ -50,7 +50,7 @@ class RecordingApi:
 @pytest.fixture
 def api(monkeypatch):
     RecordingApi.calls = []
-    monkeypatch.setattr(hub, "HfApi", RecordingApi)
+    monkeypatch.setattr(hub_auth, "HfApi", RecordingApi)
     monkeypatch.setenv("HF_TOKEN", SECRET)
     return RecordingApi
 
@@ -101,7 +101,7 @@ def test_push_refuses_a_folder_without_safetensors_or_token(tmp_path, api, monke
         hub.push_model(folder, "someone/x")
     Preprocessing().save(folder)
     monkeypatch.delenv("HF_TOKEN")
-    monkeypatch.setattr(hub, "get_token", lambda: None)
+    monkeypatch.setattr(hub_auth, "get_token", lambda: None)
     with pytest.raises(PermissionError, match="HF_TOKEN"):
         hub.push_model(folder, "someone/x")
     assert [c[0] for c in api.calls] == []  # nothing created before the checks passed

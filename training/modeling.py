@@ -6,14 +6,10 @@ from pathlib import Path
 
 from transformers import BlipForConditionalGeneration, BlipProcessor
 
+from blip_pose.checkpoint import missing_processor_parts
 from blip_pose.presets import PRESETS, save_preset
 
 PRESET_PREFIX = "preset:"
-# A checkpoint folder needs one file of each group to rebuild the processor (v5 and v4 layouts).
-PROCESSOR_FILES = {
-    "image processor": ("processor_config.json", "preprocessor_config.json"),
-    "tokenizer": ("tokenizer.json", "vocab.txt"),
-}
 
 
 class CheckpointError(ValueError):
@@ -46,12 +42,13 @@ def resolve_checkpoint(model_name_or_path: str, output_dir: str | Path, seed: in
         return str(folder)
     folder = Path(model_name_or_path)
     if folder.is_dir():
-        for what, names in PROCESSOR_FILES.items():
-            if not any((folder / name).is_file() for name in names):
-                raise CheckpointError(
-                    f"checkpoint {folder} has no {what} (none of {', '.join(names)}); save the processor with "
-                    "processor.save_pretrained(folder) or train from a checkpoint that has one"
-                )
+        missing = missing_processor_parts(folder)
+        if missing:
+            parts = ", no ".join(f"{what} (none of {', '.join(names)})" for what, names in missing.items())
+            raise CheckpointError(
+                f"checkpoint {folder} has no {parts}; save the processor with "
+                "processor.save_pretrained(folder) or train from a checkpoint that has one"
+            )
     return model_name_or_path
 
 
