@@ -35,7 +35,8 @@ def draw_pose(
         label: a line of text written at the top-left (e.g. "prediction").
     """
     xy = np.asarray(xy, dtype=np.float64).reshape(NUM_JOINTS, 2)
-    found = np.ones(NUM_JOINTS, bool) if found is None else np.asarray(found, bool) & np.isfinite(xy).all(1)
+    # A joint without finite coordinates is missing whatever the caller says (e.g. a simple_text reference).
+    found = np.isfinite(xy).all(1) & (True if found is None else np.asarray(found, bool))
     out = image.convert("RGB").copy()
     draw = ImageDraw.Draw(out)
     size = max(2, round(max(out.size) / 160))

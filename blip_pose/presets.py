@@ -21,8 +21,9 @@ except ImportError:  # pragma: no cover - transformers 4.x
 from blip_pose.pose_format import CAPTION_NAMES
 
 SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "[DEC]")
-#: Longest caption the presets must generate: 16 joints x 5 tokens (name : x , y) + BOS/SEP, with margin.
-MAX_CAPTION_TOKENS = 128
+#: Longest caption the presets must generate: normalized_text, 16 joints x 9 tokens (name : 0 . 320 , 0 . 927)
+#: + BOS/SEP = 146, with margin (pixel captions need 16 x 5 + 2 = 82).
+MAX_CAPTION_TOKENS = 192
 
 PRESETS: dict[str, dict] = {
     "tiny": {
@@ -37,12 +38,15 @@ PRESETS: dict[str, dict] = {
 
 
 def caption_vocabulary() -> list[str]:
-    """Token list: specials first (ids fixed), then numbers, word pieces, names and punctuation."""
+    """Token list: specials first (ids fixed), then numbers (every caption number is one token), word pieces,
+    names and punctuation."""
     words = {part for name in CAPTION_NAMES for part in name.split("_")}
     letters = "abcdefghijklmnopqrstuvwxyz"
     return [
         *SPECIAL_TOKENS,
         *(str(i) for i in range(1000)),
+        *(f"{i:02d}" for i in range(10)),  # zero-padded decimals of normalized captions ("0.050")
+        *(f"{i:03d}" for i in range(100)),
         *(f"##{d}" for d in range(10)),
         *":,.-_",
         *sorted(words),

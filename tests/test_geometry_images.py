@@ -145,3 +145,7 @@ def test_overlay_draws_found_joints_only():
     assert drawn[48:53, 48:53].max() > 0
     both = draw_comparison(img, xy, found, xy)
     assert both.size == img.size
+    nan_ref = xy.copy()
+    nan_ref[:8] = np.nan  # a reference that only has some joints (simple_text) draws without error
+    partial = np.asarray(draw_pose(img, nan_ref, names=False))
+    assert partial.shape == (100, 100, 3)

@@ -5,8 +5,8 @@ import pytest
 import torch
 from transformers import BlipForConditionalGeneration, BlipProcessor
 
-from blip_pose.pose_format import parse_coords, render_coords
-from blip_pose.presets import SPECIAL_TOKENS, build_preset, save_preset
+from blip_pose.pose_format import parse_coords, render_coords, render_normalized
+from blip_pose.presets import MAX_CAPTION_TOKENS, SPECIAL_TOKENS, build_preset, save_preset
 
 
 @pytest.fixture(scope="module")
@@ -54,3 +54,15 @@ def test_generation_starts_from_the_decoder_bos(tiny_dir):
 def test_unknown_preset_is_named():
     with pytest.raises(ValueError, match="unknown model preset 'huge'.*tiny"):
         build_preset("huge")
+
+
+def test_longest_captions_fit_the_tiny_preset(tiny_dir):
+    tok = BlipProcessor.from_pretrained(tiny_dir).tokenizer
+    worst = {
+        "normalized": render_normalized(np.full((16, 2), 19.2), 384, 384),  # "0.050": zero-padded decimals
+        "pixel": render_coords(np.full((16, 2), -383.0)),  # minus signs are tokens of their own
+    }
+    for kind, caption in worst.items():
+        ids = tok(caption).input_ids
+        assert tok.unk_token_id not in ids, kind
+        assert len(ids) <= tok.model_max_length == MAX_CAPTION_TOKENS, (kind, len(ids))
