@@ -6,9 +6,7 @@ import json
 import shutil
 from pathlib import Path
 
-import huggingface_hub.constants
 import numpy as np
-import pytest
 from PIL import Image
 
 from blip_pose.geometry import Preprocessing
@@ -29,18 +27,6 @@ def save_tiny_model(folder: Path, preprocessing: Preprocessing | None = Preproce
     if preprocessing is not None:
         preprocessing.save(folder)
     return folder
-
-
-@pytest.fixture(autouse=True)
-def offline(monkeypatch):
-    """Hub ids resolve from the local cache only: a test never waits on a network (import it to use it)."""
-    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
-
-
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory):
-    """The tiny model saved once per test module."""
-    return save_tiny_model(tmp_path_factory.mktemp("model"))
 
 
 def copy_model(source: Path, target: Path, preprocessing: Preprocessing | None) -> Path:

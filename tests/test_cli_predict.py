@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 from PIL import Image
-from pose_model_fixtures import SAMPLE_IMAGES, copy_model, drawn_image, model_dir, offline  # noqa: F401
+from pose_model_fixtures import SAMPLE_IMAGES, copy_model, drawn_image
 
 from blip_pose.cli import main
 from blip_pose.geometry import Preprocessing

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from pose_model_fixtures import SAMPLE_IMAGES, as_hub_cache, copy_model, drawn_image, model_dir, offline  # noqa: F401
+from pose_model_fixtures import SAMPLE_IMAGES, as_hub_cache, copy_model, drawn_image
 
 from blip_pose import PosePrediction, PosePredictor
 from blip_pose.geometry import Preprocessing

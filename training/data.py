@@ -21,7 +21,8 @@ from mpii_pose_dataset.builder import MpiiPoseCaption
 from mpii_pose_dataset.export import REPORTS_DIR, build, load_reports
 from mpii_pose_dataset.sample import SAMPLE_DIR
 from blip_pose.images import ImageError, open_image
-from blip_pose.pose_format import CAPTION_COLUMNS, NUM_JOINTS, parse_coords_batch, parse_normalized
+from blip_pose.pose_format import CAPTION_COLUMNS
+from blip_pose.pose_metrics import parse_captions
 
 SAMPLE_DATASET = "sample"
 DEFAULT_CONFIG = MpiiPoseCaption.DEFAULT_CONFIG_NAME
@@ -174,18 +175,6 @@ class References:
     head_boxes: np.ndarray | None  # (N, 4) x0, y0, x1, y1 in processed pixels, for PCKh
 
 
-def parse_captions(captions: list[str], kind: str, sizes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Captions -> ``(xy (N, 16, 2) pixels, found (N, 16))``; normalized captions are scaled by ``sizes``."""
-    if kind == "pixel":
-        return parse_coords_batch(captions)
-    xy = np.full((len(captions), NUM_JOINTS, 2), np.nan)
-    found = np.zeros((len(captions), NUM_JOINTS), dtype=bool)
-    for i, (caption, (width, height)) in enumerate(zip(captions, sizes)):
-        parsed = parse_normalized(caption, width, height)
-        xy[i], found[i] = parsed.xy, parsed.found
-    return xy, found
-
-
 def references(data: Dataset, caption_column: str, image_column: str) -> References:
     columns = data.column_names
     captions = list(data[caption_column])
@@ -196,7 +185,7 @@ def references(data: Dataset, caption_column: str, image_column: str) -> Referen
     else:
         sizes = np.array([image.size for image in data[image_column]], dtype=np.float64)
     names = list(data["image_name"]) if "image_name" in columns else [f"row-{i}" for i in range(len(data))]
-    xy, found = parse_captions(captions, CAPTION_COLUMNS[caption_column], sizes)
+    xy, found = parse_captions(captions, caption_column, sizes, what="references")
     empty = np.flatnonzero(~found.any(axis=1))
     if empty.size:
         raise DataError(f"reference caption of {names[empty[0]]!r} has no joint that the caption parser can read")

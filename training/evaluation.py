@@ -15,7 +15,9 @@ from pathlib import Path
 import numpy as np
 from transformers import EvalPrediction, PreTrainedTokenizerBase
 
-from data import References, parse_captions
+from data import References
+
+from blip_pose.pose_metrics import parse_captions
 
 METRIC_PATH = Path(__file__).resolve().parents[1] / "metrics" / "pose_threshold_accuracy"
 PREDICTIONS_DIR = "predictions"
@@ -34,7 +36,7 @@ class PoseMetrics:
 
     tokenizer: PreTrainedTokenizerBase
     references: References
-    caption_kind: str  # "pixel" or "normalized" (blip_pose.pose_format.CAPTION_COLUMNS)
+    caption_column: str  # a coordinate column of blip_pose.pose_format.CAPTION_COLUMNS
     metric: object
     output_dir: Path | None  # where predictions files go; None on processes other than the main one
     name: Callable[[], str] = lambda: "eval"
@@ -50,7 +52,7 @@ class PoseMetrics:
         if len(captions) != len(refs.names):
             raise RuntimeError(f"evaluation returned {len(captions)} predictions for {len(refs.names)} examples")
         self._check_alignment(self.decode(np.asarray(eval_pred.label_ids)))
-        xy, found = parse_captions(captions, self.caption_kind, refs.sizes)
+        xy, found = parse_captions(captions, self.caption_column, refs.sizes)
         kwargs = {} if refs.head_boxes is None else {"head_boxes": list(refs.head_boxes)}
         ref_xy = np.where(refs.found[..., None], refs.xy, np.nan)
         pred_xy = np.where(found[..., None], xy, np.nan)
@@ -62,7 +64,7 @@ class PoseMetrics:
 
     def _check_alignment(self, decoded_labels: list[str]) -> None:
         refs = self.references
-        xy, found = parse_captions(decoded_labels, self.caption_kind, refs.sizes)
+        xy, found = parse_captions(decoded_labels, self.caption_column, refs.sizes, what="labels")
         same = (found == refs.found) & np.where(found, np.abs(xy - refs.xy).max(-1) < 1e-6, True)
         if not same.all():
             row = int(np.flatnonzero(~same.all(axis=1))[0])

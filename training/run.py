@@ -36,7 +36,6 @@ from plots import plot_training_curves, write_overlays
 from trainer import BlipCaptionTrainer, optimizer_cls_and_kwargs
 
 from blip_pose.card import write_model_card
-from blip_pose.pose_format import CAPTION_COLUMNS
 
 logger = logging.getLogger(__name__)
 #: Room for a generated caption beyond the longest reference, so a slightly longer guess is still parsed whole.
@@ -88,7 +87,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     compute_metrics = PoseMetrics(
         tokenizer=processor.tokenizer,
         references=eval_references,
-        caption_kind=CAPTION_COLUMNS[data_args.caption_column],
+        caption_column=data_args.caption_column,
         metric=metric,
         output_dir=output_dir if training_args.process_index == 0 else None,
     )
