@@ -34,6 +34,7 @@ from blip_pose.run_record import (
     load_run_config,
     read_json,
 )
+from mpii_pose_dataset.sample import SAMPLE_DATASET_NAME
 
 TEMPLATE_PATH = Path(__file__).with_name("templates") / "model_card.md"
 CARD_FILE = "README.md"
@@ -184,8 +185,12 @@ def render_model_card(
     how, precision, limit = _preprocessing_text(pre, recorded)
     train_size = f"{int(results['train_samples'])} training images" if _number(results.get("train_samples")) else \
         f"the training split of `{dataset}`"
+    dataset_line = f"- dataset: `{dataset}`" + (f", config `{config_name}`" if config_name else "")
+    if config.get("dataset_name") == SAMPLE_DATASET_NAME:
+        dataset_line += (" built from the bundled synthetic sample of `mpii_pose_dataset` (stick figures, not MPII "
+                         "photos): a demonstration model, not a pose estimator for real images")
     training_data = "\n".join([
-        f"- dataset: `{dataset}`" + (f", config `{config_name}`" if config_name else ""),
+        dataset_line,
         f"- caption column: `{column}` ({kind} coordinates)",
         f"- input frame: {how}",
         f"- evaluation split: `{split}`",

@@ -8,3 +8,5 @@ from pathlib import Path
 SAMPLE_DIR = Path(__file__).resolve().parent / "sample"
 SAMPLE_MAT = SAMPLE_DIR / "mpii_human_pose_v1_u12_1.mat"
 SAMPLE_IMAGES = SAMPLE_DIR / "images"
+#: The ``--dataset_name`` that makes the trainer build this sample on the fly (and the card say it is synthetic).
+SAMPLE_DATASET_NAME = "sample"

@@ -54,6 +54,11 @@ def test_card_metadata_parses_back_with_huggingface_hub(tmp_path):
         assert result.dataset_config == "video_split" and result.dataset_split == "validation"
 
 
+def test_card_of_a_real_dataset_run_does_not_call_it_synthetic(tmp_path):
+    card = ModelCard.load(write_model_card(run_folder(tmp_path)))
+    assert "synthetic" not in card.text and "`someone/mpii_pose_caption`, config `video_split`" in card.text
+
+
 def test_card_text_has_every_section(tmp_path):
     text = write_model_card(run_folder(tmp_path), repo_id="someone/blip-mpii-pose").read_text()
     for heading in ("## Caption format", "## Usage", "## Training data", "## Training procedure",
@@ -82,6 +87,7 @@ def test_preset_run_records_no_base_model_and_missing_results_say_so(tmp_path):
     assert card.data.base_model is None and card.data.eval_results is None
     assert card.data.datasets == ["mpii_pose_caption"]  # "sample" is no Hub id
     assert "Trained from `tiny` (not a Hub checkpoint" in card.text
+    assert "bundled synthetic sample" in card.text  # a demo model is not passed off as an MPII model
     assert "No evaluation results recorded" in card.text
     assert "square of 1.25 x the person's size" in card.text and "256x256" in card.text
     assert "rankl:0." in card.text  # the example caption is in the run's (normalized) format

@@ -19,12 +19,11 @@ from arguments import DataArguments
 from blip_pose.geometry import Preprocessing
 from mpii_pose_dataset.builder import MpiiPoseCaption
 from mpii_pose_dataset.export import REPORTS_DIR, build, load_reports
-from mpii_pose_dataset.sample import SAMPLE_DIR
+from mpii_pose_dataset.sample import SAMPLE_DATASET_NAME as SAMPLE_DATASET, SAMPLE_DIR
 from blip_pose.images import ImageError, open_image
 from blip_pose.pose_format import CAPTION_COLUMNS
 from blip_pose.pose_metrics import parse_captions
 
-SAMPLE_DATASET = "sample"
 DEFAULT_CONFIG = MpiiPoseCaption.DEFAULT_CONFIG_NAME
 BUILDER_CONFIGS = {config.name: config for config in MpiiPoseCaption.BUILDER_CONFIGS}
 
