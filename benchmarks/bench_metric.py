@@ -3,7 +3,8 @@
 Goal: >= 100k pairs/s on one core through blip_pose.pose_metrics. Run on one core with
 
     taskset -c 0 python benchmarks/bench_metric.py                # 100k canonical pairs
-    taskset -c 0 python benchmarks/bench_metric.py --messy 0.1    # 10% predictions written like decoded model output
+    taskset -c 0 python benchmarks/bench_metric.py --messy 0.1    # 10% predictions spaced, upper-cased, a joint missing
+    taskset -c 0 python benchmarks/bench_metric.py --decoded 1    # every prediction as tokenizer.decode writes it
 """
 
 from __future__ import annotations
@@ -21,8 +22,9 @@ from blip_pose.pose_metrics import parse_captions, pose_scores
 METRIC_DIR = Path(__file__).resolve().parents[1] / "metrics" / "pose_threshold_accuracy"
 
 
-def make_pairs(n: int, messy: float, seed: int = 0) -> tuple[list[str], list[str], np.ndarray]:
-    """Reference captions, predictions (reference + noise; a ``messy`` share spaced, upper-cased, a joint dropped)."""
+def make_pairs(n: int, messy: float, decoded: float = 0.0, seed: int = 0) -> tuple[list[str], list[str], np.ndarray]:
+    """Reference captions, predictions (reference + noise; a ``messy`` share spaced, upper-cased, a joint dropped;
+    a ``decoded`` share spaced as a WordPiece ``tokenizer.decode`` writes a complete caption)."""
     rng = np.random.default_rng(seed)
     ref = rng.uniform(0, 384, (n, 16, 2))
     pred = ref + rng.normal(0, 4, ref.shape)
@@ -32,6 +34,8 @@ def make_pairs(n: int, messy: float, seed: int = 0) -> tuple[list[str], list[str
         words = preds[i].split(" ")
         del words[rng.integers(len(words))]
         preds[i] = " ".join(words).replace(":", " : ").replace(",", " , ").upper()
+    for i in np.flatnonzero(rng.random(n) < decoded):
+        preds[i] = preds[i].replace(":", " : ").replace(",", ", ").replace("_", " _ ").replace("-", "- ")
     return preds, refs, ref
 
 
@@ -48,11 +52,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--n", type=int, default=100_000, help="caption pairs")
     parser.add_argument("--messy", type=float, default=0.0, help="share of predictions not in canonical form")
+    parser.add_argument("--decoded", type=float, default=0.0, help="share of complete predictions spaced like "
+                        "tokenizer.decode output ('rankl : 12, 30 upper _ neck : ...'), as a trained model emits")
     parser.add_argument("--repeat", type=int, default=3, help="timed runs; the best is reported")
     parser.add_argument("--skip-evaluate", action="store_true", help="time the numpy core only")
     args = parser.parse_args()
 
-    preds, refs, ref_points = make_pairs(args.n, args.messy)
+    preds, refs, ref_points = make_pairs(args.n, args.messy, args.decoded)
     n = args.n
 
     def core():
@@ -64,7 +70,7 @@ def main() -> None:
     parse_s, parsed = best_time(lambda: (parse_captions(preds), parse_captions(refs, check_type=True)), args.repeat)
     (pred_xy, pred_found), (ref_xy, ref_found) = parsed
     math_s, _ = best_time(lambda: pose_scores(pred_xy, pred_found, ref_xy, ref_found), args.repeat)
-    print(f"{n} pairs, messy share {args.messy}: accuracy@5 {scores['accuracy@5']:.4f}, mae {scores['mae']:.3f}, "
+    print(f"{n} pairs, messy share {args.messy}, decoded share {args.decoded}: accuracy@5 {scores['accuracy@5']:.4f}, mae {scores['mae']:.3f}, "
           f"parse_rate {scores['parse_rate']:.4f}")
     print(f"pose_scores + parsing : {seconds:.3f} s  {n / seconds:>9,.0f} pairs/s  (goal 100,000)")
     print(f"  parsing both sides  : {parse_s:.3f} s  {n / parse_s:>9,.0f} pairs/s")
