@@ -70,8 +70,8 @@ def main() -> None:
     parse_s, parsed = best_time(lambda: (parse_captions(preds), parse_captions(refs, check_type=True)), args.repeat)
     (pred_xy, pred_found), (ref_xy, ref_found) = parsed
     math_s, _ = best_time(lambda: pose_scores(pred_xy, pred_found, ref_xy, ref_found), args.repeat)
-    print(f"{n} pairs, messy share {args.messy}, decoded share {args.decoded}: accuracy@5 {scores['accuracy@5']:.4f}, mae {scores['mae']:.3f}, "
-          f"parse_rate {scores['parse_rate']:.4f}")
+    print(f"{n} pairs, messy share {args.messy}, decoded share {args.decoded}: "
+          f"accuracy@5 {scores['accuracy@5']:.4f}, mae {scores['mae']:.3f}, parse_rate {scores['parse_rate']:.4f}")
     print(f"pose_scores + parsing : {seconds:.3f} s  {n / seconds:>9,.0f} pairs/s  (goal 100,000)")
     print(f"  parsing both sides  : {parse_s:.3f} s  {n / parse_s:>9,.0f} pairs/s")
     print(f"  metric math only    : {math_s:.3f} s  {n / math_s:>9,.0f} pairs/s")
