@@ -14,6 +14,7 @@ the predictor can return joints in the user's own pixels.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -61,14 +62,16 @@ class BoxTransform:
         sx = sy = 1.0
         if original_size is not None:
             sx, sy = image.width / original_size[0], image.height / original_size[1]
-        x0, y0, x1, y1 = self.box
-        box = (x0 * sx, y0 * sy, x1 * sx, y1 * sy)
-        if box == (0, 0, image.width, image.height):
-            return image.resize((self.width, self.height), Image.Resampling.BICUBIC)
-        # EXTENT maps the (possibly out-of-bounds) box onto the output with the same edge convention as resize.
-        return image.transform(
-            (self.width, self.height), Image.Transform.EXTENT, box, resample=Image.Resampling.BICUBIC
-        )
+        x0, y0, x1, y1 = self.box[0] * sx, self.box[1] * sy, self.box[2] * sx, self.box[3] * sy
+        # resize(box=...) filters when shrinking (transform(EXTENT) aliases) and maps box edges onto output edges,
+        # the convention forward() uses. A box reaching past the image is first given a black border.
+        left, top = max(0, math.ceil(-x0)), max(0, math.ceil(-y0))
+        right, bottom = max(0, math.ceil(x1 - image.width)), max(0, math.ceil(y1 - image.height))
+        if left or top or right or bottom:
+            canvas = Image.new(image.mode, (image.width + left + right, image.height + top + bottom))
+            canvas.paste(image, (left, top))
+            image, x0, y0, x1, y1 = canvas, x0 + left, y0 + top, x1 + left, y1 + top
+        return image.resize((self.width, self.height), Image.Resampling.BICUBIC, box=(x0, y0, x1, y1))
 
 
 def resize_transform(width: int, height: int, size: int) -> BoxTransform:
