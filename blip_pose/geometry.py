@@ -74,6 +74,23 @@ class BoxTransform:
         return image.resize((self.width, self.height), Image.Resampling.BICUBIC, box=(x0, y0, x1, y1))
 
 
+def to_original_frame(points: np.ndarray, boxes: np.ndarray, sizes: np.ndarray) -> np.ndarray:
+    """Batched :meth:`BoxTransform.inverse`: processed-frame points back to original pixels, one box per image.
+
+    Args:
+        points: (N, ..., 2) x, y in each image's processed frame (NaN stays NaN).
+        boxes: (N, 4) ``crop_box`` x0, y0, x1, y1 in original pixels.
+        sizes: (N, 2) processed width, height.
+    Returns:
+        (N, ..., 2) x, y in original pixels.
+    """
+    points, boxes, sizes = (np.asarray(a, dtype=np.float64) for a in (points, boxes, sizes))
+    shape = (len(points),) + (1,) * (points.ndim - 2) + (2,)
+    origin = boxes[:, :2].reshape(shape)
+    per_pixel = ((boxes[:, 2:] - boxes[:, :2]) / sizes).reshape(shape)  # original pixels per processed pixel
+    return points * per_pixel + origin
+
+
 def resize_transform(width: int, height: int, size: int) -> BoxTransform:
     """The published preprocessing: the whole ``width`` x ``height`` image stretched to ``size`` x ``size``."""
     if width <= 0 or height <= 0:

@@ -172,6 +172,7 @@ class References:
     found: np.ndarray  # (N, 16) bool
     sizes: np.ndarray  # (N, 2) width, height of the processed image
     head_boxes: np.ndarray | None  # (N, 4) x0, y0, x1, y1 in processed pixels, for PCKh
+    crop_boxes: np.ndarray | None  # (N, 4) where each processed image lies in its original, to score PCKh there
 
 
 def references(data: Dataset, caption_column: str, image_column: str) -> References:
@@ -189,4 +190,5 @@ def references(data: Dataset, caption_column: str, image_column: str) -> Referen
     if empty.size:
         raise DataError(f"reference caption of {names[empty[0]]!r} has no joint that the caption parser can read")
     head_boxes = np.asarray(list(data["head_box"]), dtype=np.float64) if "head_box" in columns else None
-    return References(names, captions, xy, found, sizes, head_boxes)
+    crop_boxes = np.asarray(list(data["crop_box"]), dtype=np.float64) if "crop_box" in columns else None
+    return References(names, captions, xy, found, sizes, head_boxes, crop_boxes)

@@ -17,6 +17,7 @@ from transformers import EvalPrediction, PreTrainedTokenizerBase
 
 from data import References
 
+from blip_pose.geometry import to_original_frame
 from blip_pose.pose_metrics import parse_captions
 
 METRIC_PATH = Path(__file__).resolve().parents[1] / "metrics" / "pose_threshold_accuracy"
@@ -52,15 +53,26 @@ class PoseMetrics:
         if len(captions) != len(refs.names):
             raise RuntimeError(f"evaluation returned {len(captions)} predictions for {len(refs.names)} examples")
         self._check_alignment(self.decode(np.asarray(eval_pred.label_ids)))
-        xy, found = parse_captions(captions, self.caption_column, refs.sizes)
-        kwargs = {} if refs.head_boxes is None else {"head_boxes": list(refs.head_boxes)}
-        ref_xy = np.where(refs.found[..., None], refs.xy, np.nan)
-        pred_xy = np.where(found[..., None], xy, np.nan)
-        scores = self.metric.compute(predictions=list(pred_xy), references=list(ref_xy), **kwargs)
+        xy, found = parse_captions(captions, self.caption_column, refs.sizes)  # NaN where not found
+        # accuracy@T and mae in pixels of the model's input frame, as the method reports them.
+        scores = self.metric.compute(predictions=list(xy), references=list(refs.xy))
+        if refs.head_boxes is not None:
+            scores.update(self._pckh(xy))
         self.latest = {"captions": captions, "xy": xy, "found": found}
         if self.output_dir is not None:
             self.write_predictions(captions, xy, found)
         return {key: float(value) for key, value in scores.items() if np.ndim(value) == 0}
+
+    def _pckh(self, xy: np.ndarray) -> dict[str, float]:
+        """PCKh@0.5 in ORIGINAL pixels when the split records its crop boxes: the resize configs stretch x and y
+        apart, so a head-size radius measured in the processed frame is an ellipse in the person's own frame."""
+        refs = self.references
+        pred, ref, heads = xy, refs.xy, refs.head_boxes
+        if refs.crop_boxes is not None:
+            pred, ref = (to_original_frame(p, refs.crop_boxes, refs.sizes) for p in (xy, refs.xy))
+            heads = to_original_frame(heads.reshape(-1, 2, 2), refs.crop_boxes, refs.sizes).reshape(-1, 4)
+        scores = self.metric.compute(predictions=list(pred), references=list(ref), head_boxes=list(heads))
+        return {key: value for key, value in scores.items() if key.startswith("pckh")}
 
     def _check_alignment(self, decoded_labels: list[str]) -> None:
         refs = self.references
