@@ -17,10 +17,8 @@ from blip_pose.card import CARD_FILE, write_model_card
 from blip_pose.checkpoint import CONFIG_FILES, PROCESSOR_FILES, WEIGHT_FILES, missing_processor_parts
 from blip_pose.geometry import PREPROCESSING_FILE
 from blip_pose.hub_auth import hub_api
-from blip_pose.run_record import RUN_CONFIG_FILE
+from blip_pose.run_record import PLOTS_DIR, RUN_CONFIG_FILE
 
-#: Training curves written by training/plots.py.
-PLOTS_DIR = "plots"
 #: Files that must exist before a model folder is pushed (the card is rendered when missing).
 REQUIRED_FILES = ("config.json", PREPROCESSING_FILE)
 #: Where the metric module lives in a checkout (it is not installed with the package).

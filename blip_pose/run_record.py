@@ -15,6 +15,8 @@ from blip_pose.pose_format import CAPTION_COLUMNS
 RESULTS_FILE = "all_results.json"
 RUN_CONFIG_FILE = "run_config.json"
 TRAINING_ARGS_FILE = "training_args.json"
+#: Folder of the training curves (training/plots.py writes them, a push may include them).
+PLOTS_DIR = "plots"
 #: Training settings the card shows, in this order (also the keys taken from ``training_args.json``).
 TRAINING_KEYS = (
     "model_name_or_path", "optimizer", "optim", "learning_rate", "lr_scheduler_type", "warmup_steps", "warmup_ratio",

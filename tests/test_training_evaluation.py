@@ -62,3 +62,13 @@ def test_to_original_frame_matches_the_per_image_inverse():
     batched = to_original_frame(points, [t.box for t in transforms], [(384, 384)] * 3)
     for t, p, b in zip(transforms, points, batched):
         np.testing.assert_allclose(b, t.inverse(p), equal_nan=True)
+
+
+def test_overlays_of_two_people_in_one_image_are_both_kept(tmp_path):
+    from PIL import Image
+    from plots import write_overlays
+
+    xy = np.random.default_rng(2).uniform(0, 64, (2, 16, 2))
+    paths = write_overlays([Image.new("RGB", (64, 64))] * 2, ["same.jpg", "same.jpg"], xy,
+                           np.ones((2, 16), bool), xy, tmp_path)
+    assert len(set(paths)) == 2 and all(p.is_file() for p in paths)

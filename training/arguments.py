@@ -16,7 +16,8 @@ from typing import Any
 import yaml
 from transformers import HfArgumentParser, Seq2SeqTrainingArguments
 
-DEFAULT_MODEL = "Salesforce/blip-image-captioning-base"
+from blip_pose.card import DEFAULT_BASE_MODEL
+
 #: Table 3's optimizers, as torch classes (Adam is not one of the Trainer's ``--optim`` names).
 OPTIMIZERS = ("sgd", "adam", "adamw")
 
@@ -24,7 +25,7 @@ OPTIMIZERS = ("sgd", "adam", "adamw")
 @dataclass
 class ModelArguments:
     model_name_or_path: str = field(
-        default=DEFAULT_MODEL,
+        default=DEFAULT_BASE_MODEL,
         metadata={"help": "Hub id, local checkpoint folder, or a named offline preset ('tiny' or 'preset:tiny')."},
     )
     label_smoothing: float | None = field(

@@ -129,14 +129,14 @@ def _row_name(data: Dataset, row: int) -> str:
     return f"row {row}"
 
 
-def preprocessing_record(data: Dataset, dataset_name: str) -> Preprocessing:
+def preprocessing_record(data: Dataset, dataset_name: str, image_column: str = "image") -> Preprocessing:
     """How the dataset's images were made, for ``preprocessing.json``.
 
     The recipe a local build recorded (``reports/<config>.json``) wins; otherwise the builder's config of that
     name; a dataset of unknown origin is taken as resized whole images of its own size.
     """
     config = data.info.config_name
-    size = int(data[0]["width"]) if "width" in data.column_names else data[0]["image"].width
+    size = int(data[0]["width"]) if "width" in data.column_names else data[0][image_column].width
     built = (Path(dataset_name) / REPORTS_DIR).is_dir()
     recipe = load_reports(dataset_name).get(config, {}).get("recipe") if built else None
     if recipe:

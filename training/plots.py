@@ -13,8 +13,8 @@ import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from blip_pose.overlay import draw_comparison  # noqa: E402
+from blip_pose.run_record import PLOTS_DIR  # noqa: E402
 
-PLOTS_DIR = "plots"
 OVERLAYS_DIR = "overlays"
 
 
@@ -65,15 +65,17 @@ def write_overlays(
     ref_xy: np.ndarray,
     output_dir: str | Path,
 ) -> list[Path]:
-    """``overlays/<image>.png``: ground truth (green) and prediction (magenta) on the model's input frame.
+    """``overlays/<row>_<image>.png``: ground truth (green) and prediction (magenta) on the model's input frame.
+
+    The row number keeps apart the several people of one image that ``person_crop`` splits yield.
 
     Shapes: ``pred_xy`` and ``ref_xy`` (N, 16, 2) pixels of the images, ``pred_found`` (N, 16).
     """
     folder = Path(output_dir) / OVERLAYS_DIR
     folder.mkdir(parents=True, exist_ok=True)
     written = []
-    for image, name, xy, found, ref in zip(images, names, pred_xy, pred_found, ref_xy):
-        path = folder / f"{Path(name).stem}.png"
+    for row, (image, name, xy, found, ref) in enumerate(zip(images, names, pred_xy, pred_found, ref_xy)):
+        path = folder / f"{row:03d}_{Path(name).stem}.png"
         draw_comparison(image, xy, found, ref).save(path)
         written.append(path)
     return written

@@ -75,7 +75,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     )
     train_split, eval_split, longest = checked_splits(dataset, data_args, processor.tokenizer, max_tokens)
     eval_references = references(eval_split, *columns)
-    record = RunRecord(preprocessing_record(train_split, source), run_config(model_args, data_args, training_args))
+    record = RunRecord(preprocessing_record(train_split, source, data_args.image_column), run_config(model_args, data_args, training_args))
     max_new_tokens = (training_args.generation_max_length or longest + GENERATION_MARGIN_TOKENS) - 1
     max_new_tokens = min(max_new_tokens, text_config.max_position_embeddings - 1)
     # Saved with the model for the predictor; BLIP's generate() does not read it by itself (see trainer.py).

@@ -27,6 +27,8 @@ from transformers.trainer import TRAINING_ARGS_NAME
 
 from arguments import PoseTrainingArguments
 
+from blip_pose.run_record import TRAINING_ARGS_FILE
+
 
 def optimizer_cls_and_kwargs(args: PoseTrainingArguments) -> tuple[type[torch.optim.Optimizer], dict] | None:
     """The torch optimizer for ``--optimizer`` (None: the Trainer's ``--optim`` decides)."""
@@ -83,4 +85,4 @@ class BlipCaptionTrainer(Seq2SeqTrainer):
         if self.args.should_save:
             folder = Path(output_dir or self.args.output_dir)
             (folder / TRAINING_ARGS_NAME).unlink(missing_ok=True)
-            (folder / "training_args.json").write_text(self.args.to_json_string() + "\n")  # tokens are masked
+            (folder / TRAINING_ARGS_FILE).write_text(self.args.to_json_string() + "\n")  # tokens are masked
