@@ -327,7 +327,7 @@ def _raise_mismatch(bad: np.ndarray, what: str, caption_type: str, symptom: str,
                          f"is it a {other} caption? Set caption_type to match the captions")
 
 
-def points_from_arrays(points, what: str = "predictions") -> tuple[np.ndarray, np.ndarray]:
+def points_from_arrays(points: Sequence | np.ndarray, what: str = "predictions") -> tuple[np.ndarray, np.ndarray]:
     """``(xy, found)`` from pixel arrays (N, J, 2): a joint whose x and y are both NaN is "not found".
 
     Raises:
@@ -346,7 +346,7 @@ def points_from_arrays(points, what: str = "predictions") -> tuple[np.ndarray, n
     return xy, found
 
 
-def visibility_array(visibility, n: int, num_joints: int) -> np.ndarray:
+def visibility_array(visibility: Sequence[str] | Sequence[Sequence[int]] | np.ndarray, n: int, num_joints: int) -> np.ndarray:
     """(N, J) 0/1 from visibility captions (joints they lack count as not visible) or from 0/1 arrays."""
     if len(visibility) != n:
         raise ValueError(f"reference_visibility has {len(visibility)} entries for {n} samples")

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 from datasets import Dataset, DatasetDict, Image, load_dataset, load_from_disk
+from transformers import PreTrainedTokenizerBase
 
 from arguments import DataArguments
 from blip_pose.geometry import Preprocessing
@@ -91,7 +92,9 @@ def check_split(
     return data
 
 
-def check_captions(data: Dataset, split: str, caption_column: str, tokenizer, max_tokens: int) -> int:
+def check_captions(
+    data: Dataset, split: str, caption_column: str, tokenizer: PreTrainedTokenizerBase, max_tokens: int
+) -> int:
     """Every caption is a non-empty string of at most ``max_tokens`` tokens (BOS and SEP included).
 
     Returns the longest caption's token count, which bounds how long generation needs to run.
@@ -148,7 +151,7 @@ def preprocessing_record(data: Dataset, dataset_name: str, image_column: str = "
 
 
 def checked_splits(
-    dataset: DatasetDict, data_args: DataArguments, tokenizer, max_tokens: int
+    dataset: DatasetDict, data_args: DataArguments, tokenizer: PreTrainedTokenizerBase, max_tokens: int
 ) -> tuple[Dataset, Dataset, int]:
     """``(train, eval, longest caption in tokens)`` after every check above (images only when asked)."""
     columns = (data_args.caption_column, data_args.image_column)

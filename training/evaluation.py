@@ -11,6 +11,7 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from transformers import EvalPrediction, PreTrainedTokenizerBase
@@ -20,11 +21,14 @@ from data import References
 from blip_pose.geometry import to_original_frame
 from blip_pose.pose_metrics import parse_captions
 
+if TYPE_CHECKING:
+    import evaluate
+
 METRIC_PATH = Path(__file__).resolve().parents[1] / "metrics" / "pose_threshold_accuracy"
 PREDICTIONS_DIR = "predictions"
 
 
-def load_pose_metric():
+def load_pose_metric() -> evaluate.EvaluationModule:
     """The ``pose_threshold_accuracy`` evaluate module of this repository (a local folder: no network)."""
     import evaluate
 
