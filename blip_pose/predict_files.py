@@ -58,13 +58,20 @@ def expand_inputs(inputs: Sequence[str | Path]) -> list[Path]:
 
 
 def output_stems(paths: Sequence[Path]) -> list[str]:
-    """A distinct file stem per input (``a``, ``a-1``, ... when names repeat across folders)."""
-    seen: Counter = Counter()
+    """A distinct file stem per input (``a``, ``a-1``, ... when names repeat across folders).
+
+    A suffixed name can collide with another input's own stem (``x/a``, ``y/a``, ``a-1``), so each candidate is
+    checked against every name already handed out; otherwise one overlay would silently overwrite another.
+    """
+    used: set[str] = set()
     stems = []
     for path in paths:
-        stem = path.stem
-        stems.append(stem if not seen[stem] else f"{stem}-{seen[stem]}")
-        seen[stem] += 1
+        stem, n = path.stem, 0
+        while stem in used:
+            n += 1
+            stem = f"{path.stem}-{n}"
+        used.add(stem)
+        stems.append(stem)
     return stems
 
 

@@ -89,3 +89,10 @@ def test_input_helpers(tmp_path):
     with pytest.raises(ValueError, match="no image files"):
         expand_inputs([tmp_path])
     assert output_stems([tmp_path / "a/x.jpg", tmp_path / "b/x.jpg", tmp_path / "x.png"]) == ["x", "x-1", "x-2"]
+
+
+def test_output_stems_never_repeat_a_name(tmp_path):
+    # "a-1" is both the suffixed name of the second "a" and the third input's own stem.
+    stems = output_stems([tmp_path / "x/a.jpg", tmp_path / "y/a.png", tmp_path / "a-1.jpg"])
+    assert stems == ["a", "a-1", "a-1-1"]
+    assert len(set(stems)) == 3
