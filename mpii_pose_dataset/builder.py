@@ -129,8 +129,14 @@ class MpiiPoseCaption(datasets.GeneratorBasedBuilder):
         kwargs.setdefault("dataset_name", DATASET_NAME)
         super().__init__(*args, **kwargs)
         self.config.validate()
-        #: Shard files and skip counts of the last preparation (a fresh temporary folder when not given).
-        self.work_dir = Path(work_dir) if work_dir is not None else None
+        # The caller's folder only ever gets a fresh subfolder per preparation: its other contents are not ours.
+        self._work_root = Path(work_dir) if work_dir is not None else None
+        self._build_dir: Path | None = None
+
+    @property
+    def work_dir(self) -> Path | None:
+        """Shard files and skip counts of the last preparation: a folder this builder made (under ``work_dir``)."""
+        return self._build_dir
 
     def _info(self) -> datasets.DatasetInfo:
         return datasets.DatasetInfo(
@@ -150,10 +156,13 @@ class MpiiPoseCaption(datasets.GeneratorBasedBuilder):
     def _split_generators(self, dl_manager) -> list[datasets.SplitGenerator]:
         mat_path, images_dir = self._locate(dl_manager)
         config: MpiiPoseCaptionConfig = self.config
-        if self.work_dir is None:
-            self.work_dir = Path(tempfile.mkdtemp(prefix="mpii_pose_caption_build_"))
-        shutil.rmtree(self.work_dir, ignore_errors=True)  # nothing from an earlier preparation may be counted
-        (self.work_dir / "shards").mkdir(parents=True)
+        if self._build_dir is not None:  # only the builder's own folder from an earlier preparation
+            shutil.rmtree(self._build_dir, ignore_errors=True)
+        if self._work_root is not None:
+            self._work_root.mkdir(parents=True, exist_ok=True)
+        # A new folder each time, so nothing from an earlier preparation is counted.
+        self._build_dir = Path(tempfile.mkdtemp(prefix="mpii_pose_caption_build_", dir=self._work_root))
+        (self.work_dir / "shards").mkdir()
         release = read_release(mat_path, errors="skip")
         skips: Counter = Counter()
         plan: list[tuple[int, object]] = []  # (persons admitted, split group) per admitted image

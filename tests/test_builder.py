@@ -9,7 +9,7 @@ from datasets import load_dataset
 from _mpii_release import simple_release
 from blip_pose.geometry import BoxTransform
 from blip_pose.pose_format import parse_coords, parse_normalized, parse_visibility
-from mpii_pose_dataset.builder import MpiiPoseCaption
+from mpii_pose_dataset.builder import MpiiPoseCaption, read_build_report
 from mpii_pose_dataset.export import build
 from mpii_pose_dataset.features import COLUMN_DOCS, FEATURES
 from mpii_pose_dataset.reader import read_release
@@ -122,6 +122,20 @@ def test_builder_is_usable_directly_with_config_overrides(tmp_path):
     ex = ds["train"][0]
     assert ex["image"].size == (64, 64)
     assert parse_coords(ex["simple_text"]).found.nonzero()[0].tolist() == [9, 15]
+
+
+def test_work_dir_keeps_the_callers_files(tmp_path):
+    """The builder works in a subfolder it makes; what else is in the caller's folder is left alone."""
+    root = simple_release(tmp_path / "mpii", n=5)
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "keep.txt").write_text("not the builder's")
+    builder = MpiiPoseCaption(config_name="paper", data_dir=str(root), cache_dir=str(tmp_path / "c"),
+                              work_dir=work, image_size=32)
+    builder.download_and_prepare()
+    assert (work / "keep.txt").read_text() == "not the builder's"
+    assert builder.work_dir.parent == work
+    assert read_build_report(builder.work_dir)["examples"] == {"train": 4, "validation": 1}
 
 
 def test_bad_config_values_are_refused():
