@@ -57,7 +57,8 @@ def _parser() -> argparse.ArgumentParser:
     predict.add_argument("--batch-size", type=int, default=8)
     predict.add_argument("--device", help="e.g. cpu, cuda, cuda:1 (default: cuda when available)")
     predict.add_argument("--dtype", choices=["float32", "float16", "bfloat16"], help="default: float32")
-    predict.add_argument("--boxes", help="JSON {image path or name: [x0, y0, x1, y1]} person boxes (crop models)")
+    predict.add_argument("--boxes", help="JSON {image path or name: [x0, y0, x1, y1] or {center: [x, y], scale: s}} "
+                         "person boxes (crop models)")
     predict.add_argument("--no-overlays", action="store_true", help="write only the JSON records")
     return parser
 
@@ -124,6 +125,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(format="%(levelname)s: %(message)s", level=logging.WARNING)
     try:
         return COMMANDS[args.command](args)
-    except (OSError, ValueError, PermissionError, HfHubHTTPError) as err:
+    except (OSError, ValueError, HfHubHTTPError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -7,12 +7,13 @@ stderr, recorded with an ``error`` field and counted in the summary; the other f
 from __future__ import annotations
 
 import json
+import math
 import sys
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from PIL import Image
 from tqdm.auto import tqdm
@@ -75,17 +76,41 @@ def output_stems(paths: Sequence[Path]) -> list[str]:
     return stems
 
 
+BOX_FORMS = '[x0, y0, x1, y1] with x1 > x0 and y1 > y0, or {"center": [x, y], "scale": s} with s > 0'
+
+
+def _finite(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _is_box(value: Any) -> bool:
+    """One of the two :data:`BOX_FORMS`, checked here so that a bad file fails before the model is loaded."""
+    if isinstance(value, Mapping):
+        center, scale = value.get("center"), value.get("scale")
+        return (isinstance(center, list) and len(center) == 2 and all(map(_finite, center))
+                and _finite(scale) and scale > 0)
+    if isinstance(value, list) and len(value) == 4 and all(map(_finite, value)):
+        x0, y0, x1, y1 = value
+        return x1 > x0 and y1 > y0
+    return False
+
+
 def read_boxes(path: str | Path, paths: Sequence[Path]) -> list[PersonBox | None]:
-    """Person boxes per input from a JSON object ``{image path or file name: [x0, y0, x1, y1]}``."""
+    """Person boxes per input from a JSON object ``{image path or file name: box}`` (see :data:`BOX_FORMS`)."""
     from blip_pose.run_record import read_json
 
+    if not Path(path).is_file():
+        raise ValueError(f"{path}: no such box file")
     data = read_json(path)
     if not data:
-        raise ValueError(f"{path}: no person boxes (expected a JSON object of image name -> [x0, y0, x1, y1])")
-    by_name = {str(p): p for p in paths} | {p.name: p for p in paths}
-    unknown = sorted(set(data) - set(by_name))
+        raise ValueError(f"{path}: no person boxes (expected a JSON object of image name -> box)")
+    names = {str(p) for p in paths} | {p.name for p in paths}
+    unknown = sorted(set(data) - names)
     if unknown:
         raise ValueError(f"{path}: boxes for images that are not inputs: {', '.join(unknown)}")
+    for key, value in data.items():
+        if not _is_box(value):
+            raise ValueError(f"{path}: box for {key!r} must be {BOX_FORMS}, got {json.dumps(value)}")
     return [data.get(str(p), data.get(p.name)) for p in paths]
 
 

@@ -85,6 +85,34 @@ def test_folder_input_and_crop_boxes(model_dir, tmp_path, monkeypatch):
     assert main(args) == 2  # a box for an image that is not an input
 
 
+@pytest.mark.parametrize("text", [
+    '{"a.png": 5}',
+    '{"a.png": {"center": [10, 20]}}',
+    '{"a.png": {"center": [10, 20], "scale": 0}}',
+    '{"a.png": {"center": "middle", "scale": 1}}',
+    '{"a.png": [10, 10, 5, 20]}',
+    '{"a.png": [0, 0, NaN, 1]}',
+    '{"a.png": [0, 0, 1]}',
+    '{"a.png": [0, 0, true, 1]}',
+])
+def test_bad_boxes_end_with_one_error_line(model_dir, tmp_path, capsys, text):
+    image = drawn_image(tmp_path / "a.png", (60, 40))
+    boxes = tmp_path / "boxes.json"
+    boxes.write_text(text)
+    args = ["predict", "--model", str(model_dir), str(image), "--out", str(tmp_path / "out"), "--boxes", str(boxes)]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {boxes}: box for 'a.png' must be [x0, y0, x1, y1]") and "Traceback" not in err
+    assert not (tmp_path / "out").exists()  # refused before the model is loaded or anything written
+
+
+def test_missing_box_file_is_named(model_dir, tmp_path, capsys):
+    image = drawn_image(tmp_path / "a.png", (60, 40))
+    args = ["predict", "--model", str(model_dir), str(image), "--boxes", str(tmp_path / "nope.json")]
+    assert main(args) == 2
+    assert capsys.readouterr().err == f"error: {tmp_path / 'nope.json'}: no such box file\n"
+
+
 def test_input_helpers(tmp_path):
     with pytest.raises(ValueError, match="no image files"):
         expand_inputs([tmp_path])
