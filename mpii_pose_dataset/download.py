@@ -8,6 +8,10 @@ hold the ``.mat`` at the top or one level down; the images are always under ``im
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # only for the hint: importing datasets is slow and the path helpers do not need it
+    import datasets
 
 MPII_URLS: dict[str, str] = {
     "images": "https://datasets.d2.mpi-inf.mpg.de/andriluka14cvpr/mpii_human_pose_v1.tar.gz",
@@ -31,7 +35,8 @@ def find_annotations(root: str | Path) -> Path:
         return mats[0]
     if not mats:
         raise FileNotFoundError(f"{root}: no MPII annotation file ({ANNOTATION_FILE} or another .mat) found")
-    raise FileNotFoundError(f"{root}: several .mat files ({', '.join(m.name for m in mats)}); pass --mat")
+    raise FileNotFoundError(f"{root}: several .mat files ({', '.join(m.name for m in mats)}); name the annotation "
+                            f"file {ANNOTATION_FILE} or leave only it in the --mpii-dir folder")
 
 
 def find_images(root: str | Path) -> Path:
@@ -42,7 +47,7 @@ def find_images(root: str | Path) -> Path:
     return images
 
 
-def download_release(dl_manager) -> tuple[Path, Path]:
+def download_release(dl_manager: datasets.DownloadManager) -> tuple[Path, Path]:
     """Fetch and unpack the official archives (cached by ``datasets``); returns (annotation file, images folder)."""
     paths = dl_manager.download_and_extract(dict(MPII_URLS))
     return find_annotations(paths["annotations"]), find_images(paths["images"])

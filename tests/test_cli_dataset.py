@@ -99,3 +99,13 @@ def test_cli_reports_bad_options_as_one_error_line(tmp_path, capsys):
     assert "unknown joint name 'nose'" in capsys.readouterr().err
     assert main(["inspect", str(tmp_path / "not_built")]) == 2
     assert "not a built mpii_pose_caption folder" in capsys.readouterr().err
+
+
+def test_several_mat_files_name_the_way_out(tmp_path, capsys):
+    (tmp_path / "images").mkdir()
+    for name in ("a.mat", "b.mat"):
+        (tmp_path / name).write_bytes(b"")
+    assert main(["build", "--mpii-dir", str(tmp_path), "--output", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert "several .mat files (a.mat, b.mat); name the annotation file mpii_human_pose_v1_u12_1.mat" in err
+    assert "--mpii-dir folder" in err
