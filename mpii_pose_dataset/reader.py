@@ -32,6 +32,7 @@ import scipy.io
 from scipy.io.matlab import mat_struct
 
 from blip_pose.pose_format import NUM_JOINTS
+from mpii_pose_dataset.download import ANNOTATION_FILE
 
 RELEASE_FIELDS = ("annolist", "img_train", "single_person", "act", "video_list", "version")
 
@@ -339,7 +340,7 @@ def read_release(path: str | Path, errors: Literal["raise", "skip"] = "raise") -
     """
     path = Path(path)
     if path.is_dir():
-        raise MPIIFormatError(f"{path} is a folder; expected the annotation file (mpii_human_pose_v1_u12_1.mat)")
+        raise MPIIFormatError(f"{path} is a folder; expected the annotation file ({ANNOTATION_FILE})")
     if not path.is_file():
         raise FileNotFoundError(f"MPII annotation file not found: {path}")
     try:

@@ -22,12 +22,13 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from blip_pose.geometry import MPII_SCALE_PX
 from blip_pose.pose_format import JOINT_ID, NUM_JOINTS
+from mpii_pose_dataset.download import ANNOTATION_FILE
 from mpii_pose_dataset.matfile import release_struct, write_release
 from mpii_pose_dataset.stick_figure import TEMPLATES, Canvas, Look, head_circle, jitter, place, pose_joints
 
 SEED = 1405
-MAT_NAME = "mpii_human_pose_v1_u12_1.mat"
 JPEG_QUALITY = 90
 _SKIN = ((241, 194, 150), (224, 172, 105), (198, 134, 66), (141, 85, 36), (255, 219, 172))
 
@@ -134,7 +135,7 @@ def _person_entry(joints: np.ndarray, vis: np.ndarray, size: tuple[int, int], *,
     top = min(joints[:, 1].min(), centre[1] - radius)
     objpos = {"x": float(np.rint((joints[:, 0].min() + joints[:, 0].max()) / 2)),
               "y": float(np.rint((top + joints[:, 1].max()) / 2))}
-    scale = round(float(joints[:, 1].max() - top) / 200.0, 4)
+    scale = round(float(joints[:, 1].max() - top) / MPII_SCALE_PX, 4)
     if not train:
         return {"scale": scale, "objpos": objpos}
     w, h = size
@@ -239,7 +240,7 @@ def generate(out: str | Path) -> Path:
         video_list=video_ids,
         version="12",
     )
-    return write_release(out / MAT_NAME, release)
+    return write_release(out / ANNOTATION_FILE, release)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from mpii_pose_dataset.download import ANNOTATION_FILE
 from mpii_pose_dataset.matfile import release_struct, write_release
 
 W, H = 96, 72
@@ -55,7 +56,7 @@ def write(root: Path, annolist: list[dict], images: dict[str, Image.Image | byte
             path.write_bytes(image)
         else:
             image.save(path)
-    write_release(root / "mpii_human_pose_v1_u12_1.mat", release_struct(annolist, **release))
+    write_release(root / ANNOTATION_FILE, release_struct(annolist, **release))
     return root
 
 
