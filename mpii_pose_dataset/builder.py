@@ -49,7 +49,7 @@ CITATION = """@inproceedings{andriluka14cvpr,
   year = {2014},
   month = {June}
 }"""
-SPLITS = (datasets.Split.TRAIN, datasets.Split.VALIDATION)
+SPLITS: tuple[str, ...] = (str(datasets.Split.TRAIN), str(datasets.Split.VALIDATION))
 PLAN_REPORT = "plan.json"
 
 
@@ -192,7 +192,7 @@ class MpiiPoseCaption(datasets.GeneratorBasedBuilder):
         return [
             datasets.SplitGenerator(
                 name=split,
-                gen_kwargs={"shards": shards[str(split)], "split": str(split), "images_dir": str(images_dir),
+                gen_kwargs={"shards": shards[split], "split": split, "images_dir": str(images_dir),
                             "work_dir": str(self.work_dir)},
             )
             for split in SPLITS
@@ -203,7 +203,7 @@ class MpiiPoseCaption(datasets.GeneratorBasedBuilder):
         counts = {"validation": sum(in_validation)}
         counts["train"] = len(in_validation) - counts["validation"]
         per_shard = {split: max(1, -(-n // self.NUM_SHARDS)) for split, n in counts.items()}
-        paths: dict[str, list[str]] = {str(split): [] for split in SPLITS}
+        paths: dict[str, list[str]] = {split: [] for split in SPLITS}
         seen = {split: 0 for split in counts}
         handles: dict[str, object] = {}
         with admitted_file.open() as lines:
@@ -247,7 +247,7 @@ def read_build_report(work_dir: str | Path) -> dict:
     work_dir = Path(work_dir)
     report = json.loads((work_dir / PLAN_REPORT).read_text())
     skipped = Counter(report["skipped"])
-    examples = Counter({str(split): 0 for split in SPLITS})
+    examples = Counter({split: 0 for split in SPLITS})
     for job_file in sorted(work_dir.glob("job-*.json")):
         job = json.loads(job_file.read_text())
         examples[job["split"]] += job["examples"]

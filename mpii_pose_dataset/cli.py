@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 from datasets.exceptions import DatasetGenerationError
 
-from mpii_pose_dataset.builder import MpiiPoseCaption
+from mpii_pose_dataset.builder import SPLITS, MpiiPoseCaption
 from mpii_pose_dataset.sample import SAMPLE_DIR
 
 CONFIG_NAMES = [c.name for c in MpiiPoseCaption.BUILDER_CONFIGS]
@@ -45,7 +45,7 @@ def _parser() -> argparse.ArgumentParser:
     inspect.add_argument("--overlays", type=int, default=0, help="number of overlay PNGs to write")
     inspect.add_argument("--out", default="overlays", help="folder for the overlays (default: %(default)s)")
     inspect.add_argument("--config", help="config to draw (default: the folder's default config)")
-    inspect.add_argument("--split", default="validation", choices=["train", "validation"])
+    inspect.add_argument("--split", default="validation", choices=SPLITS)
 
     push = commands.add_parser("push", help="upload a built folder to the Hugging Face Hub")
     push.add_argument("folder")

@@ -13,6 +13,7 @@ import pyarrow.parquet as pq
 from tqdm.auto import tqdm
 
 from blip_pose.overlay import draw_pose
+from mpii_pose_dataset.builder import SPLITS
 from mpii_pose_dataset.dataset_card import data_pattern, default_config
 from mpii_pose_dataset.export import format_report, load_reports
 from mpii_pose_dataset.features import FEATURES
@@ -22,7 +23,7 @@ def split_sizes(folder: str | Path, config: str) -> dict[str, int]:
     """Rows per split counted from the parquet footers (no image is decoded)."""
     folder = Path(folder)
     sizes = {}
-    for split in ("train", "validation"):
+    for split in SPLITS:
         files = sorted(folder.glob(data_pattern(config, split)))
         sizes[split] = sum(pq.ParquetFile(f).metadata.num_rows for f in files)
     return sizes
