@@ -30,7 +30,7 @@ from PIL import Image
 
 from blip_pose.geometry import BoxTransform, Preprocessing
 from blip_pose.images import ImageError, open_image, safe_join
-from blip_pose.pose_format import NUM_JOINTS, render_captions
+from blip_pose.pose_format import DEFAULT_SIMPLE_JOINTS, NUM_JOINTS, render_captions
 from mpii_pose_dataset.reader import ImageRecord, Person, Point
 
 #: Every skip reason a build can report, with what it means (the dataset card prints this table).
@@ -60,7 +60,7 @@ class ExampleSettings:
     mode: str = "resize"  # "resize" (whole image) or "crop" (square around the person)
     image_size: int = 384
     crop_padding: float = 1.25
-    simple_joints: tuple[str, ...] = ("upper_neck",)
+    simple_joints: tuple[str, ...] = DEFAULT_SIMPLE_JOINTS
     jpeg_quality: int = 95
     single_person: bool = True  # resize configs keep only images with exactly one annotated person
 
@@ -182,10 +182,10 @@ def make_examples(
     The image is decoded once, in JPEG draft mode at the smallest size the outputs need.
     """
     persons = record.persons
+    pre = settings.preprocessing
     draft = None
     probed = _probe_size(image_path)
     if probed is not None:
-        pre = settings.preprocessing
         draft = _draft_size([pre.transform(*probed, p.center, p.scale) for p in persons], *probed)
     try:
         image, (width, height) = open_image(image_path, name=record.name, exif="refuse", draft_size=draft)
@@ -198,7 +198,7 @@ def make_examples(
         if not _inside(xy, width, height):
             yield None, "joint_outside_image"
             continue
-        transform = settings.preprocessing.transform(width, height, person.center, person.scale)
+        transform = pre.transform(width, height, person.center, person.scale)
         processed = transform.forward(xy)
         size = settings.image_size
         if not _inside(processed, size, size):
