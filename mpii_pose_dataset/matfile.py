@@ -27,9 +27,7 @@ def to_matlab(value: Any) -> Any:
         return EMPTY
     if isinstance(value, np.ndarray | np.generic | str):
         return value
-    if isinstance(value, bool):
-        return float(value)
-    if isinstance(value, int | float):
+    if isinstance(value, int | float):  # bools too (an int subclass): MATLAB stores flags as doubles
         return float(value)
     if isinstance(value, Mapping):
         return {k: to_matlab(v) for k, v in value.items()}
