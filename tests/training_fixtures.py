@@ -13,7 +13,7 @@ from datasets import Dataset, DatasetDict, DatasetInfo, Features, Image, List, V
 from PIL import Image as PILImage
 
 from blip_pose.overlay import draw_pose
-from blip_pose.pose_format import NUM_JOINTS, render_captions
+from blip_pose.pose_format import CAPTION_COLUMNS, NUM_JOINTS, render_captions
 
 SIZE = 384
 FEATURES = Features(
@@ -21,8 +21,7 @@ FEATURES = Features(
         "image": Image(),
         "image_name": Value("string"),
         "joint_points": List(List(Value("float32"), length=3), length=NUM_JOINTS),
-        **{c: Value("string") for c in ("text", "simple_text", "visibility_text", "simple_visibility_text",
-                                         "normalized_text", "normalized_simple_text")},
+        **{c: Value("string") for c in CAPTION_COLUMNS},
         "width": Value("int32"),
         "height": Value("int32"),
         "head_box": List(Value("float32"), length=4),
