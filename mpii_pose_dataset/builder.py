@@ -26,8 +26,10 @@ import shutil
 import tempfile
 import uuid
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import datasets
 
@@ -35,7 +37,9 @@ from blip_pose.geometry import Preprocessing
 from blip_pose.images import safe_join
 from blip_pose.pose_format import DEFAULT_SIMPLE_JOINTS, joint_ids
 from mpii_pose_dataset.download import download_release, find_annotations, find_images
-from mpii_pose_dataset.examples import ExampleSettings, admit, check_name, make_examples, record_from_json, record_to_json
+from mpii_pose_dataset.examples import (
+    ExampleSettings, admit, check_name, make_examples, record_from_json, record_to_json,
+)
 from mpii_pose_dataset.features import FEATURES
 from mpii_pose_dataset.reader import read_release
 from mpii_pose_dataset.splits import SPLIT_BY, group_key, validation_groups
@@ -125,7 +129,7 @@ class MpiiPoseCaption(datasets.GeneratorBasedBuilder):
     #: Shards per split: the units ``num_proc`` workers share out.
     NUM_SHARDS = 16
 
-    def __init__(self, *args, work_dir: str | Path | None = None, **kwargs) -> None:
+    def __init__(self, *args: Any, work_dir: str | Path | None = None, **kwargs: Any) -> None:
         kwargs.setdefault("dataset_name", DATASET_NAME)
         super().__init__(*args, **kwargs)
         self.config.validate()
@@ -147,13 +151,13 @@ class MpiiPoseCaption(datasets.GeneratorBasedBuilder):
             license="MPII Human Pose: annotations free for research, no commercial use (see the dataset card)",
         )
 
-    def _locate(self, dl_manager) -> tuple[Path, Path]:
+    def _locate(self, dl_manager: datasets.DownloadManager) -> tuple[Path, Path]:
         if self.config.data_dir:
             root = Path(self.config.data_dir).expanduser()
             return find_annotations(root), find_images(root)
         return download_release(dl_manager)
 
-    def _split_generators(self, dl_manager) -> list[datasets.SplitGenerator]:
+    def _split_generators(self, dl_manager: datasets.DownloadManager) -> list[datasets.SplitGenerator]:
         mat_path, images_dir = self._locate(dl_manager)
         config: MpiiPoseCaptionConfig = self.config
         if self._build_dir is not None:  # only the builder's own folder from an earlier preparation
@@ -223,7 +227,9 @@ class MpiiPoseCaption(datasets.GeneratorBasedBuilder):
         admitted_file.unlink()
         return paths
 
-    def _generate_examples(self, shards: list[str], split: str, images_dir: str, work_dir: str):
+    def _generate_examples(
+        self, shards: list[str], split: str, images_dir: str, work_dir: str
+    ) -> Iterator[tuple[str, dict]]:
         settings = self.config.settings
         skips: Counter = Counter()
         examples = 0

@@ -56,7 +56,7 @@ def card_data(reports: dict[str, dict]) -> DatasetCardData:
     MetadataConfigs(
         {
             name: {
-                "data_files": [{"split": str(s), "path": data_pattern(name, str(s))} for s in SPLITS],
+                "data_files": [{"split": s, "path": data_pattern(name, s)} for s in SPLITS],
                 **({"default": True} if name == default else {}),
             }
             for name in reports

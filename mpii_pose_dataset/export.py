@@ -19,6 +19,7 @@ import shutil
 import tempfile
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 from mpii_pose_dataset.builder import SPLITS, MpiiPoseCaption, read_build_report
 from mpii_pose_dataset.dataset_card import DATA_DIR, write_card
@@ -29,11 +30,12 @@ REPORTS_DIR = "reports"
 def _move_shards(prepared: Path, target: Path, dataset_name: str) -> dict[str, list[str]]:
     """Rename ``<name>-<split>[-SSSSS-of-NNNNN].parquet`` to ``<split>-SSSSS-of-NNNNN.parquet`` under ``target``."""
     moved: dict[str, list[str]] = {}
-    for split in map(str, SPLITS):
+    for split in SPLITS:
         files = sorted(prepared.glob(f"{dataset_name}-{split}*.parquet"))
         for i, path in enumerate(files):
             match = re.search(r"-(\d{5})-of-(\d{5})\.parquet$", path.name)
-            name = f"{split}-{match.group(1)}-of-{match.group(2)}.parquet" if match else f"{split}-{i:05d}-of-{len(files):05d}.parquet"
+            shard, total = match.groups() if match else (f"{i:05d}", f"{len(files):05d}")
+            name = f"{split}-{shard}-of-{total}.parquet"
             shutil.move(str(path), target / name)
             moved.setdefault(split, []).append(name)
     return moved
@@ -47,7 +49,7 @@ def build(
     num_proc: int | None = None,
     cache_dir: str | Path | None = None,
     max_shard_size: str | int = "500MB",
-    **overrides,
+    **overrides: Any,
 ) -> dict[str, dict]:
     """Build ``configs`` into ``output``; returns each config's build report.
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image
@@ -20,7 +21,10 @@ def pose(width: int = W, height: int = H, seed: int = 0) -> np.ndarray:
     return np.column_stack([np.round(xy, 1), np.arange(16) % 3 != 0])
 
 
-def person(points: np.ndarray, *, center=None, scale: float | None = 0.3, head=None) -> dict:
+def person(
+    points: np.ndarray, *, center: tuple[float, float] | None = None, scale: float | None = 0.3,
+    head: tuple[float, float, float, float] | None = None,
+) -> dict:
     """A matfile annorect dict; the crop centre defaults to the joints' centre."""
     cx, cy = center if center is not None else points[:, :2].mean(0)
     x1, y1 = points[9, :2] - 3
@@ -47,7 +51,7 @@ def picture(width: int = W, height: int = H, seed: int = 0) -> Image.Image:
     return Image.fromarray(rng.integers(0, 255, (height, width, 3), dtype=np.uint8), "RGB")
 
 
-def write(root: Path, annolist: list[dict], images: dict[str, Image.Image | bytes], **release) -> Path:
+def write(root: Path, annolist: list[dict], images: dict[str, Image.Image | bytes], **release: Any) -> Path:
     """``root/mpii_human_pose_v1_u12_1.mat`` + ``root/images/``; returns ``root``."""
     (root / "images").mkdir(parents=True, exist_ok=True)
     for name, image in images.items():
@@ -60,7 +64,7 @@ def write(root: Path, annolist: list[dict], images: dict[str, Image.Image | byte
     return root
 
 
-def simple_release(root: Path, n: int = 10, videos: int | None = None, **release) -> Path:
+def simple_release(root: Path, n: int = 10, videos: int | None = None, **release: Any) -> Path:
     """``n`` good single-person images (``videos``: frames spread over that many videos)."""
     annolist, images = [], {}
     for i in range(n):

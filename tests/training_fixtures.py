@@ -7,6 +7,7 @@ learn (or memorise) its caption.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from datasets import Dataset, DatasetDict, DatasetInfo, Features, Image, List, Value
@@ -60,7 +61,7 @@ def make_pose_dataset(n_train: int, n_eval: int, seed: int = 0, eval_is_train: b
     return DatasetDict(train=train, validation=validation)
 
 
-def save_pose_dataset(folder: Path, **kwargs) -> Path:
+def save_pose_dataset(folder: Path, **kwargs: Any) -> Path:
     make_pose_dataset(**kwargs).save_to_disk(str(folder))
     return folder
 
