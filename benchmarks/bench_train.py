@@ -65,8 +65,9 @@ def generation_throughput(model, config, size: int, device, dtype: str) -> float
     model.eval()
     pixel_values = batch(config, size, device)["pixel_values"]
     new_tokens = CAPTION_TOKENS - 1
-    with autocast(device, dtype):  # warm-up at the timed batch size (kernels are chosen per shape), then one timed
-        model.generate(pixel_values=pixel_values, max_new_tokens=4)  # batch of full-length captions
+    # Warm up at the timed batch size (kernels are chosen per shape), then time one batch of full-length captions.
+    with autocast(device, dtype):
+        model.generate(pixel_values=pixel_values, max_new_tokens=4)
         synchronize(device)
         start = time.perf_counter()
         model.generate(pixel_values=pixel_values, max_new_tokens=new_tokens, min_new_tokens=new_tokens)
