@@ -46,11 +46,15 @@ def frame(seed: int) -> Image.Image:
 def person(rng: np.random.Generator) -> dict:
     xy = rng.uniform((300, 100), (900, 650), size=(16, 2))
     return {
-        "x1": float(xy[9, 0] - 20), "y1": float(xy[9, 1] - 20), "x2": float(xy[9, 0] + 20), "y2": float(xy[9, 1] + 20),
-        "scale": 2.5, "objpos": {"x": float(xy[:, 0].mean()), "y": float(xy[:, 1].mean())},
-        "annopoints": {"point": [
-            {"id": j, "x": float(x), "y": float(y), "is_visible": 1} for j, (x, y) in enumerate(xy)
-        ]},
+        "x1": float(xy[9, 0] - 20),
+        "y1": float(xy[9, 1] - 20),
+        "x2": float(xy[9, 0] + 20),
+        "y2": float(xy[9, 1] + 20),
+        "scale": 2.5,
+        "objpos": {"x": float(xy[:, 0].mean()), "y": float(xy[:, 1].mean())},
+        "annopoints": {
+            "point": [{"id": j, "x": float(x), "y": float(y), "is_visible": 1} for j, (x, y) in enumerate(xy)]
+        },
     }
 
 
@@ -82,16 +86,31 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench_build_") as tmp:
         root = Path(tmp) / "mpii"
         make_release(root, args.n)
-        command = [sys.executable, "-m", "mpii_pose_dataset", "build", "--mpii-dir", str(root),
-                   "--output", str(Path(tmp) / "out"), "--num-proc", str(args.num_proc),
-                   "--config", args.config, "--cache-dir", str(Path(tmp) / "cache")]
+        command = [
+            sys.executable,
+            "-m",
+            "mpii_pose_dataset",
+            "build",
+            "--mpii-dir",
+            str(root),
+            "--output",
+            str(Path(tmp) / "out"),
+            "--num-proc",
+            str(args.num_proc),
+            "--config",
+            args.config,
+            "--cache-dir",
+            str(Path(tmp) / "cache"),
+        ]
         start = time.perf_counter()
         subprocess.run(command, check=True, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
         seconds = time.perf_counter() - start
         peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024  # Linux reports KiB
         size_mb = sum(p.stat().st_size for p in (Path(tmp) / "out").rglob("*.parquet")) / 2**20
-    print(f"config={args.config} n={args.n} num_proc={args.num_proc}: {seconds:.1f} s, "
-          f"{args.n / seconds:.0f} images/s, peak RSS {peak_mb:.0f} MB (largest process), parquet {size_mb:.0f} MB")
+    print(
+        f"config={args.config} n={args.n} num_proc={args.num_proc}: {seconds:.1f} s, "
+        f"{args.n / seconds:.0f} images/s, peak RSS {peak_mb:.0f} MB (largest process), parquet {size_mb:.0f} MB"
+    )
 
 
 if __name__ == "__main__":

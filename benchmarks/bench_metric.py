@@ -52,8 +52,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--n", type=int, default=100_000, help="caption pairs")
     parser.add_argument("--messy", type=float, default=0.0, help="share of predictions not in canonical form")
-    parser.add_argument("--decoded", type=float, default=0.0, help="share of complete predictions spaced like "
-                        "tokenizer.decode output ('rankl : 12, 30 upper _ neck : ...'), as a trained model emits")
+    parser.add_argument(
+        "--decoded",
+        type=float,
+        default=0.0,
+        help="share of complete predictions spaced like "
+        "tokenizer.decode output ('rankl : 12, 30 upper _ neck : ...'), as a trained model emits",
+    )
     parser.add_argument("--repeat", type=int, default=3, help="timed runs; the best is reported")
     parser.add_argument("--skip-evaluate", action="store_true", help="time the numpy core only")
     args = parser.parse_args()
@@ -70,8 +75,10 @@ def main() -> None:
     parse_s, parsed = best_time(lambda: (parse_captions(preds), parse_captions(refs, check_type=True)), args.repeat)
     (pred_xy, pred_found), (ref_xy, ref_found) = parsed
     math_s, _ = best_time(lambda: pose_scores(pred_xy, pred_found, ref_xy, ref_found), args.repeat)
-    print(f"{n} pairs, messy share {args.messy}, decoded share {args.decoded}: "
-          f"accuracy@5 {scores['accuracy@5']:.4f}, mae {scores['mae']:.3f}, parse_rate {scores['parse_rate']:.4f}")
+    print(
+        f"{n} pairs, messy share {args.messy}, decoded share {args.decoded}: "
+        f"accuracy@5 {scores['accuracy@5']:.4f}, mae {scores['mae']:.3f}, parse_rate {scores['parse_rate']:.4f}"
+    )
     print(f"pose_scores + parsing : {seconds:.3f} s  {n / seconds:>9,.0f} pairs/s  (goal 100,000)")
     print(f"  parsing both sides  : {parse_s:.3f} s  {n / parse_s:>9,.0f} pairs/s")
     print(f"  metric math only    : {math_s:.3f} s  {n / math_s:>9,.0f} pairs/s")
@@ -79,7 +86,9 @@ def main() -> None:
         return
     for keep_in_memory in (True, False):
         metric = evaluate.load(str(METRIC_DIR), keep_in_memory=keep_in_memory)
-        seconds, result = best_time(lambda: metric.compute(predictions=preds, references=refs), args.repeat)
+        seconds, result = best_time(
+            lambda metric=metric: metric.compute(predictions=preds, references=refs), args.repeat
+        )
         assert np.allclose(list(result.values()), list(scores.values()), equal_nan=True), "module disagrees"
         where = "in memory" if keep_in_memory else "arrow file"
         print(f"evaluate captions ({where:10}): {seconds:.3f} s  {n / seconds:>9,.0f} pairs/s")

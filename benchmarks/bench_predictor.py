@@ -49,16 +49,20 @@ def main() -> None:
     frames = [predictor.transform_for(im.width, im.height).apply(im) for im in images]
     predictor.processor(images=frames, return_tensors="pt")
     overhead = time.perf_counter() - start
-    print(f"{args.preset} on {predictor.device} ({predictor.dtype}), {args.n} sample photos of "
-          f"{images[0].width}x{images[0].height}")
+    print(
+        f"{args.preset} on {predictor.device} ({predictor.dtype}), {args.n} sample photos of "
+        f"{images[0].width}x{images[0].height}"
+    )
     print(f"open + transform + processor: {overhead / args.n * 1000:.1f} ms/image")
     for batch_size in map(int, args.batch_sizes.split(",")):
         start = time.perf_counter()
         results = predictor(paths, batch_size=batch_size)
         elapsed = time.perf_counter() - start
         tokens = sum(len(predictor.processor.tokenizer.tokenize(r.caption)) for r in results) / len(results)
-        print(f"batch {batch_size:3d}: {args.n / elapsed:7.2f} images/s ({elapsed / args.n * 1000:.0f} ms/image, "
-              f"{tokens:.0f} caption tokens on average; non-model share {overhead / elapsed:.1%})")
+        print(
+            f"batch {batch_size:3d}: {args.n / elapsed:7.2f} images/s ({elapsed / args.n * 1000:.0f} ms/image, "
+            f"{tokens:.0f} caption tokens on average; non-model share {overhead / elapsed:.1%})"
+        )
 
 
 if __name__ == "__main__":

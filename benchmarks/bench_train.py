@@ -96,8 +96,10 @@ def main() -> None:
     params = sum(p.numel() for p in model.parameters()) / 1e6
     where = torch.cuda.get_device_name(device) if gpu else f"CPU, {torch.get_num_threads()} threads"
     print(f"BLIP-base (random init, {params:.0f}M parameters) on {where}, {args.dtype}")
-    print(f"training   batch {args.batch_size}: {train_throughput(model, config, args, device):8.2f} samples/s "
-          f"({args.steps} steps)")
+    print(
+        f"training   batch {args.batch_size}: {train_throughput(model, config, args, device):8.2f} samples/s "
+        f"({args.steps} steps)"
+    )
     for size in gen_sizes:
         rate = generation_throughput(model, config, size, device, args.dtype)
         print(f"generation batch {size:3d}: {rate:8.2f} images/s ({CAPTION_TOKENS - 1} new tokens each)")

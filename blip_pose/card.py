@@ -56,10 +56,26 @@ CARD_METRICS: dict[str, tuple[str, str, int]] = {
 }
 _HUB_ID = re.compile(r"^[\w.-]+/[\w.-]+$")
 # A standing person in a unit square (x, y per MPII joint id): the card's example caption.
-_EXAMPLE_POSE = np.array([
-    [0.40, 0.93], [0.41, 0.75], [0.43, 0.55], [0.55, 0.55], [0.57, 0.75], [0.58, 0.93], [0.49, 0.55], [0.49, 0.30],
-    [0.49, 0.25], [0.49, 0.12], [0.33, 0.55], [0.35, 0.42], [0.40, 0.29], [0.58, 0.29], [0.63, 0.42], [0.65, 0.55],
-])
+_EXAMPLE_POSE = np.array(
+    [
+        [0.40, 0.93],
+        [0.41, 0.75],
+        [0.43, 0.55],
+        [0.55, 0.55],
+        [0.57, 0.75],
+        [0.58, 0.93],
+        [0.49, 0.55],
+        [0.49, 0.30],
+        [0.49, 0.25],
+        [0.49, 0.12],
+        [0.33, 0.55],
+        [0.35, 0.42],
+        [0.40, 0.29],
+        [0.58, 0.29],
+        [0.63, 0.42],
+        [0.65, 0.55],
+    ]
+)
 
 
 def _hub_id(value: Any) -> str | None:
@@ -80,12 +96,19 @@ def eval_results(results: dict[str, Any], dataset: str, config_name: str | None,
         value = _number(results.get(key))
         if value is None:
             continue
-        entries.append(EvalResult(
-            task_type="image-to-text", task_name=TASK_NAME, dataset_type=dataset,
-            dataset_name=f"{DEFAULT_DATASET} ({config_name})" if config_name else DEFAULT_DATASET,
-            dataset_config=config_name, dataset_split=split, metric_type=metric_type, metric_name=metric_name,
-            metric_value=value,
-        ))
+        entries.append(
+            EvalResult(
+                task_type="image-to-text",
+                task_name=TASK_NAME,
+                dataset_type=dataset,
+                dataset_name=f"{DEFAULT_DATASET} ({config_name})" if config_name else DEFAULT_DATASET,
+                dataset_config=config_name,
+                dataset_split=split,
+                metric_type=metric_type,
+                metric_name=metric_name,
+                metric_value=value,
+            )
+        )
     return entries
 
 
@@ -102,8 +125,11 @@ def _results_table(results: dict[str, Any], split: str) -> str:
             rows.append([name, "n/a" if value is None else f"{value:.{decimals}f}"])
     if not rows:
         return f"No evaluation results recorded (no metrics in `{RESULTS_FILE}`)."
-    extra = [f"{name}: {results[key]:.4g}" for key, name in (("train_loss", "final training loss"), ("epoch", "epochs"))
-             if _number(results.get(key)) is not None]
+    extra = [
+        f"{name}: {results[key]:.4g}"
+        for key, name in (("train_loss", "final training loss"), ("epoch", "epochs"))
+        if _number(results.get(key)) is not None
+    ]
     count = _number(results.get("eval_num_samples"))
     note = f"\n\nOn the `{split}` split" + (f" ({int(count)} images)" if count else "")
     note += f"; {', '.join(extra)}." if extra else "."
@@ -129,14 +155,18 @@ def _preprocessing_text(pre: Preprocessing, recorded: bool) -> tuple[str, str, s
     s = pre.image_size
     if pre.mode == "resize":
         how = f"the whole image resized to {s}x{s} (aspect ratio not kept)"
-        precision = (f"width/{s} x height/{s} pixels of the original, e.g. {1280 / s:.1f} x {720 / s:.1f} px for a "
-                     "1280x720 frame")
+        precision = (
+            f"width/{s} x height/{s} pixels of the original, e.g. {1280 / s:.1f} x {720 / s:.1f} px for a "
+            "1280x720 frame"
+        )
         limit = "The whole image is stretched to a square, so wide or tall images distort the person."
     else:
         how = f"a square of {pre.crop_padding} x the person's size around the person, resized to {s}x{s}"
         precision = f"crop side/{s} pixels of the original"
-        limit = ("Crop models need the person's box (`person_boxes=`); without one the predictor uses a centred "
-                 "square over the whole image, unlike training.")
+        limit = (
+            "Crop models need the person's box (`person_boxes=`); without one the predictor uses a centred "
+            "square over the whole image, unlike training."
+        )
     if not recorded:
         how += f" (assumed: no `{PREPROCESSING_FILE}` was saved with the model)"
     return how, precision, limit
@@ -171,30 +201,45 @@ def render_model_card(
     start = config.get("model_name_or_path")
     if base_model is None:
         base_model = _hub_id(start) if start is not None else DEFAULT_BASE_MODEL
-    origin = (f"Fine-tuned from [`{base_model}`](https://huggingface.co/{base_model})." if base_model else
-              f"Trained from `{start}` (not a Hub checkpoint; a random-initialised preset is for offline tests only).")
+    origin = (
+        f"Fine-tuned from [`{base_model}`](https://huggingface.co/{base_model})."
+        if base_model
+        else f"Trained from `{start}` (not a Hub checkpoint; a random-initialised preset is for offline tests only)."
+    )
     dataset = dataset or _hub_id(config.get("dataset_name")) or DEFAULT_DATASET
     config_name = config.get("dataset_config_name")
     split = config.get("eval_split", "validation")
     name = repo_id.split("/")[-1] if repo_id else output_dir.resolve().name
 
     data = ModelCardData(
-        library_name="transformers", pipeline_tag="image-to-text", base_model=base_model, datasets=[dataset],
-        tags=TAGS, model_name=name, eval_results=eval_results(results, dataset, config_name, split) or None,
+        library_name="transformers",
+        pipeline_tag="image-to-text",
+        base_model=base_model,
+        datasets=[dataset],
+        tags=TAGS,
+        model_name=name,
+        eval_results=eval_results(results, dataset, config_name, split) or None,
     )
     how, precision, limit = _preprocessing_text(pre, recorded)
-    train_size = f"{int(results['train_samples'])} training images" if _number(results.get("train_samples")) else \
-        f"the training split of `{dataset}`"
+    train_size = (
+        f"{int(results['train_samples'])} training images"
+        if _number(results.get("train_samples"))
+        else f"the training split of `{dataset}`"
+    )
     dataset_line = f"- dataset: `{dataset}`" + (f", config `{config_name}`" if config_name else "")
     if config.get("dataset_name") == SAMPLE_DATASET_NAME:
-        dataset_line += (" built from the bundled synthetic sample of `mpii_pose_dataset` (stick figures, not MPII "
-                         "photos): a demonstration model, not a pose estimator for real images")
-    training_data = "\n".join([
-        dataset_line,
-        f"- caption column: `{column}` ({kind} coordinates)",
-        f"- input frame: {how}",
-        f"- evaluation split: `{split}`",
-    ])
+        dataset_line += (
+            " built from the bundled synthetic sample of `mpii_pose_dataset` (stick figures, not MPII "
+            "photos): a demonstration model, not a pose estimator for real images"
+        )
+    training_data = "\n".join(
+        [
+            dataset_line,
+            f"- caption column: `{column}` ({kind} coordinates)",
+            f"- input frame: {how}",
+            f"- evaluation split: `{split}`",
+        ]
+    )
     return ModelCard.from_template(
         data,
         template_path=str(TEMPLATE_PATH),

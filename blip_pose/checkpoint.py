@@ -13,14 +13,15 @@ PROCESSOR_PARTS: dict[str, tuple[str, ...]] = {
 }
 #: Every file a processor may save.
 PROCESSOR_FILES = (
-    *PROCESSOR_PARTS["image processor"], *PROCESSOR_PARTS["tokenizer"],
-    "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json",
+    *PROCESSOR_PARTS["image processor"],
+    *PROCESSOR_PARTS["tokenizer"],
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+    "added_tokens.json",
 )
 
 
 def missing_processor_parts(folder: str | Path) -> dict[str, tuple[str, ...]]:
     """The processor parts ``folder`` lacks, each with the file names that would provide it."""
     folder = Path(folder)
-    return {
-        part: names for part, names in PROCESSOR_PARTS.items() if not any((folder / n).is_file() for n in names)
-    }
+    return {part: names for part, names in PROCESSOR_PARTS.items() if not any((folder / n).is_file() for n in names)}

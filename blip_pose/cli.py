@@ -44,8 +44,12 @@ def _parser() -> argparse.ArgumentParser:
     dataset.add_argument("--private", action="store_true")
 
     metric = commands.add_parser("push-metric", help="upload the evaluate metric module as a Gradio Space")
-    metric.add_argument("folder", nargs="?", default=str(DEFAULT_METRIC_DIR),
-                        help="the metric module folder (default: the checkout's metrics/pose_threshold_accuracy)")
+    metric.add_argument(
+        "folder",
+        nargs="?",
+        default=str(DEFAULT_METRIC_DIR),
+        help="the metric module folder (default: the checkout's metrics/pose_threshold_accuracy)",
+    )
     metric.add_argument("--repo-id", required=True)
     metric.add_argument("--private", action="store_true")
     metric.add_argument("--dry-run", action="store_true", help="list the files that would be uploaded; no network")
@@ -57,8 +61,10 @@ def _parser() -> argparse.ArgumentParser:
     predict.add_argument("--batch-size", type=int, default=8)
     predict.add_argument("--device", help="e.g. cpu, cuda, cuda:1 (default: cuda when available)")
     predict.add_argument("--dtype", choices=["float32", "float16", "bfloat16"], help="default: float32")
-    predict.add_argument("--boxes", help="JSON {image path or name: [x0, y0, x1, y1] or {center: [x, y], scale: s}} "
-                         "person boxes (crop models)")
+    predict.add_argument(
+        "--boxes",
+        help="JSON {image path or name: [x0, y0, x1, y1] or {center: [x, y], scale: s}} person boxes (crop models)",
+    )
     predict.add_argument("--no-overlays", action="store_true", help="write only the JSON records")
     return parser
 
@@ -78,8 +84,13 @@ def _push(args: argparse.Namespace) -> int:
         check_model_folder(args.output_dir)
         print("\n".join(model_upload_files(args.output_dir, include_plots=args.include_plots)))
         return 0
-    url = push_model(args.output_dir, args.repo_id, private=args.private, include_plots=args.include_plots,
-                     render_card=not args.keep_card)
+    url = push_model(
+        args.output_dir,
+        args.repo_id,
+        private=args.private,
+        include_plots=args.include_plots,
+        render_card=not args.keep_card,
+    )
     print(f"pushed {args.output_dir} to {url}")
     return 0
 
@@ -109,15 +120,24 @@ def _predict(args: argparse.Namespace) -> int:
     paths = expand_inputs(args.images)
     boxes = read_boxes(args.boxes, paths) if args.boxes else None
     predictor = PosePredictor.from_pretrained(args.model, device=args.device, dtype=args.dtype)
-    summary = predict_files(predictor, paths, args.out, batch_size=args.batch_size, person_boxes=boxes,
-                            overlays=not args.no_overlays)
-    print(f"{summary.line()}; wrote {summary.outputs[0]}"
-          + (f" and {len(summary.outputs) - 1} overlay(s)" if len(summary.outputs) > 1 else ""), file=sys.stderr)
+    summary = predict_files(
+        predictor, paths, args.out, batch_size=args.batch_size, person_boxes=boxes, overlays=not args.no_overlays
+    )
+    print(
+        f"{summary.line()}; wrote {summary.outputs[0]}"
+        + (f" and {len(summary.outputs) - 1} overlay(s)" if len(summary.outputs) > 1 else ""),
+        file=sys.stderr,
+    )
     return 1 if summary.failed else 0
 
 
-COMMANDS = {"card": _card, "push": _push, "push-dataset": _push_dataset, "push-metric": _push_metric,
-            "predict": _predict}
+COMMANDS = {
+    "card": _card,
+    "push": _push,
+    "push-dataset": _push_dataset,
+    "push-metric": _push_metric,
+    "predict": _predict,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -112,8 +112,10 @@ def check_metric_folder(folder: str | Path) -> None:
     """An evaluate module Space needs its script (``<folder name>.py``), a card with Space metadata and ``app.py``."""
     folder = Path(folder)
     if not folder.is_dir():
-        raise FileNotFoundError(f"{folder}: no metric module folder (it ships with a checkout, not with pip install; "
-                                "pass the folder's path)")
+        raise FileNotFoundError(
+            f"{folder}: no metric module folder (it ships with a checkout, not with pip install; "
+            "pass the folder's path)"
+        )
     missing = [name for name in (f"{folder.name}.py", *METRIC_REQUIRED) if not (folder / name).is_file()]
     if missing:
         raise FileNotFoundError(f"{folder}: cannot push the metric Space, missing {', '.join(missing)}")

@@ -27,7 +27,12 @@ class ImageError(ValueError):
 
 def safe_join(root: str | Path, name: str) -> Path:
     """``root / name``, refusing names that are absolute or climb out of ``root`` (``../``, drive letters)."""
-    if not name or PurePosixPath(name).is_absolute() or PureWindowsPath(name).is_absolute() or PureWindowsPath(name).drive:
+    if (
+        not name
+        or PurePosixPath(name).is_absolute()
+        or PureWindowsPath(name).is_absolute()
+        or PureWindowsPath(name).drive
+    ):
         raise ImageError(str(name), "unsafe_name", f"image name must be relative to {root}")
     if ".." in PurePosixPath(name.replace("\\", "/")).parts:
         raise ImageError(name, "unsafe_name", f"image name escapes the images folder {root}")

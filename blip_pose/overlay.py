@@ -57,9 +57,7 @@ def draw_pose(
     return out
 
 
-def draw_comparison(
-    image: Image.Image, pred_xy: np.ndarray, pred_found: np.ndarray, ref_xy: np.ndarray
-) -> Image.Image:
+def draw_comparison(image: Image.Image, pred_xy: np.ndarray, pred_found: np.ndarray, ref_xy: np.ndarray) -> Image.Image:
     """Ground truth in green, prediction in magenta, on one image (shapes (16, 2), (16,), (16, 2))."""
     out = draw_pose(image, ref_xy, color=(40, 220, 40), names=False, label="ground truth (green)")
     return draw_pose(out, pred_xy, pred_found, color=(230, 40, 230), names=False, label="\n\nprediction (magenta)")

@@ -69,9 +69,21 @@ JOINT_ID: dict[str, int] = {j.caption: j.id for j in JOINTS}
 
 #: Limbs drawn in overlays, as pairs of joint ids.
 SKELETON: tuple[tuple[int, int], ...] = (
-    (0, 1), (1, 2), (2, 6), (5, 4), (4, 3), (3, 6),  # legs
-    (6, 7), (7, 8), (8, 9),  # trunk and head
-    (10, 11), (11, 12), (12, 7), (15, 14), (14, 13), (13, 7),  # arms
+    (0, 1),
+    (1, 2),
+    (2, 6),
+    (5, 4),
+    (4, 3),
+    (3, 6),  # legs
+    (6, 7),
+    (7, 8),
+    (8, 9),  # trunk and head
+    (10, 11),
+    (11, 12),
+    (12, 7),
+    (15, 14),
+    (14, 13),
+    (13, 7),  # arms
 )
 #: Left/right pairs swapped by a horizontal flip.
 FLIP_PAIRS: tuple[tuple[int, int], ...] = ((0, 5), (1, 4), (2, 3), (10, 15), (11, 14), (12, 13))
@@ -193,19 +205,13 @@ def render_captions(
 # ----------------------------------------------------------------------------------------------------------------
 
 # A joint name as decode writes it: any case, "upper_neck" possibly as "upper _ neck" or "upper neck".
-_NAME_ALT = "|".join(
-    n.replace("_", r"\s*_?\s*") for n in sorted(CAPTION_NAMES, key=len, reverse=True)
-)
+_NAME_ALT = "|".join(n.replace("_", r"\s*_?\s*") for n in sorted(CAPTION_NAMES, key=len, reverse=True))
 _NUM = r"-?\s*\d+(?:\s*\.\s*\d+)?"
-_COORD_RE = re.compile(
-    rf"(?<![a-z])({_NAME_ALT})\s*:\s*({_NUM})\s*,\s*({_NUM})(?![\d.])", re.IGNORECASE
-)
+_COORD_RE = re.compile(rf"(?<![a-z])({_NAME_ALT})\s*:\s*({_NUM})\s*,\s*({_NUM})(?![\d.])", re.IGNORECASE)
 _VIS_RE = re.compile(rf"(?<![a-z])({_NAME_ALT})\s*:\s*(\d+)(?!\s*[\d.,])", re.IGNORECASE)
 _NAME_KEY = {n.replace("_", ""): i for i, n in enumerate(CAPTION_NAMES)}
 # The exact form render_coords writes for all 16 joints: parsed in bulk by parse_coords_batch.
-_CANONICAL_RE = re.compile(
-    " ".join(rf"{n}:-?\d{{1,{MAX_DIGITS}}},-?\d{{1,{MAX_DIGITS}}}" for n in CAPTION_NAMES)
-)
+_CANONICAL_RE = re.compile(" ".join(rf"{n}:-?\d{{1,{MAX_DIGITS}}},-?\d{{1,{MAX_DIGITS}}}" for n in CAPTION_NAMES))
 # Deletes the names and spaces the separators of canonical captions, leaving only the numbers.
 _NUMBERS_ONLY = str.maketrans({**{c: None for c in "abcdefghijklmnopqrstuvwxyz_"}, ":": " ", ",": " "})
 
@@ -276,7 +282,12 @@ def _undo_decode_spacing(caption: str) -> str:
     Plain replaces are ~20x cheaper than a regex here; anything they do not fix falls back to the full parser.
     """
     return (
-        caption.lower().replace(" : ", ":").replace(" , ", ",").replace(", ", ",").replace(" _ ", "_").replace("- ", "-")
+        caption.lower()
+        .replace(" : ", ":")
+        .replace(" , ", ",")
+        .replace(", ", ",")
+        .replace(" _ ", "_")
+        .replace("- ", "-")
     )
 
 

@@ -323,8 +323,10 @@ def parse_captions(
 def _raise_mismatch(bad: np.ndarray, what: str, caption_type: str, symptom: str, other: str) -> None:
     if bad.any():
         i = int(np.flatnonzero(bad.any(axis=1))[0])
-        raise ValueError(f"{what}[{i}] has {symptom}, which {caption_type} captions never contain; "
-                         f"is it a {other} caption? Set caption_type to match the captions")
+        raise ValueError(
+            f"{what}[{i}] has {symptom}, which {caption_type} captions never contain; "
+            f"is it a {other} caption? Set caption_type to match the captions"
+        )
 
 
 def points_from_arrays(points: Sequence | np.ndarray, what: str = "predictions") -> tuple[np.ndarray, np.ndarray]:
@@ -341,12 +343,16 @@ def points_from_arrays(points: Sequence | np.ndarray, what: str = "predictions")
     bad = np.isinf(xy).any(axis=-1) | (nan.any(axis=-1) & found)
     if bad.any():
         i, j = np.argwhere(bad)[0]
-        raise ValueError(f"{what}[{i}] joint {j} is {xy[i, j].tolist()}; use NaN for both x and y of a "
-                         "missing joint, finite numbers otherwise")
+        raise ValueError(
+            f"{what}[{i}] joint {j} is {xy[i, j].tolist()}; use NaN for both x and y of a "
+            "missing joint, finite numbers otherwise"
+        )
     return xy, found
 
 
-def visibility_array(visibility: Sequence[str] | Sequence[Sequence[int]] | np.ndarray, n: int, num_joints: int) -> np.ndarray:
+def visibility_array(
+    visibility: Sequence[str] | Sequence[Sequence[int]] | np.ndarray, n: int, num_joints: int
+) -> np.ndarray:
     """(N, J) 0/1 from visibility captions (joints they lack count as not visible) or from 0/1 arrays."""
     if len(visibility) != n:
         raise ValueError(f"reference_visibility has {len(visibility)} entries for {n} samples")

@@ -87,8 +87,9 @@ def _is_box(value: Any) -> bool:
     """One of the two :data:`BOX_FORMS`, checked here so that a bad file fails before the model is loaded."""
     if isinstance(value, Mapping):
         center, scale = value.get("center"), value.get("scale")
-        return (isinstance(center, list) and len(center) == 2 and all(map(_finite, center))
-                and _finite(scale) and scale > 0)
+        return (
+            isinstance(center, list) and len(center) == 2 and all(map(_finite, center)) and _finite(scale) and scale > 0
+        )
     if isinstance(value, list) and len(value) == 4 and all(map(_finite, value)):
         x0, y0, x1, y1 = value
         return x1 > x0 and y1 > y0
@@ -152,8 +153,12 @@ def predict_files(
                     summary.failed[err.reason] += 1
                     tqdm.write(f"error: {err}", file=sys.stderr)
             order = sorted(loaded)
-            poses = predictor.predict_images([loaded[i] for i in order], [boxes[i] for i in order],
-                                             [str(paths[i]) for i in order], batch_size=batch_size)
+            poses = predictor.predict_images(
+                [loaded[i] for i in order],
+                [boxes[i] for i in order],
+                [str(paths[i]) for i in order],
+                batch_size=batch_size,
+            )
             results = dict(zip(order, poses))
             for i in chunk:  # input order, failures included
                 if i in errors:

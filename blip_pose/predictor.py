@@ -17,14 +17,16 @@ from typing import Any
 
 import numpy as np
 import torch
-from huggingface_hub import hf_hub_download, errors as hub_errors
+from huggingface_hub import errors as hub_errors
+from huggingface_hub import hf_hub_download
 from PIL import Image, ImageOps
 from transformers import BlipForConditionalGeneration, BlipProcessor
 
 from blip_pose.geometry import MPII_SCALE_PX, PREPROCESSING_FILE, BoxTransform, Preprocessing
 from blip_pose.images import open_image, to_rgb
 from blip_pose.pose_format import CAPTION_NAMES, JOINT_NAMES, NUM_JOINTS, parse_coords, parse_normalized
-from blip_pose.run_record import RUN_CONFIG_FILE, caption_kind as run_caption_kind, flatten_run_config, read_json
+from blip_pose.run_record import RUN_CONFIG_FILE, flatten_run_config, read_json
+from blip_pose.run_record import caption_kind as run_caption_kind
 
 logger = logging.getLogger(__name__)
 
@@ -74,15 +76,24 @@ class PosePrediction:
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready: joints as ``{id, name, joint, x, y, found}`` (x, y null when not found)."""
         return {
-            "image": self.source, "width": self.width, "height": self.height, "caption": self.caption,
+            "image": self.source,
+            "width": self.width,
+            "height": self.height,
+            "caption": self.caption,
             "joints": [asdict(j) for j in self.joints],
         }
 
 
 def _joints(xy: np.ndarray, found: np.ndarray) -> list[JointPrediction]:
     return [
-        JointPrediction(j, CAPTION_NAMES[j], JOINT_NAMES[j], float(xy[j, 0]) if found[j] else None,
-                        float(xy[j, 1]) if found[j] else None, bool(found[j]))
+        JointPrediction(
+            j,
+            CAPTION_NAMES[j],
+            JOINT_NAMES[j],
+            float(xy[j, 0]) if found[j] else None,
+            float(xy[j, 1]) if found[j] else None,
+            bool(found[j]),
+        )
         for j in range(NUM_JOINTS)
     ]
 
@@ -164,9 +175,13 @@ class PosePredictor:
         model = BlipForConditionalGeneration.from_pretrained(model_id, **hub)
         path = _optional_file(model_id, PREPROCESSING_FILE, **hub)
         if path is None:
-            logger.warning("%s has no %s: assuming the published preprocessing (whole image resized to %d px); "
-                           "joints are wrong if the model was trained otherwise", model_id, PREPROCESSING_FILE,
-                           Preprocessing().image_size)
+            logger.warning(
+                "%s has no %s: assuming the published preprocessing (whole image resized to %d px); "
+                "joints are wrong if the model was trained otherwise",
+                model_id,
+                PREPROCESSING_FILE,
+                Preprocessing().image_size,
+            )
             preprocessing = Preprocessing()
         else:
             preprocessing = Preprocessing.load(path.parent)
@@ -232,7 +247,7 @@ class PosePredictor:
             raise ValueError(f"{len(images)} images but {len(boxes)} person boxes and {len(names)} sources")
         results: list[PosePrediction] = []
         for start in range(0, len(images), batch_size):
-            batch = images[start:start + batch_size]
+            batch = images[start : start + batch_size]
             transforms = [self.transform_for(im.width, im.height, box) for im, box in zip(batch, boxes[start:])]
             captions = self.generate([t.apply(im) for t, im in zip(transforms, batch)])
             results.extend(

@@ -27,10 +27,21 @@ MAX_CAPTION_TOKENS = 192
 
 PRESETS: dict[str, dict] = {
     "tiny": {
-        "vision": dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=2,
-                       image_size=128, patch_size=16),
-        "text": dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=2,
-                     max_position_embeddings=MAX_CAPTION_TOKENS),
+        "vision": dict(
+            hidden_size=64,
+            intermediate_size=128,
+            num_hidden_layers=2,
+            num_attention_heads=2,
+            image_size=128,
+            patch_size=16,
+        ),
+        "text": dict(
+            hidden_size=64,
+            intermediate_size=128,
+            num_hidden_layers=2,
+            num_attention_heads=2,
+            max_position_embeddings=MAX_CAPTION_TOKENS,
+        ),
         "projection_dim": 64,
     },
     "base": {"vision": {}, "text": {}, "projection_dim": 512},
@@ -73,8 +84,12 @@ def build_preset(name: str, seed: int = 0) -> tuple[BlipForConditionalGeneration
     processor = build_processor(spec["vision"].get("image_size", 384))
     tok = processor.tokenizer
     text = dict(
-        spec["text"], vocab_size=len(tok), pad_token_id=tok.pad_token_id, bos_token_id=tok.bos_token_id,
-        sep_token_id=tok.sep_token_id, eos_token_id=tok.sep_token_id,
+        spec["text"],
+        vocab_size=len(tok),
+        pad_token_id=tok.pad_token_id,
+        bos_token_id=tok.bos_token_id,
+        sep_token_id=tok.sep_token_id,
+        eos_token_id=tok.sep_token_id,
     )
     config = BlipConfig(text_config=text, vision_config=spec["vision"], projection_dim=spec["projection_dim"])
     torch.manual_seed(seed)

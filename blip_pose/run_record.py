@@ -19,9 +19,24 @@ TRAINING_ARGS_FILE = "training_args.json"
 PLOTS_DIR = "plots"
 #: Training settings the card shows, in this order (also the keys taken from ``training_args.json``).
 TRAINING_KEYS = (
-    "model_name_or_path", "optimizer", "optim", "learning_rate", "lr_scheduler_type", "warmup_steps", "warmup_ratio",
-    "weight_decay", "label_smoothing", "num_train_epochs", "max_steps", "per_device_train_batch_size",
-    "gradient_accumulation_steps", "max_train_samples", "generation_num_beams", "bf16", "fp16", "seed",
+    "model_name_or_path",
+    "optimizer",
+    "optim",
+    "learning_rate",
+    "lr_scheduler_type",
+    "warmup_steps",
+    "warmup_ratio",
+    "weight_decay",
+    "label_smoothing",
+    "num_train_epochs",
+    "max_steps",
+    "per_device_train_batch_size",
+    "gradient_accumulation_steps",
+    "max_train_samples",
+    "generation_num_beams",
+    "bf16",
+    "fp16",
+    "seed",
 )
 
 

@@ -38,7 +38,12 @@ from blip_pose.images import safe_join
 from blip_pose.pose_format import DEFAULT_SIMPLE_JOINTS, joint_ids
 from mpii_pose_dataset.download import download_release, find_annotations, find_images
 from mpii_pose_dataset.examples import (
-    ExampleSettings, admit, check_name, make_examples, record_from_json, record_to_json,
+    ExampleSettings,
+    admit,
+    check_name,
+    make_examples,
+    record_from_json,
+    record_to_json,
 )
 from mpii_pose_dataset.features import FEATURES
 from mpii_pose_dataset.reader import read_release
@@ -95,8 +100,17 @@ class MpiiPoseCaptionConfig(datasets.BuilderConfig):
 
     def recipe(self) -> dict:
         """The fields that define the examples (for the card and the build report)."""
-        fields = ("mode", "split_by", "single_person", "image_size", "seed", "validation_ratio",
-                  "simple_joints", "crop_padding", "jpeg_quality")
+        fields = (
+            "mode",
+            "split_by",
+            "single_person",
+            "image_size",
+            "seed",
+            "validation_ratio",
+            "simple_joints",
+            "crop_padding",
+            "jpeg_quality",
+        )
         return {f: list(v) if isinstance(v := getattr(self, f), tuple) else v for f in fields}
 
 
@@ -121,7 +135,10 @@ class MpiiPoseCaption(datasets.GeneratorBasedBuilder):
             name="video_split", version=VERSION, description=CONFIG_DESCRIPTIONS["video_split"], split_by="video"
         ),
         MpiiPoseCaptionConfig(
-            name="person_crop", version=VERSION, description=CONFIG_DESCRIPTIONS["person_crop"], mode="crop",
+            name="person_crop",
+            version=VERSION,
+            description=CONFIG_DESCRIPTIONS["person_crop"],
+            mode="crop",
             single_person=False,
         ),
     ]
@@ -196,8 +213,12 @@ class MpiiPoseCaption(datasets.GeneratorBasedBuilder):
         return [
             datasets.SplitGenerator(
                 name=split,
-                gen_kwargs={"shards": shards[split], "split": split, "images_dir": str(images_dir),
-                            "work_dir": str(self.work_dir)},
+                gen_kwargs={
+                    "shards": shards[split],
+                    "split": split,
+                    "images_dir": str(images_dir),
+                    "work_dir": str(self.work_dir),
+                },
             )
             for split in SPLITS
         ]

@@ -17,8 +17,14 @@ from mpii_pose_dataset.sample import SAMPLE_DIR
 
 CONFIG_NAMES = [c.name for c in MpiiPoseCaption.BUILDER_CONFIGS]
 #: Config fields the command line can override, with their types.
-OVERRIDES = {"image_size": int, "seed": int, "validation_ratio": float, "crop_padding": float,
-             "jpeg_quality": int, "split_by": str}
+OVERRIDES = {
+    "image_size": int,
+    "seed": int,
+    "validation_ratio": float,
+    "crop_padding": float,
+    "jpeg_quality": int,
+    "split_by": str,
+}
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -31,10 +37,18 @@ def _parser() -> argparse.ArgumentParser:
     source.add_argument("--sample", action="store_true", help="the bundled MPII-format sample (offline)")
     source.add_argument("--download", action="store_true", help="download the official archives (~13 GB)")
     build.add_argument("--output", default="mpii_pose_caption", help="folder to write (default: %(default)s)")
-    build.add_argument("--config", action="append", choices=[*CONFIG_NAMES, "all"],
-                       help="config(s) to build; repeat or 'all' (default: paper)")
-    build.add_argument("--num-proc", type=int, default=min(os.cpu_count() or 1, 8),
-                       help="worker processes decoding images (default: %(default)s)")
+    build.add_argument(
+        "--config",
+        action="append",
+        choices=[*CONFIG_NAMES, "all"],
+        help="config(s) to build; repeat or 'all' (default: paper)",
+    )
+    build.add_argument(
+        "--num-proc",
+        type=int,
+        default=min(os.cpu_count() or 1, 8),
+        help="worker processes decoding images (default: %(default)s)",
+    )
     build.add_argument("--cache-dir", help="datasets cache (downloads land here with --download)")
     for field, kind in OVERRIDES.items():
         build.add_argument(f"--{field.replace('_', '-')}", type=kind, help=f"override the config's {field}")
@@ -64,8 +78,14 @@ def _build(args: argparse.Namespace) -> None:
     if args.simple_joints:
         overrides["simple_joints"] = tuple(j.strip() for j in args.simple_joints.split(",") if j.strip())
     data_dir = SAMPLE_DIR if args.sample else None if args.download else args.mpii_dir
-    reports = build(args.output, data_dir=data_dir, configs=dict.fromkeys(configs), num_proc=args.num_proc,
-                    cache_dir=args.cache_dir, **overrides)
+    reports = build(
+        args.output,
+        data_dir=data_dir,
+        configs=dict.fromkeys(configs),
+        num_proc=args.num_proc,
+        cache_dir=args.cache_dir,
+        **overrides,
+    )
     for report in reports.values():
         print(format_report(report))
     print(f"wrote {args.output} (load it with datasets.load_dataset({str(args.output)!r}))")

@@ -35,8 +35,10 @@ def find_annotations(root: str | Path) -> Path:
         return mats[0]
     if not mats:
         raise FileNotFoundError(f"{root}: no MPII annotation file ({ANNOTATION_FILE} or another .mat) found")
-    raise FileNotFoundError(f"{root}: several .mat files ({', '.join(m.name for m in mats)}); name the annotation "
-                            f"file {ANNOTATION_FILE} or leave only it in the --mpii-dir folder")
+    raise FileNotFoundError(
+        f"{root}: several .mat files ({', '.join(m.name for m in mats)}); name the annotation "
+        f"file {ANNOTATION_FILE} or leave only it in the --mpii-dir folder"
+    )
 
 
 def find_images(root: str | Path) -> Path:

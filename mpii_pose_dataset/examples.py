@@ -205,25 +205,30 @@ def make_examples(
             yield None, "joint_outside_crop"
             continue
         head = transform.forward(np.asarray(person.head_box, dtype=np.float64).reshape(2, 2)).ravel()
-        yield {
-            "image": {"bytes": _jpeg(transform.apply(image, (width, height)), settings.jpeg_quality), "path": None},
-            "image_name": record.name,
-            "joint_points": processed.tolist(),
-            **render_captions(processed[:, :2], processed[:, 2].astype(np.int64), size, size, settings.simple_joints),
-            "width": size,
-            "height": size,
-            "original_width": width,
-            "original_height": height,
-            "scale_x": transform.scale[0],
-            "scale_y": transform.scale[1],
-            "crop_box": list(transform.box),
-            "head_box": head.tolist(),
-            "person_center": _or_nan(person.center, 2),
-            "person_scale": math.nan if person.scale is None else person.scale,
-            "mpii_index": record.index,
-            "person_index": person.index,
-            "video_index": -1 if record.video_index is None else record.video_index,
-            "frame_sec": math.nan if record.frame_sec is None else record.frame_sec,
-            "activity": record.activity or "",
-            "category": record.category or "",
-        }, None
+        yield (
+            {
+                "image": {"bytes": _jpeg(transform.apply(image, (width, height)), settings.jpeg_quality), "path": None},
+                "image_name": record.name,
+                "joint_points": processed.tolist(),
+                **render_captions(
+                    processed[:, :2], processed[:, 2].astype(np.int64), size, size, settings.simple_joints
+                ),
+                "width": size,
+                "height": size,
+                "original_width": width,
+                "original_height": height,
+                "scale_x": transform.scale[0],
+                "scale_y": transform.scale[1],
+                "crop_box": list(transform.box),
+                "head_box": head.tolist(),
+                "person_center": _or_nan(person.center, 2),
+                "person_scale": math.nan if person.scale is None else person.scale,
+                "mpii_index": record.index,
+                "person_index": person.index,
+                "video_index": -1 if record.video_index is None else record.video_index,
+                "frame_sec": math.nan if record.frame_sec is None else record.frame_sec,
+                "activity": record.activity or "",
+                "category": record.category or "",
+            },
+            None,
+        )

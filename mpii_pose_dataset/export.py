@@ -119,8 +119,10 @@ def format_report(report: dict) -> str:
     skipped = report["skipped"]
     if skipped:
         total = sum(skipped.values())
-        lines.append(f"[{report['config']}] skipped {total} {report['unit']}(s): "
-                     + ", ".join(f"{reason} {n}" for reason, n in skipped.items()))
+        lines.append(
+            f"[{report['config']}] skipped {total} {report['unit']}(s): "
+            + ", ".join(f"{reason} {n}" for reason, n in skipped.items())
+        )
     for message in report.get("malformed_annotation_messages", [])[:5]:
         lines.append(f"  malformed: {message}")
     return "\n".join(lines)

@@ -36,8 +36,10 @@ def summary(folder: str | Path) -> str:
         lines.append(format_report(report))
         sizes = split_sizes(folder, name)
         if sizes != report["examples"]:
-            lines.append(f"[{name}] WARNING: the parquet files hold {sizes}, the build report says "
-                         f"{report['examples']}; rebuild this config")
+            lines.append(
+                f"[{name}] WARNING: the parquet files hold {sizes}, the build report says "
+                f"{report['examples']}; rebuild this config"
+            )
     return "\n".join(lines)
 
 

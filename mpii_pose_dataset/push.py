@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-
 from blip_pose.hub_auth import hub_api
 from mpii_pose_dataset.export import load_reports
 from mpii_pose_dataset.inspection import split_sizes
@@ -22,8 +21,10 @@ def check_folder(folder: str | Path) -> None:
     for name, report in load_reports(folder).items():
         sizes = split_sizes(folder, name)
         if sizes != report["examples"]:
-            raise ValueError(f"{folder}: config {name!r} has parquet rows {sizes} but its report says "
-                             f"{report['examples']}; rebuild it before pushing")
+            raise ValueError(
+                f"{folder}: config {name!r} has parquet rows {sizes} but its report says "
+                f"{report['examples']}; rebuild it before pushing"
+            )
 
 
 def push(folder: str | Path, repo_id: str, *, private: bool = False, token: str | None = None) -> str:

@@ -87,8 +87,10 @@ class _EntryError(Exception):
 
 
 def _is_empty(value: Any) -> bool:
-    return value is None or (isinstance(value, np.ndarray) and value.size == 0) or (
-        isinstance(value, str) and value.strip() == ""
+    return (
+        value is None
+        or (isinstance(value, np.ndarray) and value.size == 0)
+        or (isinstance(value, str) and value.strip() == "")
     )
 
 
@@ -355,9 +357,7 @@ def read_release(path: str | Path, errors: Literal["raise", "skip"] = "raise") -
             f"{path}: no RELEASE variable (the MPII annotation struct); the file holds {names or 'no variables'}"
         )
     try:
-        release = scipy.io.loadmat(
-            path, variable_names=["RELEASE"], struct_as_record=False, squeeze_me=True
-        )["RELEASE"]
+        release = scipy.io.loadmat(path, variable_names=["RELEASE"], struct_as_record=False, squeeze_me=True)["RELEASE"]
     except Exception as e:  # truncated or corrupt data after a valid header
         raise MPIIFormatError(f"{path}: cannot read RELEASE ({type(e).__name__}: {e})") from e
     if not isinstance(release, mat_struct):

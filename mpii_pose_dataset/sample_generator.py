@@ -58,23 +58,62 @@ class Video:
 
 
 VIDEOS: tuple[Video, ...] = (
-    Video((640, 360), "solid", (Figure("standing", (0.5, 0.5), 0.86),),
-          ("occupation", "standing, talking", 101), occlude=("rwri",), frames=5),
-    Video((640, 360), "gradient", (Figure("walking", (0.45, 0.5), 0.86),),
-          ("walking", "walking, general", 102), blank_visibility_frame=1),
-    Video((640, 360), "noise", (Figure("arms_up", (0.5, 0.5), 0.88),),
-          ("conditioning exercise", "jumping jacks", 103), occlude=("lknee",), frames=5),
-    Video((480, 360), "stripes", (Figure("sitting", (0.5, 0.5), 0.72),),
-          ("miscellaneous", "sitting, talking", 104), frames=5),
-    Video((640, 360), "noise", (Figure("waving", (0.5, 0.5), 0.86),),
-          ("occupation", "waving", 105), occlude=("lwri",), visibility="char"),
-    Video((640, 360), "gradient", (Figure("t_pose", (0.27, 0.5), 0.62), Figure("hands_on_hips", (0.74, 0.5), 0.8)),
-          ("dancing", "folk dancing", 106)),
-    Video((640, 360), "solid", (Figure("standing", (0.3, 0.5), 0.8), Figure("walking", (0.46, 0.52), 0.78,
-                                unannotated_frame=1), Figure("arms_up", (0.83, 0.5), 0.7, frames=(0, 1))),
-          ("home activities", "standing, talking with family", 107), frames=3),
-    Video((640, 360), "stripes", (Figure("kicking", (0.62, 0.5), 0.84),),
-          ("sports", "martial arts", 108), drift=0.12),
+    Video(
+        (640, 360),
+        "solid",
+        (Figure("standing", (0.5, 0.5), 0.86),),
+        ("occupation", "standing, talking", 101),
+        occlude=("rwri",),
+        frames=5,
+    ),
+    Video(
+        (640, 360),
+        "gradient",
+        (Figure("walking", (0.45, 0.5), 0.86),),
+        ("walking", "walking, general", 102),
+        blank_visibility_frame=1,
+    ),
+    Video(
+        (640, 360),
+        "noise",
+        (Figure("arms_up", (0.5, 0.5), 0.88),),
+        ("conditioning exercise", "jumping jacks", 103),
+        occlude=("lknee",),
+        frames=5,
+    ),
+    Video(
+        (480, 360),
+        "stripes",
+        (Figure("sitting", (0.5, 0.5), 0.72),),
+        ("miscellaneous", "sitting, talking", 104),
+        frames=5,
+    ),
+    Video(
+        (640, 360),
+        "noise",
+        (Figure("waving", (0.5, 0.5), 0.86),),
+        ("occupation", "waving", 105),
+        occlude=("lwri",),
+        visibility="char",
+    ),
+    Video(
+        (640, 360),
+        "gradient",
+        (Figure("t_pose", (0.27, 0.5), 0.62), Figure("hands_on_hips", (0.74, 0.5), 0.8)),
+        ("dancing", "folk dancing", 106),
+    ),
+    Video(
+        (640, 360),
+        "solid",
+        (
+            Figure("standing", (0.3, 0.5), 0.8),
+            Figure("walking", (0.46, 0.52), 0.78, unannotated_frame=1),
+            Figure("arms_up", (0.83, 0.5), 0.7, frames=(0, 1)),
+        ),
+        ("home activities", "standing, talking with family", 107),
+        frames=3,
+    ),
+    Video((640, 360), "stripes", (Figure("kicking", (0.62, 0.5), 0.84),), ("sports", "martial arts", 108), drift=0.12),
     Video((360, 480), "noise", (Figure("squat", (0.5, 0.55), 0.62),), None, frames=5),
     Video((640, 360), "gradient", (Figure("reaching", (0.5, 0.5), 0.8),), ("sports", "golf", 109), train=False),
     Video((640, 360), "solid", (Figure("running", (0.5, 0.5), 0.86),), None, frames=1, in_video=False),
@@ -123,18 +162,28 @@ def _look(rng: np.random.Generator, height_px: float) -> Look:
 def _apart(boxes: list[np.ndarray], k: int, margin: float) -> bool:
     """Person k's box (x1, y1, x2, y2), grown by ``margin`` px, overlaps no other person's box."""
     x1, y1, x2, y2 = boxes[k] + np.array([-margin, -margin, margin, margin])
-    return not any(
-        x1 < b[2] and b[0] < x2 and y1 < b[3] and b[1] < y2 for i, b in enumerate(boxes) if i != k
-    )
+    return not any(x1 < b[2] and b[0] < x2 and y1 < b[3] and b[1] < y2 for i, b in enumerate(boxes) if i != k)
 
 
-def _person_entry(joints: np.ndarray, vis: np.ndarray, size: tuple[int, int], *, train: bool, annotated: bool,
-                  visibility: str, blank: set[int], shuffle: bool, rng: np.random.Generator) -> dict[str, Any]:
+def _person_entry(
+    joints: np.ndarray,
+    vis: np.ndarray,
+    size: tuple[int, int],
+    *,
+    train: bool,
+    annotated: bool,
+    visibility: str,
+    blank: set[int],
+    shuffle: bool,
+    rng: np.random.Generator,
+) -> dict[str, Any]:
     """One annorect struct. Joints off the image are not annotated; test persons get objpos/scale only."""
     centre, radius = head_circle(joints.astype(np.float64))
     top = min(joints[:, 1].min(), centre[1] - radius)
-    objpos = {"x": float(np.rint((joints[:, 0].min() + joints[:, 0].max()) / 2)),
-              "y": float(np.rint((top + joints[:, 1].max()) / 2))}
+    objpos = {
+        "x": float(np.rint((joints[:, 0].min() + joints[:, 0].max()) / 2)),
+        "y": float(np.rint((top + joints[:, 1].max()) / 2)),
+    }
     scale = round(float(joints[:, 1].max() - top) / MPII_SCALE_PX, 4)
     if not train:
         return {"scale": scale, "objpos": objpos}
@@ -149,12 +198,20 @@ def _person_entry(joints: np.ndarray, vis: np.ndarray, size: tuple[int, int], *,
     if shuffle:
         points = [points[i] for i in rng.permutation(len(points))]
     x1, y1, x2, y2 = np.rint([centre[0] - radius, centre[1] - radius, centre[0] + radius, centre[1] + radius])
-    return {"x1": float(x1), "y1": float(y1), "x2": float(x2), "y2": float(y2),
-            "annopoints": {"point": points} if annotated else None, "scale": scale, "objpos": objpos}
+    return {
+        "x1": float(x1),
+        "y1": float(y1),
+        "x2": float(x2),
+        "y2": float(y2),
+        "annopoints": {"point": points} if annotated else None,
+        "scale": scale,
+        "objpos": objpos,
+    }
 
 
-def _render_frame(video: Video, v: int, frame: int, poses: list[dict[str, float]], looks: list[Look],
-                  backdrop: Image.Image) -> tuple[Image.Image, list[dict[str, Any]], list[int]]:
+def _render_frame(
+    video: Video, v: int, frame: int, poses: list[dict[str, float]], looks: list[Look], backdrop: Image.Image
+) -> tuple[Image.Image, list[dict[str, Any]], list[int]]:
     """Draw one frame; return the image, its annorect entries and its 1-based single_person list."""
     rng = np.random.default_rng([SEED, v, frame])
     w, h = video.size
@@ -178,9 +235,17 @@ def _render_frame(video: Video, v: int, frame: int, poses: list[dict[str, float]
     single = [i + 1 for i in range(len(placed)) if _apart(boxes, i, 0.05 * h)]
     blank = {JOINT_ID["rwri"], JOINT_ID["lwri"]} if frame == video.blank_visibility_frame else set()
     rects = [
-        _person_entry(joints, canvas.visible(joints, i + 1), video.size, train=video.train,
-                      annotated=video.figures[k].unannotated_frame != frame, visibility=video.visibility,
-                      blank=blank, shuffle=bool(rng.random() < 0.5), rng=rng)
+        _person_entry(
+            joints,
+            canvas.visible(joints, i + 1),
+            video.size,
+            train=video.train,
+            annotated=video.figures[k].unannotated_frame != frame,
+            visibility=video.visibility,
+            blank=blank,
+            shuffle=bool(rng.random() < 0.5),
+            rng=rng,
+        )
         for i, (k, joints) in enumerate(zip(people, placed, strict=True))
     ]
     return canvas.image, rects, single
@@ -201,8 +266,11 @@ def generate(out: str | Path) -> Path:
     out = Path(out)
     (out / "images").mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(SEED)
-    video_ids = ["".join(rng.choice(list("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-"), 11))
-                 for v in VIDEOS if v.in_video]
+    video_ids = [
+        "".join(rng.choice(list("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-"), 11))
+        for v in VIDEOS
+        if v.in_video
+    ]
     entries: list[dict[str, Any]] = []
     vididx = 0
     for v, video in enumerate(VIDEOS):
@@ -214,29 +282,41 @@ def generate(out: str | Path) -> Path:
         start = float(np.rint(vrng.uniform(5, 600)))
         for frame in range(video.frames):
             image, rects, single = _render_frame(video, v, frame, poses, looks, backdrop)
-            entries.append({
-                "image": image, "annorect": rects, "single": single, "train": video.train, "act": video.act,
-                "vididx": vididx if video.in_video else None,
-                "frame_sec": start + 2.0 * frame if video.in_video else None,
-            })
+            entries.append(
+                {
+                    "image": image,
+                    "annorect": rects,
+                    "single": single,
+                    "train": video.train,
+                    "act": video.act,
+                    "vididx": vididx if video.in_video else None,
+                    "frame_sec": start + 2.0 * frame if video.in_video else None,
+                }
+            )
     order = rng.permutation(len(entries))  # the real annolist does not list frames of a video together
     entries = [entries[i] for i in order]
     names = _names(rng, len(entries))
     stale = sorted({p.name for p in (out / "images").glob("*.jpg")} - set(names))
     if stale:  # a mixed folder would no longer match its annotation file
-        raise FileExistsError(f"{out / 'images'} holds {len(stale)} JPEGs this generator does not write "
-                              f"(e.g. {stale[0]}); generate into an empty folder")
+        raise FileExistsError(
+            f"{out / 'images'} holds {len(stale)} JPEGs this generator does not write "
+            f"(e.g. {stale[0]}); generate into an empty folder"
+        )
     for entry, name in zip(entries, names, strict=True):
         # Fixed JPEG settings: the same pixels always encode to the same bytes.
-        entry["image"].save(out / "images" / name, "JPEG", quality=JPEG_QUALITY, subsampling="4:2:0",
-                            optimize=False, progressive=False)
+        entry["image"].save(
+            out / "images" / name, "JPEG", quality=JPEG_QUALITY, subsampling="4:2:0", optimize=False, progressive=False
+        )
     release = release_struct(
-        [{"image": {"name": n}, "annorect": e["annorect"], "frame_sec": e["frame_sec"], "vididx": e["vididx"]}
-         for n, e in zip(names, entries, strict=True)],
+        [
+            {"image": {"name": n}, "annorect": e["annorect"], "frame_sec": e["frame_sec"], "vididx": e["vididx"]}
+            for n, e in zip(names, entries, strict=True)
+        ],
         img_train=[int(e["train"]) for e in entries],
         single_person=[e["single"] for e in entries],
-        act=[dict(zip(("cat_name", "act_name", "act_id"), e["act"], strict=True)) if e["act"] else None
-             for e in entries],
+        act=[
+            dict(zip(("cat_name", "act_name", "act_id"), e["act"], strict=True)) if e["act"] else None for e in entries
+        ],
         video_list=video_ids,
         version="12",
     )

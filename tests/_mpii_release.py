@@ -22,7 +22,10 @@ def pose(width: int = W, height: int = H, seed: int = 0) -> np.ndarray:
 
 
 def person(
-    points: np.ndarray, *, center: tuple[float, float] | None = None, scale: float | None = 0.3,
+    points: np.ndarray,
+    *,
+    center: tuple[float, float] | None = None,
+    scale: float | None = 0.3,
     head: tuple[float, float, float, float] | None = None,
 ) -> dict:
     """A matfile annorect dict; the crop centre defaults to the joints' centre."""
@@ -30,12 +33,17 @@ def person(
     x1, y1 = points[9, :2] - 3
     hx = head if head is not None else (x1, y1, x1 + 6, y1 + 6)
     return {
-        "x1": float(hx[0]), "y1": float(hx[1]), "x2": float(hx[2]), "y2": float(hx[3]),
+        "x1": float(hx[0]),
+        "y1": float(hx[1]),
+        "x2": float(hx[2]),
+        "y2": float(hx[3]),
         "scale": scale,
         "objpos": {"x": float(cx), "y": float(cy)},
-        "annopoints": {"point": [
-            {"id": j, "x": float(x), "y": float(y), "is_visible": int(v)} for j, (x, y, v) in enumerate(points)
-        ]},
+        "annopoints": {
+            "point": [
+                {"id": j, "x": float(x), "y": float(y), "is_visible": int(v)} for j, (x, y, v) in enumerate(points)
+            ]
+        },
     }
 
 

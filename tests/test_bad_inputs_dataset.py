@@ -7,10 +7,10 @@ import io
 import numpy as np
 import pytest
 import scipy.io
+from _mpii_release import W, entry, person, picture, pose, simple_release, write
 from datasets import load_dataset
 from PIL import Image
 
-from _mpii_release import W, entry, person, picture, pose, simple_release, write
 from blip_pose.geometry import BoxTransform
 from mpii_pose_dataset.cli import main
 from mpii_pose_dataset.export import build
@@ -61,8 +61,12 @@ def test_bad_images_are_counted_or_converted_never_mislabelled(tmp_path):
     reports = build(tmp_path / "out", data_dir=root, num_proc=1, cache_dir=tmp_path / "cache")
     report = reports["paper"]
     assert report["skipped"] == {
-        "corrupt_image": 1, "exif_orientation": 1, "joint_outside_image": 1, "malformed_annotation": 1,
-        "missing_image": 1, "not_an_image": 1,
+        "corrupt_image": 1,
+        "exif_orientation": 1,
+        "joint_outside_image": 1,
+        "malformed_annotation": 1,
+        "missing_image": 1,
+        "not_an_image": 1,
     }
     assert "annolist(12)" in report["malformed_annotation_messages"][0]
     assert sum(report["examples"].values()) == 6  # good, good2, gray, cmyk, rgba, palette
@@ -82,10 +86,15 @@ def test_bad_images_are_counted_or_converted_never_mislabelled(tmp_path):
 
 
 def test_decompression_bomb_is_counted(tmp_path, monkeypatch):
-    root = write(tmp_path / "mpii",
-                 [entry("small.jpg", [person(pose(seed=0))]), entry("small2.jpg", [person(pose(seed=1))]),
-                  entry("huge.jpg", [person(pose(400, 300, seed=2))])],
-                 {"small.jpg": picture(seed=0), "small2.jpg": picture(seed=1), "huge.jpg": picture(400, 300)})
+    root = write(
+        tmp_path / "mpii",
+        [
+            entry("small.jpg", [person(pose(seed=0))]),
+            entry("small2.jpg", [person(pose(seed=1))]),
+            entry("huge.jpg", [person(pose(400, 300, seed=2))]),
+        ],
+        {"small.jpg": picture(seed=0), "small2.jpg": picture(seed=1), "huge.jpg": picture(400, 300)},
+    )
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 20_000)  # huge.jpg has 120 000 pixels, the others 6 912
     report = build(tmp_path / "out", data_dir=root, num_proc=1, cache_dir=tmp_path / "c")["paper"]
     assert report["skipped"] == {"decompression_bomb": 1}
@@ -108,8 +117,9 @@ def test_missing_folder_and_mat(tmp_path, capsys):
     with pytest.raises(FileNotFoundError, match="MPII folder not found"):
         build(tmp_path / "out", data_dir=tmp_path / "nowhere", num_proc=1)
     (tmp_path / "empty" / "images").mkdir(parents=True)
-    assert main(["build", "--mpii-dir", str(tmp_path / "empty"), "--output", str(tmp_path / "o"),
-                 "--num-proc", "1"]) == 2
+    assert (
+        main(["build", "--mpii-dir", str(tmp_path / "empty"), "--output", str(tmp_path / "o"), "--num-proc", "1"]) == 2
+    )
     assert "no MPII annotation file" in capsys.readouterr().err
 
 
@@ -130,11 +140,16 @@ def test_joint_outside_person_crop_is_counted(tmp_path):
     points = pose(seed=5)
     far = points.copy()
     far[0] = (2, 2, 1)  # still inside the image, but far outside a small crop around the centre
-    root = write(tmp_path / "mpii",
-                 [entry("a.jpg", [person(points, scale=0.35), person(far, scale=0.1)]),
-                  entry("b.jpg", [person(pose(seed=6), scale=0.35)])],
-                 {"a.jpg": picture(), "b.jpg": picture(seed=1)})
-    report = build(tmp_path / "out", data_dir=root, configs=["person_crop"], num_proc=1,
-                   cache_dir=tmp_path / "c")["person_crop"]
+    root = write(
+        tmp_path / "mpii",
+        [
+            entry("a.jpg", [person(points, scale=0.35), person(far, scale=0.1)]),
+            entry("b.jpg", [person(pose(seed=6), scale=0.35)]),
+        ],
+        {"a.jpg": picture(), "b.jpg": picture(seed=1)},
+    )
+    report = build(tmp_path / "out", data_dir=root, configs=["person_crop"], num_proc=1, cache_dir=tmp_path / "c")[
+        "person_crop"
+    ]
     assert report["skipped"] == {"joint_outside_crop": 1} and report["unit"] == "person"
     assert sum(report["examples"].values()) == 2

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from _mpii_release import simple_release
 from datasets import load_dataset
 
-from _mpii_release import simple_release
 from blip_pose.geometry import BoxTransform
 from blip_pose.pose_format import parse_coords, parse_normalized, parse_visibility
 from mpii_pose_dataset.builder import MpiiPoseCaption, read_build_report
@@ -21,8 +21,9 @@ from mpii_pose_dataset.splits import group_key, validation_groups
 def sample_folder(tmp_path_factory):
     out = tmp_path_factory.mktemp("built") / "mpii_pose_caption"
     cache = tmp_path_factory.mktemp("cache")
-    reports = build(out, data_dir=SAMPLE_DIR, configs=["paper", "video_split", "person_crop"], num_proc=1,
-                    cache_dir=cache)
+    reports = build(
+        out, data_dir=SAMPLE_DIR, configs=["paper", "video_split", "person_crop"], num_proc=1, cache_dir=cache
+    )
     return out, reports
 
 
@@ -114,8 +115,14 @@ def test_annolist_only_release(tmp_path):
 
 def test_builder_is_usable_directly_with_config_overrides(tmp_path):
     root = simple_release(tmp_path / "mpii", n=5)
-    builder = MpiiPoseCaption(config_name="paper", data_dir=str(root), cache_dir=str(tmp_path / "c"),
-                              image_size=64, simple_joints=("head", "lwri"), validation_ratio=0.4)
+    builder = MpiiPoseCaption(
+        config_name="paper",
+        data_dir=str(root),
+        cache_dir=str(tmp_path / "c"),
+        image_size=64,
+        simple_joints=("head", "lwri"),
+        validation_ratio=0.4,
+    )
     builder.download_and_prepare()
     ds = builder.as_dataset()
     assert (len(ds["train"]), len(ds["validation"])) == (3, 2)
@@ -130,8 +137,9 @@ def test_work_dir_keeps_the_callers_files(tmp_path):
     work = tmp_path / "work"
     work.mkdir()
     (work / "keep.txt").write_text("not the builder's")
-    builder = MpiiPoseCaption(config_name="paper", data_dir=str(root), cache_dir=str(tmp_path / "c"),
-                              work_dir=work, image_size=32)
+    builder = MpiiPoseCaption(
+        config_name="paper", data_dir=str(root), cache_dir=str(tmp_path / "c"), work_dir=work, image_size=32
+    )
     builder.download_and_prepare()
     assert (work / "keep.txt").read_text() == "not the builder's"
     assert builder.work_dir.parent == work

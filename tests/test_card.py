@@ -12,14 +12,25 @@ from blip_pose.card import CARD_METRICS, DEFAULT_BASE_MODEL, TEMPLATE_PATH, writ
 from blip_pose.geometry import Preprocessing
 from blip_pose.pose_format import JOINTS
 
-RESULTS = {"eval_num_samples": 6.0, 
-    "eval_accuracy@25": 0.8125, "eval_accuracy@5": 0.25, "eval_accuracy@1": 0.0625, "eval_mae": 12.3456,
-    "eval_pckh@0.5": 0.71, "eval_parse_rate": 0.9375, "eval_loss": 0.5, "train_loss": 1.25, "epoch": 60.0,
+RESULTS = {
+    "eval_num_samples": 6.0,
+    "eval_accuracy@25": 0.8125,
+    "eval_accuracy@5": 0.25,
+    "eval_accuracy@1": 0.0625,
+    "eval_mae": 12.3456,
+    "eval_pckh@0.5": 0.71,
+    "eval_parse_rate": 0.9375,
+    "eval_loss": 0.5,
+    "train_loss": 1.25,
+    "epoch": 60.0,
 }
 RUN_CONFIG = {
     "model": {"model_name_or_path": "Salesforce/blip-image-captioning-base"},
-    "data": {"dataset_name": "someone/mpii_pose_caption", "dataset_config_name": "video_split",
-             "caption_column": "text"},
+    "data": {
+        "dataset_name": "someone/mpii_pose_caption",
+        "dataset_config_name": "video_split",
+        "caption_column": "text",
+    },
     "training": {"learning_rate": 5e-5, "num_train_epochs": 10, "optimizer": "adamw", "seed": 3},
 }
 
@@ -61,8 +72,15 @@ def test_card_of_a_real_dataset_run_does_not_call_it_synthetic(tmp_path):
 
 def test_card_text_has_every_section(tmp_path):
     text = write_model_card(run_folder(tmp_path), repo_id="someone/blip-mpii-pose").read_text()
-    for heading in ("## Caption format", "## Usage", "## Training data", "## Training procedure",
-                    "## Evaluation results", "## Limitations", "## Citation"):
+    for heading in (
+        "## Caption format",
+        "## Usage",
+        "## Training data",
+        "## Training procedure",
+        "## Evaluation results",
+        "## Limitations",
+        "## Citation",
+    ):
         assert heading in text
     for joint in JOINTS:
         assert f"| {joint.id} | {joint.name} | `{joint.caption}` |" in text

@@ -9,8 +9,8 @@ from types import SimpleNamespace
 import pytest
 from PIL import Image
 
-import mpii_pose_dataset.download as download
 import blip_pose.hub_auth as hub_auth
+import mpii_pose_dataset.download as download
 from mpii_pose_dataset.cli import main
 from mpii_pose_dataset.sample import SAMPLE_IMAGES, SAMPLE_MAT
 
@@ -20,15 +20,30 @@ SECRET = "hf_secretTOKENthatmustneverbeprinted"
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
     out = tmp_path_factory.mktemp("cli") / "mpii_pose_caption"
-    assert main(["build", "--sample", "--output", str(out), "--num-proc", "1",
-                 "--cache-dir", str(tmp_path_factory.mktemp("cache"))]) == 0
+    assert (
+        main(
+            [
+                "build",
+                "--sample",
+                "--output",
+                str(out),
+                "--num-proc",
+                "1",
+                "--cache-dir",
+                str(tmp_path_factory.mktemp("cache")),
+            ]
+        )
+        == 0
+    )
     return out
 
 
 def test_build_sample_writes_hub_layout(built, capsys):
     assert (built / "README.md").is_file()
     assert sorted(p.name for p in (built / "data" / "paper").iterdir()) == [
-        "train-00000-of-00001.parquet", "validation-00000-of-00001.parquet"]
+        "train-00000-of-00001.parquet",
+        "validation-00000-of-00001.parquet",
+    ]
     card = (built / "README.md").read_text()
     assert "config_name: paper" in card and "default: true" in card and "path: data/paper/train-*.parquet" in card
     assert "image-to-text" in card and "3↔5 and 9↔11" in card
@@ -61,8 +76,11 @@ def test_push_uploads_the_folder_without_printing_the_token(built, monkeypatch, 
     monkeypatch.setenv("HF_TOKEN", SECRET)
     assert main(["push", str(built), "--repo-id", "me/mpii_pose_caption", "--private"]) == 0
     assert calls[0] == ("token", SECRET)
-    assert calls[1] == ("create_repo", "me/mpii_pose_caption", {"repo_type": "dataset", "private": True,
-                                                                "exist_ok": True})
+    assert calls[1] == (
+        "create_repo",
+        "me/mpii_pose_caption",
+        {"repo_type": "dataset", "private": True, "exist_ok": True},
+    )
     upload = calls[2][1]
     assert upload["folder_path"] == str(built) and upload["repo_type"] == "dataset"
     captured = capsys.readouterr()
@@ -88,8 +106,10 @@ def test_download_goes_through_the_download_manager(tmp_path, monkeypatch, capsy
         zf.write(SAMPLE_MAT, "mpii_human_pose_v1_u12_2/mpii_human_pose_v1_u12_1.mat")
     monkeypatch.setattr(download, "MPII_URLS", {"images": str(images_tar), "annotations": str(annotations_zip)})
     out = tmp_path / "out"
-    assert main(["build", "--download", "--output", str(out), "--num-proc", "1",
-                 "--cache-dir", str(tmp_path / "cache")]) == 0
+    assert (
+        main(["build", "--download", "--output", str(out), "--num-proc", "1", "--cache-dir", str(tmp_path / "cache")])
+        == 0
+    )
     assert "[paper] examples: train 25, validation 6" in capsys.readouterr().out
     assert any((tmp_path / "cache" / "downloads" / "extracted").iterdir())
 

@@ -85,16 +85,19 @@ def test_folder_input_and_crop_boxes(model_dir, tmp_path, monkeypatch):
     assert main(args) == 2  # a box for an image that is not an input
 
 
-@pytest.mark.parametrize("text", [
-    '{"a.png": 5}',
-    '{"a.png": {"center": [10, 20]}}',
-    '{"a.png": {"center": [10, 20], "scale": 0}}',
-    '{"a.png": {"center": "middle", "scale": 1}}',
-    '{"a.png": [10, 10, 5, 20]}',
-    '{"a.png": [0, 0, NaN, 1]}',
-    '{"a.png": [0, 0, 1]}',
-    '{"a.png": [0, 0, true, 1]}',
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"a.png": 5}',
+        '{"a.png": {"center": [10, 20]}}',
+        '{"a.png": {"center": [10, 20], "scale": 0}}',
+        '{"a.png": {"center": "middle", "scale": 1}}',
+        '{"a.png": [10, 10, 5, 20]}',
+        '{"a.png": [0, 0, NaN, 1]}',
+        '{"a.png": [0, 0, 1]}',
+        '{"a.png": [0, 0, true, 1]}',
+    ],
+)
 def test_bad_boxes_end_with_one_error_line(model_dir, tmp_path, capsys, text):
     image = drawn_image(tmp_path / "a.png", (60, 40))
     boxes = tmp_path / "boxes.json"

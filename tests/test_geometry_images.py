@@ -50,8 +50,11 @@ def test_shrinking_filters_instead_of_aliasing_for_resize_and_out_of_bounds_crop
     # 1-px black/white columns shrunk 4x must average to flat grey, not to stripes of sampled pixels.
     stripes = Image.fromarray((np.indices((400, 1600))[1] % 2 * 255).astype("uint8")).convert("RGB")
     # Non-integer ratios (4.4 and 3.7): point sampling would beat against the stripes.
-    for t in (resize_transform(1600, 400, 364), crop_transform((800, 200), 8.0, 400, padding=1.1),
-              crop_transform((800, 200), 8.0, 400, padding=0.93)):
+    for t in (
+        resize_transform(1600, 400, 364),
+        crop_transform((800, 200), 8.0, 400, padding=1.1),
+        crop_transform((800, 200), 8.0, 400, padding=0.93),
+    ):
         out = np.asarray(t.apply(stripes).convert("L"), dtype=float)
         inside = out[190:210, 150:250]  # rows of the crop that lie inside the source image
         assert inside.std() < 5 and abs(inside.mean() - 127.5) < 10, t.box

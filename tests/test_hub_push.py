@@ -16,16 +16,36 @@ from blip_pose.geometry import Preprocessing
 
 SECRET = "hf_test_secret_token_do_not_print"
 MODEL_FILES = [
-    "README.md", "config.json", "generation_config.json", "model.safetensors", "preprocessing.json",
-    "processor_config.json", "run_config.json", "tokenizer.json", "tokenizer_config.json",
+    "README.md",
+    "config.json",
+    "generation_config.json",
+    "model.safetensors",
+    "preprocessing.json",
+    "processor_config.json",
+    "run_config.json",
+    "tokenizer.json",
+    "tokenizer_config.json",
 ]
 # Everything else a training run leaves in its output folder.
 RUN_LEFTOVERS = [
-    "all_results.json", "eval_results.json", "train_results.json", "trainer_state.json", "training_args.bin",
-    "training_args.json", "pytorch_model.bin", "optimizer.pt", "scheduler.pt", "rng_state.pth",
-    "checkpoint-10/model.safetensors", "checkpoint-10/optimizer.pt", "checkpoint-10/config.json",
-    "runs/Jan01/events.out.tfevents.1.host", "predictions/final.jsonl", "preset-tiny/model.safetensors",
-    "overlays/000.png", "sample-dataset/README.md",
+    "all_results.json",
+    "eval_results.json",
+    "train_results.json",
+    "trainer_state.json",
+    "training_args.bin",
+    "training_args.json",
+    "pytorch_model.bin",
+    "optimizer.pt",
+    "scheduler.pt",
+    "rng_state.pth",
+    "checkpoint-10/model.safetensors",
+    "checkpoint-10/optimizer.pt",
+    "checkpoint-10/config.json",
+    "runs/Jan01/events.out.tfevents.1.host",
+    "predictions/final.jsonl",
+    "preset-tiny/model.safetensors",
+    "overlays/000.png",
+    "sample-dataset/README.md",
 ]
 PLOTS = ["loss.png", "plots/training_loss.png"]
 
@@ -80,8 +100,11 @@ def test_push_model_uploads_the_list_with_a_rerendered_card(tmp_path, api, capsy
     assert url == "https://huggingface.co/someone/blip-mpii-pose/commit/0"
     init, create, commit = api.calls
     assert init == ("init", SECRET)
-    assert create == ("create_repo", "someone/blip-mpii-pose",
-                      {"repo_type": "model", "private": True, "exist_ok": True})
+    assert create == (
+        "create_repo",
+        "someone/blip-mpii-pose",
+        {"repo_type": "model", "private": True, "exist_ok": True},
+    )
     assert commit[:3] == ("create_commit", "someone/blip-mpii-pose", MODEL_FILES)
     card = ModelCard.load(folder / "README.md")
     assert card.data.model_name == "blip-mpii-pose" and 'from_pretrained("someone/blip-mpii-pose")' in card.text
@@ -109,8 +132,15 @@ def test_push_refuses_a_folder_without_safetensors_or_token(tmp_path, api, monke
 
 def make_metric(tmp_path: Path) -> Path:
     folder = tmp_path / "pose_threshold_accuracy"
-    for name in ["pose_threshold_accuracy.py", "README.md", "app.py", "requirements.txt", "tests/test_cases.py",
-                 "__pycache__/pose_threshold_accuracy.cpython-311.pyc", ".DS_Store"]:
+    for name in [
+        "pose_threshold_accuracy.py",
+        "README.md",
+        "app.py",
+        "requirements.txt",
+        "tests/test_cases.py",
+        "__pycache__/pose_threshold_accuracy.cpython-311.pyc",
+        ".DS_Store",
+    ]:
         (folder / name).parent.mkdir(parents=True, exist_ok=True)
         (folder / name).write_text("x")
     return folder
@@ -158,6 +188,10 @@ def test_cli_push_commands(tmp_path, api, monkeypatch, capsys):
 
 def test_python_m_entry_point(tmp_path):
     folder = make_run(tmp_path)
-    done = subprocess.run([sys.executable, "-m", "blip_pose", "push", str(folder), "--repo-id", "a/b", "--dry-run"],
-                          capture_output=True, text=True, check=True)
+    done = subprocess.run(
+        [sys.executable, "-m", "blip_pose", "push", str(folder), "--repo-id", "a/b", "--dry-run"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert done.stdout.split() == MODEL_FILES

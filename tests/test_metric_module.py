@@ -95,8 +95,14 @@ def test_card_front_matter_and_sections():
     assert front["sdk"] == "gradio" and front["app_file"] == "app.py"
     assert {"evaluate", "metric"} <= set(front["tags"])
     assert {"title", "emoji", "colorFrom", "colorTo", "sdk_version", "pinned", "description"} <= set(front)
-    for section in ("## Metric Description", "### Inputs", "### Output Values", "### Examples",
-                    "## Limitations and Bias", "## Citation"):
+    for section in (
+        "## Metric Description",
+        "### Inputs",
+        "### Output Values",
+        "### Examples",
+        "## Limitations and Bias",
+        "## Citation",
+    ):
         assert section in CARD
 
 
@@ -104,8 +110,9 @@ def test_every_output_key_is_documented(metric):
     reference = np.full((16, 2), 50.0)
     out = metric.compute(predictions=[reference + 1], references=[reference], head_sizes=[10.0])
     documented = set(re.findall(r"^\| `([^`]+)`", CARD, flags=re.MULTILINE))
-    documented |= {k.strip("` ") for row in re.findall(r"^\| (`[^|]+`) \|", CARD, flags=re.MULTILINE)
-                   for k in row.split(",")}
+    documented |= {
+        k.strip("` ") for row in re.findall(r"^\| (`[^|]+`) \|", CARD, flags=re.MULTILINE) for k in row.split(",")
+    }
     for key in out:
         generic = re.sub(r"/\w+$", "/<joint>", key)
         generic = re.sub(r"^(accuracy|pck)@[\d.]+", r"\1@T", generic)
@@ -117,8 +124,7 @@ def test_scores_captions_against_arrays_and_visibility_captions(metric):
     prediction = render_coords(reference + [3, 4])
     out = metric.compute(predictions=[prediction], references=[reference], thresholds=[5, 4.9])
     assert (out["accuracy@5"], out["accuracy@4.9"], out["mae"]) == (1.0, 0.0, 5.0)
-    out = metric.compute(predictions=[prediction], references=[reference],
-                         reference_visibility=["rankl:1 rknee:0"])
+    out = metric.compute(predictions=[prediction], references=[reference], reference_visibility=["rankl:1 rknee:0"])
     assert out["pck@5/rankl"] == 1.0 and np.isnan(out["pck@5/rknee"]) and np.isnan(out["pck@5/head"])
 
 
@@ -149,8 +155,10 @@ GOOD = np.full((16, 2), 10.0)
         ({"predictions": ["head:1,1"], "references": ["head:1,1"], "thresholds": [5, 0]}, "positive"),
         ({"predictions": ["head:1,1"], "references": ["head:1,1"], "head_sizes": [-1.0]}, "head_sizes"),
         ({"predictions": ["head:1,1"], "references": ["head:1,1"], "head_boxes": [[0, 0, 1, 1]] * 2}, "2 entries"),
-        ({"predictions": ["head:.5,.5"], "references": ["head:0.5,0.5"], "caption_type": "normalized_text"},
-         "image_sizes"),
+        (
+            {"predictions": ["head:.5,.5"], "references": ["head:0.5,0.5"], "caption_type": "normalized_text"},
+            "image_sizes",
+        ),
         ({"predictions": ["head:1,1"], "references": ["head:1,1"], "criterion": "any"}, "criterion"),
     ],
 )

@@ -14,8 +14,22 @@ def poses():
 
 def test_joint_table_is_official_mpii_order():
     assert pf.CAPTION_NAMES == (
-        "rankl", "rknee", "rhip", "lhip", "lknee", "lankl", "pelvis", "thorax",
-        "upper_neck", "head", "rwri", "relb", "rsho", "lsho", "lelb", "lwri",
+        "rankl",
+        "rknee",
+        "rhip",
+        "lhip",
+        "lknee",
+        "lankl",
+        "pelvis",
+        "thorax",
+        "upper_neck",
+        "head",
+        "rwri",
+        "relb",
+        "rsho",
+        "lsho",
+        "lelb",
+        "lwri",
     )
     assert [j.id for j in pf.JOINTS] == list(range(16))
     assert pf.JOINTS[3].name == "left hip" and pf.JOINTS[5].name == "left ankle"
@@ -89,8 +103,20 @@ def test_parser_repeated_reordered_and_garbage():
 
 @pytest.mark.parametrize(
     "garbage",
-    ["", "   ", "a photo of a person", "::::,,,,", "rankl:", "rankl:12", "rankl:1.2.3,4", "\x00\uffff", None, 17,
-     "rankl:" + "9" * 400 + ",5", "rankl:123,356 " * 1000],
+    [
+        "",
+        "   ",
+        "a photo of a person",
+        "::::,,,,",
+        "rankl:",
+        "rankl:12",
+        "rankl:1.2.3,4",
+        "\x00\uffff",
+        None,
+        17,
+        "rankl:" + "9" * 400 + ",5",
+        "rankl:123,356 " * 1000,
+    ],
 )
 def test_parser_never_raises(garbage):
     parsed = pf.parse_coords(garbage)

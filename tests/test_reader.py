@@ -20,20 +20,34 @@ def pt(j: int, x: float, y: float, vis: Any = 1.0) -> dict[str, Any]:
 
 
 def person(points: list[dict] | None, **extra: Any) -> dict[str, Any]:
-    base = {"x1": 10.0, "y1": 20.0, "x2": 30.0, "y2": 45.0, "annopoints": None if points is None else
-            {"point": points}, "scale": 1.5, "objpos": {"x": 50.0, "y": 60.0}}
+    base = {
+        "x1": 10.0,
+        "y1": 20.0,
+        "x2": 30.0,
+        "y2": 45.0,
+        "annopoints": None if points is None else {"point": points},
+        "scale": 1.5,
+        "objpos": {"x": 50.0, "y": 60.0},
+    }
     return {**base, **extra}
 
 
 def image(name: str, annorect: Any, **extra: Any) -> dict[str, Any]:
-    return {"image": {"name": name}, "annorect": annorect, "frame_sec": extra.get("frame_sec", 12.0),
-            "vididx": extra.get("vididx", 1)}
+    return {
+        "image": {"name": name},
+        "annorect": annorect,
+        "frame_sec": extra.get("frame_sec", 12.0),
+        "vididx": extra.get("vididx", 1),
+    }
 
 
 def write(tmp_path: Path, annolist: list[dict], name: str = "r.mat", **fields: Any) -> Path:
     n = len(annolist)
     defaults: dict[str, Any] = {
-        "img_train": [1] * n, "single_person": [[1]] * n, "act": [None] * n, "video_list": ["vidA", "vidB"],
+        "img_train": [1] * n,
+        "single_person": [[1]] * n,
+        "act": [None] * n,
+        "video_list": ["vidA", "vidB"],
         "version": "12",
     }
     defaults.update(fields)
@@ -45,11 +59,15 @@ def records(path: Path, **kw: Any) -> list:
 
 
 def test_annorect_empty_single_struct_and_array(tmp_path: Path) -> None:
-    path = write(tmp_path, [
-        image("a.jpg", []),
-        image("b.jpg", [person([pt(0, 1, 2)])]),
-        image("c.jpg", [person([pt(0, 1, 2)]), person([pt(9, 3, 4)], scale=2.0)]),
-    ], single_person=[[], [1], [2, 1]])
+    path = write(
+        tmp_path,
+        [
+            image("a.jpg", []),
+            image("b.jpg", [person([pt(0, 1, 2)])]),
+            image("c.jpg", [person([pt(0, 1, 2)]), person([pt(9, 3, 4)], scale=2.0)]),
+        ],
+        single_person=[[], [1], [2, 1]],
+    )
     a, b, c = records(path)
     assert (a.name, a.persons, a.single_person) == ("a.jpg", (), ())
     assert len(b.persons) == 1 and b.persons[0].index == 0 and b.single_person == (0,)
@@ -60,13 +78,16 @@ def test_annorect_empty_single_struct_and_array(tmp_path: Path) -> None:
 
 def test_annopoints_missing_empty_short_and_unordered(tmp_path: Path) -> None:
     no_field = {"x1": 1.0, "y1": 2.0, "x2": 3.0, "y2": 4.0, "scale": 1.0, "objpos": {"x": 5.0, "y": 6.0}}
-    path = write(tmp_path, [
-        image("missing.jpg", [no_field]),  # the struct has no annopoints field at all
-        image("empty.jpg", [person(None)]),  # annopoints = []
-        image("nopoint.jpg", [person([])]),  # annopoints.point = []
-        image("one.jpg", [person([pt(7, 5.5, 6.5)])]),  # a single point squeezes to a bare struct
-        image("shuffled.jpg", [person([pt(15, 1, 1), pt(0, 2, 2), pt(8, 3, 3)])]),
-    ])
+    path = write(
+        tmp_path,
+        [
+            image("missing.jpg", [no_field]),  # the struct has no annopoints field at all
+            image("empty.jpg", [person(None)]),  # annopoints = []
+            image("nopoint.jpg", [person([])]),  # annopoints.point = []
+            image("one.jpg", [person([pt(7, 5.5, 6.5)])]),  # a single point squeezes to a bare struct
+            image("shuffled.jpg", [person([pt(15, 1, 1), pt(0, 2, 2), pt(8, 3, 3)])]),
+        ],
+    )
     missing, empty, nopoint, one, shuffled = records(path)
     assert missing.persons[0].points == () and missing.persons[0].scale == 1.0
     assert empty.persons[0].points == () and nopoint.persons[0].points == ()
@@ -75,8 +96,15 @@ def test_annopoints_missing_empty_short_and_unordered(tmp_path: Path) -> None:
 
 
 def test_is_visible_number_char_empty_and_absent(tmp_path: Path) -> None:
-    pts = [pt(0, 1, 1, 1.0), pt(1, 1, 1, 0.0), pt(2, 1, 1, "1"), pt(3, 1, 1, "0"), pt(4, 1, 1, None),
-           pt(5, 1, 1, ""), pt(6, 1, 1, np.uint8(1))]
+    pts = [
+        pt(0, 1, 1, 1.0),
+        pt(1, 1, 1, 0.0),
+        pt(2, 1, 1, "1"),
+        pt(3, 1, 1, "0"),
+        pt(4, 1, 1, None),
+        pt(5, 1, 1, ""),
+        pt(6, 1, 1, np.uint8(1)),
+    ]
     without_field = [{"x": 9.0, "y": 9.0, "id": 10.0}]
     path = write(tmp_path, [image("a.jpg", [person(pts)]), image("b.jpg", [person(without_field)])])
     a, b = records(path)
@@ -86,8 +114,9 @@ def test_is_visible_number_char_empty_and_absent(tmp_path: Path) -> None:
 
 def test_test_image_without_annopoints(tmp_path: Path) -> None:
     test_person = {"scale": 3.2, "objpos": {"x": 600.0, "y": 300.0}}
-    path = write(tmp_path, [image("train.jpg", [person([pt(0, 1, 1)])]), image("test.jpg", [test_person])],
-                 img_train=[1, 0])
+    path = write(
+        tmp_path, [image("train.jpg", [person([pt(0, 1, 1)])]), image("test.jpg", [test_person])], img_train=[1, 0]
+    )
     train, test = records(path)
     assert train.is_train and not test.is_train
     assert test.persons[0].points == () and test.persons[0].head_box is None
@@ -95,13 +124,22 @@ def test_test_image_without_annopoints(tmp_path: Path) -> None:
 
 
 def test_missing_vididx_frame_sec_act_and_video_id(tmp_path: Path) -> None:
-    path = write(tmp_path, [
-        image("a.jpg", [person([])], vididx=2, frame_sec=7.5),
-        image("b.jpg", [person([])], vididx=None, frame_sec=None),
-        image("c.jpg", [], vididx=1, frame_sec=None),
-    ], act=[{"cat_name": "sports", "act_name": "golf", "act_id": 3}, {"cat_name": None, "act_name": None,
-                                                                       "act_id": -1}, None],
-        img_train=[1, 1, 1], single_person=[[], [], []], video_list=[None, "vidB"])
+    path = write(
+        tmp_path,
+        [
+            image("a.jpg", [person([])], vididx=2, frame_sec=7.5),
+            image("b.jpg", [person([])], vididx=None, frame_sec=None),
+            image("c.jpg", [], vididx=1, frame_sec=None),
+        ],
+        act=[
+            {"cat_name": "sports", "act_name": "golf", "act_id": 3},
+            {"cat_name": None, "act_name": None, "act_id": -1},
+            None,
+        ],
+        img_train=[1, 1, 1],
+        single_person=[[], [], []],
+        video_list=[None, "vidB"],
+    )
     release = read_release(path)
     a, b, c = list(release)
     assert (a.video_index, a.frame_sec, a.category, a.activity) == (2, 7.5, "sports", "golf")
@@ -112,8 +150,9 @@ def test_missing_vididx_frame_sec_act_and_video_id(tmp_path: Path) -> None:
 
 
 def test_annolist_only_release(tmp_path: Path) -> None:
-    path = write_release(tmp_path / "only.mat", release_struct(
-        [image("a.jpg", [person([pt(0, 1, 1)])]), image("b.jpg", [])]))
+    path = write_release(
+        tmp_path / "only.mat", release_struct([image("a.jpg", [person([pt(0, 1, 1)])]), image("b.jpg", [])])
+    )
     release = read_release(path)
     assert release.fields == frozenset({"annolist"}) and release.video_ids is None
     recs = list(release)
@@ -124,8 +163,13 @@ def test_annolist_only_release(tmp_path: Path) -> None:
 
 def test_one_image_release_is_not_confused_by_squeezing(tmp_path: Path) -> None:
     # With one image, squeeze_me drops the per-image axis of img_train, single_person and act.
-    path = write(tmp_path, [image("a.jpg", [person([pt(0, 1, 1)]), person([pt(1, 2, 2)])])],
-                 img_train=[0], single_person=[[1, 2]], act=[{"cat_name": "x", "act_name": "y", "act_id": 1}])
+    path = write(
+        tmp_path,
+        [image("a.jpg", [person([pt(0, 1, 1)]), person([pt(1, 2, 2)])])],
+        img_train=[0],
+        single_person=[[1, 2]],
+        act=[{"cat_name": "x", "act_name": "y", "act_id": 1}],
+    )
     (rec,) = records(path)
     assert not rec.is_train and rec.single_person == (0, 1) and rec.activity == "y" and len(rec.persons) == 2
 
@@ -138,24 +182,27 @@ def test_records_stream_until_the_bad_image(tmp_path: Path) -> None:
         next(it)
 
 
-@pytest.mark.parametrize("bad_image, field, fields", [
-    (image("x.jpg", [person([pt(16, 1, 1)])]), r"point\(1\)\.id is 16", {}),
-    (image("x.jpg", [person([pt(-1, 1, 1)])]), r"\.id is -1", {}),
-    (image("x.jpg", [person([pt(2.5, 1, 1)])]), r"\.id is 2\.5", {}),
-    (image("x.jpg", [person([pt(3, 1, 1), pt(3, 2, 2)])]), r"point\(2\)\.id 3 is annotated twice", {}),
-    (image("x.jpg", [person([pt(3, math.nan, 1)])]), r"\.x is nan", {}),
-    (image("x.jpg", [person([pt(3, 1, math.inf)])]), r"\.y is inf", {}),
-    (image("x.jpg", [person([pt(3, "12", 1)])]), r"\.x is the text '12'", {}),
-    (image("x.jpg", [person([{"x": 1.0, "id": 2.0}])]), r"has no y", {}),
-    (image("x.jpg", [person([pt(3, 1, 1, "2")])]), r"is_visible is '2'", {}),
-    (image("x.jpg", [person([pt(3, 1, 1, 3.0)])]), r"is_visible is 3\.0", {}),
-    (image("x.jpg", [person([], x1=math.nan)]), r"annorect\(1\)\.x1 is nan", {}),
-    (image("x.jpg", [person([], objpos=4.0)]), r"annorect\(1\)\.objpos is 4\.0, expected a struct", {}),
-    (image("x.jpg", [person([pt(3, 1, 1)])], vididx=0), r"vididx is 0", {}),
-    ({"image": {"name": None}, "annorect": [], "frame_sec": None, "vididx": None}, r"image\.name is missing", {}),
-    (image("x.jpg", [person([])]), r"single_person\(2\) names person 3", {"single_person": [[1], [3], []]}),
-    (image("x.jpg", [person([])]), r"single_person\(2\) names person 0", {"single_person": [[1], [0], []]}),
-])
+@pytest.mark.parametrize(
+    "bad_image, field, fields",
+    [
+        (image("x.jpg", [person([pt(16, 1, 1)])]), r"point\(1\)\.id is 16", {}),
+        (image("x.jpg", [person([pt(-1, 1, 1)])]), r"\.id is -1", {}),
+        (image("x.jpg", [person([pt(2.5, 1, 1)])]), r"\.id is 2\.5", {}),
+        (image("x.jpg", [person([pt(3, 1, 1), pt(3, 2, 2)])]), r"point\(2\)\.id 3 is annotated twice", {}),
+        (image("x.jpg", [person([pt(3, math.nan, 1)])]), r"\.x is nan", {}),
+        (image("x.jpg", [person([pt(3, 1, math.inf)])]), r"\.y is inf", {}),
+        (image("x.jpg", [person([pt(3, "12", 1)])]), r"\.x is the text '12'", {}),
+        (image("x.jpg", [person([{"x": 1.0, "id": 2.0}])]), r"has no y", {}),
+        (image("x.jpg", [person([pt(3, 1, 1, "2")])]), r"is_visible is '2'", {}),
+        (image("x.jpg", [person([pt(3, 1, 1, 3.0)])]), r"is_visible is 3\.0", {}),
+        (image("x.jpg", [person([], x1=math.nan)]), r"annorect\(1\)\.x1 is nan", {}),
+        (image("x.jpg", [person([], objpos=4.0)]), r"annorect\(1\)\.objpos is 4\.0, expected a struct", {}),
+        (image("x.jpg", [person([pt(3, 1, 1)])], vididx=0), r"vididx is 0", {}),
+        ({"image": {"name": None}, "annorect": [], "frame_sec": None, "vididx": None}, r"image\.name is missing", {}),
+        (image("x.jpg", [person([])]), r"single_person\(2\) names person 3", {"single_person": [[1], [3], []]}),
+        (image("x.jpg", [person([])]), r"single_person\(2\) names person 0", {"single_person": [[1], [0], []]}),
+    ],
+)
 def test_malformed_image_raises_or_is_skipped(tmp_path: Path, bad_image: dict, field: str, fields: dict) -> None:
     annolist = [image("good.jpg", [person([pt(0, 1, 1)])]), bad_image, image("after.jpg", [])]
     fields = {"single_person": [[1], [], []], **fields}
@@ -202,21 +249,27 @@ def test_mat_without_release(tmp_path: Path) -> None:
         read_release(path)
 
 
-@pytest.mark.parametrize("release, message", [
-    ({"img_train": [1.0]}, "RELEASE has no annolist field"),
-    (3.0, "RELEASE is a"),
-])
+@pytest.mark.parametrize(
+    "release, message",
+    [
+        ({"img_train": [1.0]}, "RELEASE has no annolist field"),
+        (3.0, "RELEASE is a"),
+    ],
+)
 def test_release_without_annolist(tmp_path: Path, release: Any, message: str) -> None:
     path = write_mat(tmp_path / "rel.mat", {"RELEASE": release})
     with pytest.raises(MPIIFormatError, match=rf"rel\.mat: {message}"):
         read_release(path)
 
 
-@pytest.mark.parametrize("fields, message", [
-    ({"img_train": [1, 1, 1]}, r"img_train has 3 entries but annolist has 2"),
-    ({"single_person": [[1]] * 3}, r"single_person has 3 entries"),
-    ({"img_train": [1, 2]}, r"img_train\(2\) is 2\.0, expected 0 or 1"),
-])
+@pytest.mark.parametrize(
+    "fields, message",
+    [
+        ({"img_train": [1, 1, 1]}, r"img_train has 3 entries but annolist has 2"),
+        ({"single_person": [[1]] * 3}, r"single_person has 3 entries"),
+        ({"img_train": [1, 2]}, r"img_train\(2\) is 2\.0, expected 0 or 1"),
+    ],
+)
 def test_release_level_errors(tmp_path: Path, fields: dict, message: str) -> None:
     path = write(tmp_path, [image("a.jpg", []), image("b.jpg", [])], **fields)
     with pytest.raises(MPIIFormatError, match=rf"r\.mat: RELEASE\.{message}|r\.mat: {message}"):

@@ -111,19 +111,27 @@ def test_raw_file_has_the_real_shapes(raw: mat_struct) -> None:
     )
     assert kinds["struct"] and kinds["empty"] and kinds["array"]
     flags = [
-        q.is_visible for a in annolist for rect in np.atleast_1d(a.annorect)
+        q.is_visible
+        for a in annolist
+        for rect in np.atleast_1d(a.annorect)
         if isinstance(getattr(rect, "annopoints", None), mat_struct)
         for q in np.atleast_1d(rect.annopoints.point)
     ]
     assert any(isinstance(f, str) for f in flags) and any(isinstance(f, float) for f in flags)
     assert any(isinstance(f, np.ndarray) and f.size == 0 for f in flags)
     orders = [
-        [q.id for q in np.atleast_1d(rect.annopoints.point)] for a in annolist for rect in np.atleast_1d(a.annorect)
+        [q.id for q in np.atleast_1d(rect.annopoints.point)]
+        for a in annolist
+        for rect in np.atleast_1d(a.annorect)
         if isinstance(getattr(rect, "annopoints", None), mat_struct)
     ]
     assert any(ids != sorted(ids) for ids in orders)
-    assert not any(hasattr(rect, "annopoints") for a, t in zip(annolist, raw.img_train, strict=True) if t == 0
-                   for rect in np.atleast_1d(a.annorect))  # test persons: the field is absent altogether
+    assert not any(
+        hasattr(rect, "annopoints")
+        for a, t in zip(annolist, raw.img_train, strict=True)
+        if t == 0
+        for rect in np.atleast_1d(a.annorect)
+    )  # test persons: the field is absent altogether
 
 
 def test_generator_reproduces_the_committed_sample(tmp_path: Path) -> None:

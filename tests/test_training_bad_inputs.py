@@ -80,6 +80,7 @@ def test_missing_split(tmp_path, good_dataset):
 def test_undecodable_image_is_named(tmp_path):
     ds = make_pose_dataset(n_train=4, n_eval=2)
     raw = ds["train"].cast_column("image", Image(decode=False))
+
     def truncate_row_2(example, i):
         data = example["image"]["bytes"]
         return {"image": {"bytes": data[:200] if i == 2 else data, "path": None}}

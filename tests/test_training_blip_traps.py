@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import pytest
 import torch
+from arguments import PoseTrainingArguments
 from collator import IGNORE_INDEX, PoseCaptionCollator
 from modeling import load_model_and_processor, set_label_smoothing
+from trainer import BlipCaptionTrainer, optimizer_cls_and_kwargs
 from training_fixtures import make_pose_dataset
 from transformers import BlipForConditionalGeneration
-from trainer import BlipCaptionTrainer, optimizer_cls_and_kwargs
 
-from arguments import PoseTrainingArguments
 from blip_pose.presets import save_preset
 
 
@@ -86,15 +86,30 @@ def test_label_smoothing_reaches_the_loss_and_the_saved_config(tiny, rows, tmp_p
 def _one_step(tiny, rows, tmp_path, batch_size, accumulation):
     model, processor = load_model_and_processor(str(tiny))
     args = PoseTrainingArguments(
-        output_dir=str(tmp_path), per_device_train_batch_size=batch_size, gradient_accumulation_steps=accumulation,
-        max_steps=1, learning_rate=0.1, optimizer="sgd", lr_scheduler_type="constant", use_cpu=True,
-        report_to="none", remove_unused_columns=False, save_strategy="no", logging_steps=1, seed=0,
-        max_grad_norm=0.0, dataloader_drop_last=False,
+        output_dir=str(tmp_path),
+        per_device_train_batch_size=batch_size,
+        gradient_accumulation_steps=accumulation,
+        max_steps=1,
+        learning_rate=0.1,
+        optimizer="sgd",
+        lr_scheduler_type="constant",
+        use_cpu=True,
+        report_to="none",
+        remove_unused_columns=False,
+        save_strategy="no",
+        logging_steps=1,
+        seed=0,
+        max_grad_norm=0.0,
+        dataloader_drop_last=False,
     )
     collator = PoseCaptionCollator(processor, model.config.text_config.bos_token_id, "text", "image")
     trainer = BlipCaptionTrainer(
-        model=model, args=args, train_dataset=rows.select_columns(["image", "text"]), data_collator=collator,
-        optimizer_cls_and_kwargs=optimizer_cls_and_kwargs(args), max_new_tokens=4,
+        model=model,
+        args=args,
+        train_dataset=rows.select_columns(["image", "text"]),
+        data_collator=collator,
+        optimizer_cls_and_kwargs=optimizer_cls_and_kwargs(args),
+        max_new_tokens=4,
     )
     trainer.get_train_dataloader = lambda: torch.utils.data.DataLoader(  # keep row order for the comparison
         trainer.train_dataset, batch_size=batch_size, collate_fn=collator
@@ -129,14 +144,17 @@ def test_generation_sees_only_the_image(tiny, rows, tmp_path):
     assert torch.equal(labels, batch["labels"]) and torch.isfinite(loss)
 
 
-@pytest.mark.parametrize(("name", "cls"), [("sgd", torch.optim.SGD), ("adam", torch.optim.Adam),
-                                           ("adamw", torch.optim.AdamW)])
+@pytest.mark.parametrize(
+    ("name", "cls"), [("sgd", torch.optim.SGD), ("adam", torch.optim.Adam), ("adamw", torch.optim.AdamW)]
+)
 def test_table3_optimizers(tiny, tmp_path, name, cls):
     model, _ = load_model_and_processor(str(tiny))
-    args = PoseTrainingArguments(output_dir=str(tmp_path), use_cpu=True, report_to="none", optimizer=name,
-                                 learning_rate=3e-4, sgd_momentum=0.9)
-    trainer = BlipCaptionTrainer(model=model, args=args, max_new_tokens=4,
-                                 optimizer_cls_and_kwargs=optimizer_cls_and_kwargs(args))
+    args = PoseTrainingArguments(
+        output_dir=str(tmp_path), use_cpu=True, report_to="none", optimizer=name, learning_rate=3e-4, sgd_momentum=0.9
+    )
+    trainer = BlipCaptionTrainer(
+        model=model, args=args, max_new_tokens=4, optimizer_cls_and_kwargs=optimizer_cls_and_kwargs(args)
+    )
     optimizer = trainer.create_optimizer()
     assert type(optimizer) is cls
     assert optimizer.param_groups[0]["lr"] == 3e-4

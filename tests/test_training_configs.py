@@ -17,7 +17,10 @@ def test_paper_config_is_the_method():
     model_args, data_args, args = parse_arguments([str(CONFIGS / "paper.yaml")])
     assert model_args.model_name_or_path == "Salesforce/blip-image-captioning-base"
     assert (args.optimizer, args.learning_rate, args.per_device_train_batch_size, args.num_train_epochs) == (
-        "adamw", 2e-5, 4, 25
+        "adamw",
+        2e-5,
+        4,
+        25,
     )
     assert args.eval_strategy == "epoch" and args.save_strategy == "epoch"
     assert args.load_best_model_at_end and args.save_total_limit == 2  # best and last
@@ -40,8 +43,21 @@ def test_demo_config_is_offline_and_small():
 def test_other_caption_columns(tmp_path_factory, column):
     data = sample_dataset(tmp_path_factory.mktemp("sample") / "data")
     out = tmp_path_factory.mktemp("run")
-    metrics = run.main([str(CONFIGS / "tiny_test.yaml"), "--dataset_name", str(data), "--output_dir", str(out),
-                        "--caption_column", column, "--max_steps", "2", "--max_eval_samples", "3"])
+    metrics = run.main(
+        [
+            str(CONFIGS / "tiny_test.yaml"),
+            "--dataset_name",
+            str(data),
+            "--output_dir",
+            str(out),
+            "--caption_column",
+            column,
+            "--max_steps",
+            "2",
+            "--max_eval_samples",
+            "3",
+        ]
+    )
     assert metrics["eval_num_samples"] == 3
     assert 0.0 <= metrics["eval_accuracy@25"] <= 1.0
     first = json.loads((out / "predictions" / "final.jsonl").read_text().splitlines()[0])

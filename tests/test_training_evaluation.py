@@ -34,24 +34,33 @@ def test_pckh_is_scored_in_original_pixels_and_accuracy_in_the_model_frame(token
     head = FRAME.forward(head_original.reshape(-1, 2, 2)).reshape(-1, 4)
     captions = [render_coords(p) for p in ref]
     refs = References(
-        names=["a", "b", "c"], captions=captions, xy=ref, found=np.ones((3, 16), bool),
-        sizes=np.full((3, 2), 384.0), head_boxes=head, crop_boxes=np.array([FRAME.box] * 3),
+        names=["a", "b", "c"],
+        captions=captions,
+        xy=ref,
+        found=np.ones((3, 16), bool),
+        sizes=np.full((3, 2), 384.0),
+        head_boxes=head,
+        crop_boxes=np.array([FRAME.box] * 3),
     )
     metrics = PoseMetrics(tokenizer, refs, "text", load_pose_metric(), output_dir=None)
-    scores = metrics(EvalPrediction(
-        predictions=ids(tokenizer, [render_coords(p) for p in pred], tokenizer.pad_token_id),
-        label_ids=ids(tokenizer, captions, -100),
-    ))
+    scores = metrics(
+        EvalPrediction(
+            predictions=ids(tokenizer, [render_coords(p) for p in pred], tokenizer.pad_token_id),
+            label_ids=ids(tokenizer, captions, -100),
+        )
+    )
     assert scores["mae"] == pytest.approx(13.0)
     assert scores["accuracy@25"] == 1.0 and scores["accuracy@5"] == 0.0
     assert scores["pckh@0.5"] == 1.0
 
     # Without crop boxes the split's own frame is all there is, and the stretched radius misses.
     refs.crop_boxes = None
-    scores = metrics(EvalPrediction(
-        predictions=ids(tokenizer, [render_coords(p) for p in pred], tokenizer.pad_token_id),
-        label_ids=ids(tokenizer, captions, -100),
-    ))
+    scores = metrics(
+        EvalPrediction(
+            predictions=ids(tokenizer, [render_coords(p) for p in pred], tokenizer.pad_token_id),
+            label_ids=ids(tokenizer, captions, -100),
+        )
+    )
     assert scores["pckh@0.5"] == 0.0
 
 
@@ -69,6 +78,7 @@ def test_overlays_of_two_people_in_one_image_are_both_kept(tmp_path):
     from plots import write_overlays
 
     xy = np.random.default_rng(2).uniform(0, 64, (2, 16, 2))
-    paths = write_overlays([Image.new("RGB", (64, 64))] * 2, ["same.jpg", "same.jpg"], xy,
-                           np.ones((2, 16), bool), xy, tmp_path)
+    paths = write_overlays(
+        [Image.new("RGB", (64, 64))] * 2, ["same.jpg", "same.jpg"], xy, np.ones((2, 16), bool), xy, tmp_path
+    )
     assert len(set(paths)) == 2 and all(p.is_file() for p in paths)

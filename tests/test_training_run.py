@@ -29,9 +29,24 @@ def _main(output: Path, dataset: Path, *flags: str) -> dict[str, float]:
 def test_warm_up_writes_the_captions_back(tmp_path, eight_images):
     """The method's warm-up: after a few hundred steps on 8 images the model writes their captions (item 8)."""
     out = tmp_path / "warm-up"
-    metrics = _main(out, eight_images, "--max_steps", "300", "--logging_steps", "25", "--report_to", "tensorboard",
-                    "--save_strategy", "steps", "--save_steps", "300",
-                    "--eval_strategy", "steps", "--eval_steps", "100")
+    metrics = _main(
+        out,
+        eight_images,
+        "--max_steps",
+        "300",
+        "--logging_steps",
+        "25",
+        "--report_to",
+        "tensorboard",
+        "--save_strategy",
+        "steps",
+        "--save_steps",
+        "300",
+        "--eval_strategy",
+        "steps",
+        "--eval_steps",
+        "100",
+    )
     assert metrics["eval_accuracy@5"] >= 0.9
     assert metrics["eval_parse_rate"] == 1.0 and metrics["eval_num_samples"] == 8
     history = json.loads((out / "trainer_state.json").read_text())["log_history"]
@@ -39,11 +54,22 @@ def test_warm_up_writes_the_captions_back(tmp_path, eight_images):
     assert losses[-1] < losses[0] / 10
 
     # Outputs: a loadable checkpoint (safetensors, processor, generation config) and the run's records.
-    for name in ("model.safetensors", "processor_config.json", "tokenizer.json", "generation_config.json",
-                 "all_results.json", "trainer_state.json", "training_args.json", "plots/training_loss.png",
-                 "plots/validation_metrics.png", "checkpoint-300/preprocessing.json", "run_config.json",
-                 "checkpoint-300/run_config.json", "README.md",
-                 "checkpoint-300/model.safetensors"):
+    for name in (
+        "model.safetensors",
+        "processor_config.json",
+        "tokenizer.json",
+        "generation_config.json",
+        "all_results.json",
+        "trainer_state.json",
+        "training_args.json",
+        "plots/training_loss.png",
+        "plots/validation_metrics.png",
+        "checkpoint-300/preprocessing.json",
+        "run_config.json",
+        "checkpoint-300/run_config.json",
+        "README.md",
+        "checkpoint-300/model.safetensors",
+    ):
         assert (out / name).is_file(), name
     assert not list(out.rglob("*.bin"))  # no pickled training arguments
     assert Preprocessing.load(out) == Preprocessing("resize", 384, 1.25)

@@ -68,8 +68,8 @@ def save_pose_dataset(folder: Path, **kwargs: Any) -> Path:
 
 def sample_dataset(folder: Path, n_train: int | None = None, eval_is_train: bool = False) -> Path:
     """The bundled sample built by the project's builder, saved to ``folder`` (optionally cut / eval = train)."""
-    from datasets import load_dataset
     from data import build_sample
+    from datasets import load_dataset
 
     built = build_sample(folder.parent / f"{folder.name}-built", "paper")
     ds = load_dataset(str(built), "paper")

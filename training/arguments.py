@@ -59,8 +59,10 @@ class DataArguments:
     max_eval_samples: int | None = field(default=None, metadata={"help": "Use only the first N evaluation rows."})
     max_caption_tokens: int | None = field(
         default=None,
-        metadata={"help": "Longest tokenized caption allowed (default: the tokenizer's model_max_length); "
-                  "a longer caption is an error, never a silent truncation."},
+        metadata={
+            "help": "Longest tokenized caption allowed (default: the tokenizer's model_max_length); "
+            "a longer caption is an error, never a silent truncation."
+        },
     )
     validate_images: bool = field(default=True, metadata={"help": "Decode every image before training starts."})
     num_overlays: int = field(default=4, metadata={"help": "Validation images drawn with predicted skeletons."})

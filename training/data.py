@@ -13,17 +13,18 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from arguments import DataArguments
 from datasets import Dataset, DatasetDict, Image, load_dataset, load_from_disk
 from transformers import PreTrainedTokenizerBase
 
-from arguments import DataArguments
 from blip_pose.geometry import Preprocessing
-from mpii_pose_dataset.builder import MpiiPoseCaption
-from mpii_pose_dataset.export import REPORTS_DIR, build, load_reports
-from mpii_pose_dataset.sample import SAMPLE_DATASET_NAME as SAMPLE_DATASET, SAMPLE_DIR
 from blip_pose.images import ImageError, open_image
 from blip_pose.pose_format import CAPTION_COLUMNS
 from blip_pose.pose_metrics import parse_captions
+from mpii_pose_dataset.builder import MpiiPoseCaption
+from mpii_pose_dataset.export import REPORTS_DIR, build, load_reports
+from mpii_pose_dataset.sample import SAMPLE_DATASET_NAME as SAMPLE_DATASET
+from mpii_pose_dataset.sample import SAMPLE_DIR
 
 DEFAULT_CONFIG = MpiiPoseCaption.DEFAULT_CONFIG_NAME
 BUILDER_CONFIGS = {config.name: config for config in MpiiPoseCaption.BUILDER_CONFIGS}
@@ -79,9 +80,7 @@ def check_split(
         raise DataError(f"split {split!r} is empty{after}")
     for column in (caption_column, image_column):
         if column not in data.column_names:
-            raise DataError(
-                f"split {split!r} has no column {column!r}; columns: {', '.join(data.column_names)}"
-            )
+            raise DataError(f"split {split!r} has no column {column!r}; columns: {', '.join(data.column_names)}")
     if CAPTION_COLUMNS.get(caption_column) not in ("pixel", "normalized"):
         coordinate_columns = [c for c, kind in CAPTION_COLUMNS.items() if kind != "visibility"]
         raise DataError(

@@ -14,9 +14,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-from transformers import EvalPrediction, PreTrainedTokenizerBase
-
 from data import References
+from transformers import EvalPrediction, PreTrainedTokenizerBase
 
 from blip_pose.geometry import to_original_frame
 from blip_pose.pose_metrics import parse_captions

@@ -8,12 +8,12 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")  # files only; no display on a training machine
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from PIL import Image  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+from PIL import Image
 
-from blip_pose.overlay import draw_comparison  # noqa: E402
-from blip_pose.run_record import PLOTS_DIR  # noqa: E402
+from blip_pose.overlay import draw_comparison
+from blip_pose.run_record import PLOTS_DIR
 
 OVERLAYS_DIR = "overlays"
 

@@ -16,9 +16,6 @@ import sys
 from pathlib import Path
 
 import transformers
-from transformers import set_seed
-from transformers.trainer_utils import get_last_checkpoint
-
 from arguments import ConfigError, parse_arguments
 from callbacks import RunRecord, RunRecordCallback, run_config
 from collator import PoseCaptionCollator
@@ -34,6 +31,8 @@ from evaluation import PoseMetrics, load_pose_metric
 from modeling import CheckpointError, load_model_and_processor, resolve_checkpoint
 from plots import plot_training_curves, write_overlays
 from trainer import BlipCaptionTrainer, optimizer_cls_and_kwargs
+from transformers import set_seed
+from transformers.trainer_utils import get_last_checkpoint
 
 from blip_pose.card import write_model_card
 
@@ -75,7 +74,10 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     )
     train_split, eval_split, longest = checked_splits(dataset, data_args, processor.tokenizer, max_tokens)
     eval_references = references(eval_split, *columns)
-    record = RunRecord(preprocessing_record(train_split, source, data_args.image_column), run_config(model_args, data_args, training_args))
+    record = RunRecord(
+        preprocessing_record(train_split, source, data_args.image_column),
+        run_config(model_args, data_args, training_args),
+    )
     max_new_tokens = (training_args.generation_max_length or longest + GENERATION_MARGIN_TOKENS) - 1
     max_new_tokens = min(max_new_tokens, text_config.max_position_embeddings - 1)
     # Saved with the model for the predictor; BLIP's generate() does not read it by itself (see trainer.py).

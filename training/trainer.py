@@ -22,10 +22,9 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from arguments import PoseTrainingArguments
 from transformers import Seq2SeqTrainer
 from transformers.trainer import TRAINING_ARGS_NAME
-
-from arguments import PoseTrainingArguments
 
 from blip_pose.run_record import TRAINING_ARGS_FILE
 

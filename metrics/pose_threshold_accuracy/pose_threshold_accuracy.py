@@ -120,8 +120,9 @@ class PoseThresholdAccuracy(evaluate.Metric):
             if values is not None and len(values) == 0:
                 raise ValueError(f"{name} is empty; give at least one sample")
         if predictions is not None and references is not None and len(predictions) != len(references):
-            raise ValueError(f"Mismatch in the number of predictions ({len(predictions)}) and references "
-                             f"({len(references)})")
+            raise ValueError(
+                f"Mismatch in the number of predictions ({len(predictions)}) and references ({len(references)})"
+            )
         super().add_batch(predictions=predictions, references=references, **kwargs)
 
     def _compute(
