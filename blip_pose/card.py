@@ -28,13 +28,13 @@ from blip_pose.pose_format import (
 from blip_pose.run_record import (
     RESULTS_FILE,
     RUN_CONFIG_FILE,
+    SAMPLE_DATASET_NAME,
     TRAINING_ARGS_FILE,
     TRAINING_KEYS,
     caption_kind,
     load_run_config,
     read_json,
 )
-from mpii_pose_dataset.sample import SAMPLE_DATASET_NAME
 
 TEMPLATE_PATH = Path(__file__).with_name("templates") / "model_card.md"
 CARD_FILE = "README.md"

@@ -1,4 +1,6 @@
-"""The blip_pose command line: model card, Hub pushes (model, dataset, metric Space) and prediction.
+"""The blip_pose command line: model card, Hub pushes (model, metric Space) and prediction.
+
+Datasets are built and pushed by ``python -m mpii_pose_dataset``.
 
     python -m blip_pose card outputs/run1
     python -m blip_pose push outputs/run1 --repo-id user/blip-mpii-pose
@@ -37,11 +39,6 @@ def _parser() -> argparse.ArgumentParser:
     push.add_argument("--include-plots", action="store_true", help="also upload the run's *.png plots")
     push.add_argument("--keep-card", action="store_true", help="upload README.md as it is (default: re-render it)")
     push.add_argument("--dry-run", action="store_true", help="list the files that would be uploaded; no network")
-
-    dataset = commands.add_parser("push-dataset", help="upload a folder built by `python -m mpii_pose_dataset build`")
-    dataset.add_argument("folder")
-    dataset.add_argument("--repo-id", required=True)
-    dataset.add_argument("--private", action="store_true")
 
     metric = commands.add_parser("push-metric", help="upload the evaluate metric module as a Gradio Space")
     metric.add_argument(
@@ -95,13 +92,6 @@ def _push(args: argparse.Namespace) -> int:
     return 0
 
 
-def _push_dataset(args: argparse.Namespace) -> int:
-    from blip_pose.hub import push_dataset
-
-    print(f"pushed {args.folder} to {push_dataset(args.folder, args.repo_id, private=args.private)}")
-    return 0
-
-
 def _push_metric(args: argparse.Namespace) -> int:
     from blip_pose.hub import check_metric_folder, metric_upload_files, push_metric
 
@@ -134,7 +124,6 @@ def _predict(args: argparse.Namespace) -> int:
 COMMANDS = {
     "card": _card,
     "push": _push,
-    "push-dataset": _push_dataset,
     "push-metric": _push_metric,
     "predict": _predict,
 }

@@ -15,13 +15,18 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict, dataclass
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image
 
 PREPROCESSING_FILE = "preprocessing.json"
+#: Key of a dataset card's YAML mapping each config to the recipe its images were made with (the builder writes it,
+#: training reads it, for a local folder and a Hub id alike).
+PREPROCESSING_CARD_KEY = "pose_preprocessing"
 MODES = ("resize", "crop")
 #: MPII's scale is the person height divided by this many pixels.
 MPII_SCALE_PX = 200.0
@@ -141,6 +146,11 @@ class Preprocessing:
         path = Path(directory) / PREPROCESSING_FILE
         path.write_text(json.dumps(asdict(self), indent=2) + "\n")
         return path
+
+    @classmethod
+    def from_recipe(cls, recipe: Mapping[str, Any]) -> Preprocessing:
+        """The preprocessing part of a dataset build recipe (which also holds split and filter settings)."""
+        return cls(**{f.name: recipe[f.name] for f in fields(cls) if f.name in recipe})
 
     @classmethod
     def load(cls, directory: str | Path) -> Preprocessing:

@@ -89,13 +89,6 @@ def push_model(
     return _upload(api, output_dir, files, repo_id, "model", f"Upload BLIP pose model from {output_dir.name}")
 
 
-def push_dataset(folder: str | Path, repo_id: str, *, private: bool = False, token: str | None = None) -> str:
-    """Upload a folder built by ``python -m mpii_pose_dataset build`` (delegates to :mod:`mpii_pose_dataset.push`)."""
-    from mpii_pose_dataset.push import push
-
-    return push(folder, repo_id, private=private, token=token)
-
-
 def metric_upload_files(folder: str | Path) -> list[str]:
     """Every file of the metric module folder (relative POSIX paths, sorted), without caches and hidden files."""
     folder = Path(folder)

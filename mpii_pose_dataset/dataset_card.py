@@ -13,6 +13,7 @@ from datasets.info import DatasetInfo, DatasetInfosDict
 from datasets.utils.metadata import MetadataConfigs
 from huggingface_hub import DatasetCard, DatasetCardData
 
+from blip_pose.geometry import PREPROCESSING_CARD_KEY
 from blip_pose.pose_format import JOINTS, PAPER_TABLE_SWAPS
 from mpii_pose_dataset.builder import CITATION, CONFIG_DESCRIPTIONS, HOMEPAGE, SPLITS
 from mpii_pose_dataset.examples import SKIP_REASONS
@@ -51,6 +52,8 @@ def card_data(reports: dict[str, dict]) -> DatasetCardData:
         tags=["pose-estimation", "human-pose-estimation", "keypoints", "mpii", "image-captioning"],
         size_categories=[_size_category(total)],
         source_datasets=["MPII Human Pose (andriluka14cvpr)"],
+        # How each config's images were made: training reads it to record the predictor's preprocessing.
+        **{PREPROCESSING_CARD_KEY: {name: r["recipe"] for name, r in reports.items()}},
     )
     default = default_config(reports)
     MetadataConfigs(

@@ -5,14 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import run
-from arguments import ConfigError, parse_arguments
-from data import DataError
 from datasets import Image
-from modeling import CheckpointError
-from training_fixtures import make_pose_dataset
+from training_fixtures import make_pose_dataset, run
 
 from blip_pose.presets import build_preset
+from blip_pose.training.arguments import ConfigError, parse_arguments
+from blip_pose.training.data import DataError
+from blip_pose.training.modeling import CheckpointError
 
 CONFIG = Path(__file__).resolve().parents[1] / "training" / "configs" / "tiny_test.yaml"
 

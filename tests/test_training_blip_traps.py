@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import pytest
 import torch
-from arguments import PoseTrainingArguments
-from collator import IGNORE_INDEX, PoseCaptionCollator
-from modeling import load_model_and_processor, set_label_smoothing
-from trainer import BlipCaptionTrainer, optimizer_cls_and_kwargs
 from training_fixtures import make_pose_dataset
 from transformers import BlipForConditionalGeneration
 
 from blip_pose.presets import save_preset
+from blip_pose.training.arguments import PoseTrainingArguments
+from blip_pose.training.collator import IGNORE_INDEX, PoseCaptionCollator
+from blip_pose.training.modeling import load_model_and_processor, set_label_smoothing
+from blip_pose.training.trainer import BlipCaptionTrainer, optimizer_cls_and_kwargs
 
 
 @pytest.fixture(scope="module")

@@ -6,9 +6,9 @@ import json
 from pathlib import Path
 
 import pytest
-import run
-from arguments import parse_arguments
-from training_fixtures import sample_dataset
+from training_fixtures import run, sample_dataset
+
+from blip_pose.training.arguments import parse_arguments
 
 CONFIGS = Path(__file__).resolve().parents[1] / "training" / "configs"
 

@@ -2,13 +2,13 @@
 
 import numpy as np
 import pytest
-from data import References
-from evaluation import PoseMetrics, load_pose_metric
 from transformers import EvalPrediction
 
 from blip_pose.geometry import crop_transform, resize_transform, to_original_frame
 from blip_pose.pose_format import render_coords
 from blip_pose.presets import build_processor
+from blip_pose.training.data import References
+from blip_pose.training.evaluation import PoseMetrics, load_pose_metric
 
 # A 1280x720 frame stretched to 384x384: one processed pixel is 3.33 px wide and 1.875 px tall in the original.
 FRAME = resize_transform(1280, 720, 384)
@@ -75,7 +75,7 @@ def test_to_original_frame_matches_the_per_image_inverse():
 
 def test_overlays_of_two_people_in_one_image_are_both_kept(tmp_path):
     from PIL import Image
-    from plots import write_overlays
+    from blip_pose.training.plots import write_overlays
 
     xy = np.random.default_rng(2).uniform(0, 64, (2, 16, 2))
     paths = write_overlays(

@@ -8,8 +8,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-import run
-from training_fixtures import sample_dataset
+from training_fixtures import run, sample_dataset
 
 from blip_pose.geometry import Preprocessing
 

@@ -6,8 +6,10 @@ learn (or memorise) its caption.
 
 from __future__ import annotations
 
+import importlib.util
+import sys
 from pathlib import Path
-from typing import Any
+from types import ModuleType
 
 import numpy as np
 from datasets import Dataset, DatasetDict, DatasetInfo, Features, Image, List, Value
@@ -16,7 +18,21 @@ from PIL import Image as PILImage
 from blip_pose.overlay import draw_pose
 from blip_pose.pose_format import CAPTION_COLUMNS, NUM_JOINTS, render_captions
 
+ROOT = Path(__file__).resolve().parents[1]
 SIZE = 384
+
+
+def load_script(name: str) -> ModuleType:
+    """``training/<name>.py`` imported as a module (entry scripts are not part of the package)."""
+    spec = importlib.util.spec_from_file_location(name, ROOT / "training" / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+run = load_script("run")
 FEATURES = Features(
     {
         "image": Image(),
@@ -61,18 +77,14 @@ def make_pose_dataset(n_train: int, n_eval: int, seed: int = 0, eval_is_train: b
     return DatasetDict(train=train, validation=validation)
 
 
-def save_pose_dataset(folder: Path, **kwargs: Any) -> Path:
-    make_pose_dataset(**kwargs).save_to_disk(str(folder))
-    return folder
-
-
 def sample_dataset(folder: Path, n_train: int | None = None, eval_is_train: bool = False) -> Path:
     """The bundled sample built by the project's builder, saved to ``folder`` (optionally cut / eval = train)."""
-    from data import build_sample
     from datasets import load_dataset
 
-    built = build_sample(folder.parent / f"{folder.name}-built", "paper")
-    ds = load_dataset(str(built), "paper")
+    from mpii_pose_dataset.sample import resolve_dataset
+
+    built = resolve_dataset("sample", "paper", folder.parent / f"{folder.name}-built")
+    ds = load_dataset(built, "paper")
     if n_train is not None:
         ds["train"] = ds["train"].select(range(n_train))
     if eval_is_train:

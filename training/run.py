@@ -16,25 +16,19 @@ import sys
 from pathlib import Path
 
 import transformers
-from arguments import ConfigError, parse_arguments
-from callbacks import RunRecord, RunRecordCallback, run_config
-from collator import PoseCaptionCollator
-from data import (
-    DataError,
-    checked_splits,
-    load_pose_dataset,
-    preprocessing_record,
-    references,
-    resolve_dataset,
-)
-from evaluation import PoseMetrics, load_pose_metric
-from modeling import CheckpointError, load_model_and_processor, resolve_checkpoint
-from plots import plot_training_curves, write_overlays
-from trainer import BlipCaptionTrainer, optimizer_cls_and_kwargs
 from transformers import set_seed
 from transformers.trainer_utils import get_last_checkpoint
 
 from blip_pose.card import write_model_card
+from blip_pose.training.arguments import ConfigError, parse_arguments
+from blip_pose.training.callbacks import RunRecord, RunRecordCallback, run_config
+from blip_pose.training.collator import PoseCaptionCollator
+from blip_pose.training.data import DataError, checked_splits, load_pose_dataset, preprocessing_record, references
+from blip_pose.training.evaluation import PoseMetrics, load_pose_metric
+from blip_pose.training.modeling import CheckpointError, load_model_and_processor, resolve_checkpoint
+from blip_pose.training.plots import plot_training_curves, write_overlays
+from blip_pose.training.trainer import BlipCaptionTrainer, optimizer_cls_and_kwargs
+from mpii_pose_dataset.sample import resolve_dataset
 
 logger = logging.getLogger(__name__)
 #: Room for a generated caption beyond the longest reference, so a slightly longer guess is still parsed whole.

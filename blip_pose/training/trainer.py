@@ -22,11 +22,11 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from arguments import PoseTrainingArguments
 from transformers import Seq2SeqTrainer
 from transformers.trainer import TRAINING_ARGS_NAME
 
 from blip_pose.run_record import TRAINING_ARGS_FILE
+from blip_pose.training.arguments import PoseTrainingArguments
 
 
 def optimizer_cls_and_kwargs(args: PoseTrainingArguments) -> tuple[type[torch.optim.Optimizer], dict] | None:

@@ -13,35 +13,22 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from arguments import DataArguments
 from datasets import Dataset, DatasetDict, Image, load_dataset, load_from_disk
+from huggingface_hub import DatasetCard
+from huggingface_hub.errors import HfHubHTTPError
 from transformers import PreTrainedTokenizerBase
 
-from blip_pose.geometry import Preprocessing
+from blip_pose.geometry import PREPROCESSING_CARD_KEY, Preprocessing
 from blip_pose.images import ImageError, open_image
 from blip_pose.pose_format import CAPTION_COLUMNS
 from blip_pose.pose_metrics import parse_captions
-from mpii_pose_dataset.builder import MpiiPoseCaption
-from mpii_pose_dataset.export import REPORTS_DIR, build, load_reports
-from mpii_pose_dataset.sample import SAMPLE_DATASET_NAME as SAMPLE_DATASET
-from mpii_pose_dataset.sample import SAMPLE_DIR
-
-DEFAULT_CONFIG = MpiiPoseCaption.DEFAULT_CONFIG_NAME
-BUILDER_CONFIGS = {config.name: config for config in MpiiPoseCaption.BUILDER_CONFIGS}
-
+from blip_pose.training.arguments import DataArguments
 
 logger = logging.getLogger(__name__)
 
 
 class DataError(ValueError):
     """The dataset cannot be trained on; the message names the split, column or image."""
-
-
-def resolve_dataset(name: str, config_name: str | None, output_dir: str | Path) -> str:
-    """``sample`` -> the bundled sample built into ``<output_dir>/sample-dataset``; anything else unchanged."""
-    if name == SAMPLE_DATASET and not Path(name).exists():
-        return str(build_sample(Path(output_dir) / "sample-dataset", config_name or DEFAULT_CONFIG))
-    return name
 
 
 def load_pose_dataset(name: str, config_name: str | None, cache_dir: str | None = None) -> DatasetDict:
@@ -59,13 +46,6 @@ def load_pose_dataset(name: str, config_name: str | None, cache_dir: str | None 
         if empty:
             raise DataError(f"dataset {name!r}: split {empty.group(1)!r} is empty") from None
         raise
-
-
-def build_sample(folder: Path, config_name: str) -> Path:
-    """Build the bundled synthetic sample with the project's builder (offline, ~1 s); reused once built."""
-    if not (folder / REPORTS_DIR / f"{config_name}.json").is_file():
-        build(folder, data_dir=SAMPLE_DIR, configs=[config_name])
-    return folder
 
 
 def check_split(
@@ -131,21 +111,42 @@ def _row_name(data: Dataset, row: int) -> str:
     return f"row {row}"
 
 
-def preprocessing_record(data: Dataset, dataset_name: str, image_column: str = "image") -> Preprocessing:
-    """How the dataset's images were made, for ``preprocessing.json``.
+def recorded_preprocessing(dataset_name: str, config_name: str) -> Preprocessing | None:
+    """The recipe the dataset's builder wrote into its card's YAML (a local folder or a Hub id alike).
 
-    The recipe a local build recorded (``reports/<config>.json``) wins; otherwise the builder's config of that
-    name; a dataset of unknown origin is taken as resized whole images of its own size.
+    None when the dataset has no card or its card has no recipe for ``config_name`` (a dataset this project did not
+    build, or a ``save_to_disk`` folder).
     """
-    config = data.info.config_name
+    path = Path(dataset_name)
+    source = path / "README.md" if path.is_dir() else dataset_name
+    if path.is_dir() and not source.is_file():
+        return None
+    try:
+        card = DatasetCard.load(source)
+    except (OSError, HfHubHTTPError, ValueError) as err:  # offline, no README on the Hub, unreadable YAML
+        logger.warning("dataset %r: cannot read its card (%s)", dataset_name, err)
+        return None
+    recipes = card.data.to_dict().get(PREPROCESSING_CARD_KEY) or {}
+    recipe = recipes.get(config_name)
+    return Preprocessing.from_recipe(recipe) if isinstance(recipe, dict) else None
+
+
+def preprocessing_record(data: Dataset, dataset_name: str, image_column: str = "image") -> Preprocessing:
+    """How the dataset's images were made, for ``preprocessing.json``: the recipe recorded in the dataset itself.
+
+    A dataset without a recipe is taken as whole images resized to their own size, with a warning.
+    """
+    config = data.info.config_name or "default"
+    recorded = recorded_preprocessing(dataset_name, config)
+    if recorded is not None:
+        return recorded
     size = int(data[0]["width"]) if "width" in data.column_names else data[0][image_column].width
-    built = (Path(dataset_name) / REPORTS_DIR).is_dir()
-    recipe = load_reports(dataset_name).get(config, {}).get("recipe") if built else None
-    if recipe:
-        return Preprocessing(recipe["mode"], recipe["image_size"], recipe["crop_padding"])
-    if config in BUILDER_CONFIGS:
-        return Preprocessing(BUILDER_CONFIGS[config].mode, size, BUILDER_CONFIGS[config].crop_padding)
-    logger.warning("dataset config %r is not one of %s: recording resize preprocessing", config, list(BUILDER_CONFIGS))
+    logger.warning(
+        "dataset %r (config %r) records no preprocessing recipe in its card: recording whole images resized to %d px",
+        dataset_name,
+        config,
+        size,
+    )
     return Preprocessing("resize", size)
 
 

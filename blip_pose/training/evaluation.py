@@ -14,16 +14,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-from data import References
 from transformers import EvalPrediction, PreTrainedTokenizerBase
 
 from blip_pose.geometry import to_original_frame
+from blip_pose.hub import DEFAULT_METRIC_DIR
 from blip_pose.pose_metrics import parse_captions
+from blip_pose.training.data import References
 
 if TYPE_CHECKING:
     import evaluate
 
-METRIC_PATH = Path(__file__).resolve().parents[1] / "metrics" / "pose_threshold_accuracy"
 PREDICTIONS_DIR = "predictions"
 
 
@@ -31,7 +31,7 @@ def load_pose_metric() -> evaluate.EvaluationModule:
     """The ``pose_threshold_accuracy`` evaluate module of this repository (a local folder: no network)."""
     import evaluate
 
-    return evaluate.load(str(METRIC_PATH))
+    return evaluate.load(str(DEFAULT_METRIC_DIR))
 
 
 @dataclass
