@@ -18,20 +18,14 @@ import numpy as np
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
 from blip_pose.geometry import PREPROCESSING_FILE, Preprocessing
-from blip_pose.pose_format import (
-    DEFAULT_SIMPLE_JOINTS,
-    JOINTS,
-    PAPER_TABLE_SWAPS,
-    render_coords,
-    render_normalized,
-)
+from blip_pose.pose_format import JOINTS, PAPER_TABLE_SWAPS, caption_column
 from blip_pose.run_record import (
     RESULTS_FILE,
     RUN_CONFIG_FILE,
     SAMPLE_DATASET_NAME,
     TRAINING_ARGS_FILE,
     TRAINING_KEYS,
-    caption_kind,
+    caption_column_name,
     load_run_config,
     read_json,
 )
@@ -143,11 +137,9 @@ def _training_config(config: dict[str, Any]) -> str:
     return _table(["setting", "value"], rows)
 
 
-def _example_caption(kind: str, column: str, size: int) -> str:
-    joints = DEFAULT_SIMPLE_JOINTS if column.startswith(("simple", "normalized_simple")) else None
-    if kind == "normalized":
-        return render_normalized(_EXAMPLE_POSE, 1.0, 1.0, joints)
-    return render_coords(_EXAMPLE_POSE * size, joints)
+def _example_caption(column: str, size: int) -> str:
+    """The caption the column's rule writes for a standing person in a ``size`` px square."""
+    return caption_column(column).render(_EXAMPLE_POSE * size, np.ones(len(_EXAMPLE_POSE), int), size, size)
 
 
 def _preprocessing_text(pre: Preprocessing, recorded: bool) -> tuple[str, str, str]:
@@ -195,8 +187,8 @@ def render_model_card(
     config = load_run_config(output_dir)
     recorded = (output_dir / PREPROCESSING_FILE).is_file()
     pre = Preprocessing.load(output_dir) if recorded else Preprocessing()
-    column = config.get("caption_column", "text")
-    kind = caption_kind(config)
+    column = caption_column_name(config)
+    kind = caption_column(column).format.name
 
     start = config.get("model_name_or_path")
     if base_model is None:
@@ -246,7 +238,7 @@ def render_model_card(
         title=f"{name}: BLIP pose captions",
         origin=origin,
         frame=f"{pre.image_size}x{pre.image_size}",
-        example_caption=_example_caption(kind, column, pre.image_size),
+        example_caption=_example_caption(column, pre.image_size),
         joint_table=_table(["id", "joint", "caption name"], [[j.id, j.name, f"`{j.caption}`"] for j in JOINTS]),
         paper_swaps=" and ".join(f"{a}<->{b}" for a, b in PAPER_TABLE_SWAPS),
         model_ref=repo_id or str(output_dir),

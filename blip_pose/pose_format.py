@@ -3,7 +3,8 @@
 Every part of the project (dataset builder, trainer, metric, predictor) imports the joint list and the
 render/parse functions from here, so a caption written by the builder is read back by exactly the same rule.
 
-Caption columns (the method's eight columns are these six plus ``image_name`` and ``joint_points``):
+Caption columns (the method's eight columns are these six plus ``image_name`` and ``joint_points``), listed in
+:data:`CAPTION_COLUMNS` with their :class:`CaptionFormat` (unit, render, parse, number words) and joint subset:
 
 =========================  ==============================================  ==========================
 column                     example                                         render / parse
@@ -21,12 +22,16 @@ Parsing reads what a model really emits after ``tokenizer.decode``: any case, sp
 order, garbage between them, negative numbers. A number longer than :data:`MAX_DIGITS` digits counts as not
 found rather than as a coordinate. Parsers never raise on model output: they return coordinates plus a
 found-mask per joint.
+
+To add a caption format: write its render and batch-parse functions here, add a :class:`CaptionFormat` to
+:data:`CAPTION_FORMATS` and the columns that use it to :data:`CAPTION_COLUMNS`; the builder, trainer, metric,
+predictor, card and presets' vocabulary follow from the table.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -96,15 +101,6 @@ PAPER_TABLE_SWAPS: tuple[tuple[int, int], ...] = ((3, 5), (9, 11))
 DEFAULT_SIMPLE_JOINTS: tuple[str, ...] = ("upper_neck",)
 #: Numbers with more digits than this are treated as garbage (a joint "found" at 10^7 px is not a prediction).
 MAX_DIGITS = 6
-
-CAPTION_COLUMNS: dict[str, str] = {
-    "text": "pixel",
-    "simple_text": "pixel",
-    "visibility_text": "visibility",
-    "simple_visibility_text": "visibility",
-    "normalized_text": "normalized",
-    "normalized_simple_text": "normalized",
-}
 
 
 def joint_ids(joints: Iterable[str | int] | None = None) -> list[int]:
@@ -179,25 +175,6 @@ def render_visibility(visible: Sequence | np.ndarray, joints: Iterable[str | int
     if not np.isin(vis, (0, 1)).all():
         raise ValueError(f"visibility flags must be 0 or 1, got {sorted(set(vis.tolist()))}")
     return " ".join(f"{CAPTION_NAMES[j]}:{int(vis[j])}" for j in joint_ids(joints))
-
-
-def render_captions(
-    points: Sequence | np.ndarray,
-    visible: Sequence | np.ndarray,
-    width: float,
-    height: float,
-    simple_joints: Iterable[str | int] = DEFAULT_SIMPLE_JOINTS,
-) -> dict[str, str]:
-    """All six caption columns of one example (keys of :data:`CAPTION_COLUMNS`)."""
-    simple = joint_ids(simple_joints)
-    return {
-        "text": render_coords(points),
-        "simple_text": render_coords(points, simple),
-        "visibility_text": render_visibility(visible),
-        "simple_visibility_text": render_visibility(visible, simple),
-        "normalized_text": render_normalized(points, width, height),
-        "normalized_simple_text": render_normalized(points, width, height, simple),
-    }
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -325,3 +302,154 @@ def parse_coords_batch(captions: Sequence[str]) -> tuple[np.ndarray, np.ndarray]
         parsed = parse_coords(captions[i])
         xy[i], found[i] = parsed.xy, parsed.found
     return xy, found
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# The caption-column table: every other module asks it which columns carry coordinates, which joints a column
+# writes, and how to render and parse it. A new caption format is one CaptionFormat plus the columns that use it.
+# ----------------------------------------------------------------------------------------------------------------
+
+#: ``render(xy (16, 2), visible (16,), width, height, joint ids) -> caption``.
+RenderFn = Callable[[np.ndarray, np.ndarray, float, float, Sequence[int]], str]
+#: ``parse(captions) -> (values (N, 16, 2) in the format's own unit, found (N, 16))``.
+ParseFn = Callable[[Sequence[str]], tuple[np.ndarray, np.ndarray]]
+
+
+def _parse_visibility_batch(captions: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    flags = [parse_visibility(c) for c in captions]
+    values = np.zeros((len(captions), NUM_JOINTS, 2))
+    found = np.zeros((len(captions), NUM_JOINTS), dtype=bool)
+    for i, (vis, ok) in enumerate(flags):
+        values[i, :, 0], found[i] = vis, ok
+    return values, found
+
+
+@dataclass(frozen=True)
+class CaptionFormat:
+    """How one kind of caption writes joints and reads them back.
+
+    ``unit``: ``"pixel"`` (integer pixels of the processed image), ``"fraction"`` (x/width, y/height) or ``"flag"``
+    (visibility 0/1 in ``values[..., 0]``). ``words``: the number words its captions contain, which a caption
+    tokenizer must hold as whole tokens (the presets build their vocabulary from them).
+    """
+
+    name: str
+    unit: str
+    render: RenderFn
+    parse: ParseFn
+    words: tuple[str, ...] = ()
+
+    @property
+    def coordinates(self) -> bool:
+        """True when the captions carry joint positions (and so can be scored)."""
+        return self.unit != "flag"
+
+    def to_pixels(self, values: np.ndarray, sizes: np.ndarray | None) -> np.ndarray:
+        """Parsed values (N, 16, 2) -> pixels of the processed image; ``sizes`` (N, 2) width, height."""
+        if self.unit == "fraction":
+            if sizes is None:
+                raise ValueError(f"{self.name} captions need the image sizes to give pixels")
+            return values * np.asarray(sizes, dtype=np.float64)[:, None, :]
+        return values
+
+    def impossible(self, values: np.ndarray, found: np.ndarray) -> tuple[np.ndarray, str]:
+        """``(bad (N, 16), symptom)``: values a caption of this format never holds (for checking references)."""
+        if self.unit == "fraction":
+            return found & ((values < 0) | (values > 1)).any(axis=-1), "values outside [0, 1]"
+        if self.unit == "pixel":
+            return found & (values != np.floor(values)).any(axis=-1), "non-integer pixel values"
+        return found & ~np.isin(values[..., 0], (0, 1)), "flags other than 0/1"
+
+
+@dataclass(frozen=True)
+class CaptionColumn:
+    """A dataset column of captions: its format and its joints (all 16, or the dataset's simple subset)."""
+
+    name: str
+    format: CaptionFormat
+    simple: bool = False
+
+    def render(
+        self,
+        points: np.ndarray,
+        visible: np.ndarray,
+        width: float,
+        height: float,
+        simple_joints: Iterable[str | int] = DEFAULT_SIMPLE_JOINTS,
+    ) -> str:
+        ids = joint_ids(simple_joints if self.simple else None)
+        return self.format.render(np.asarray(points), np.asarray(visible), width, height, ids)
+
+
+PIXEL = CaptionFormat(
+    "pixel",
+    "pixel",
+    lambda xy, vis, w, h, ids: render_coords(xy, ids),
+    parse_coords_batch,
+    words=tuple(str(i) for i in range(1000)),
+)
+NORMALIZED = CaptionFormat(
+    "normalized",
+    "fraction",
+    lambda xy, vis, w, h, ids: render_normalized(xy, w, h, ids),
+    parse_coords_batch,
+    # Zero-padded decimals ("0.050" -> "0", ".", "050"); the others are pixel numbers.
+    words=(*(f"{i:02d}" for i in range(10)), *(f"{i:03d}" for i in range(100))),
+)
+VISIBILITY = CaptionFormat(
+    "visibility", "flag", lambda xy, vis, w, h, ids: render_visibility(vis, ids), _parse_visibility_batch
+)
+CAPTION_FORMATS: tuple[CaptionFormat, ...] = (PIXEL, NORMALIZED, VISIBILITY)
+
+CAPTION_COLUMNS: dict[str, CaptionColumn] = {
+    column.name: column
+    for column in (
+        CaptionColumn("text", PIXEL),
+        CaptionColumn("simple_text", PIXEL, simple=True),
+        CaptionColumn("visibility_text", VISIBILITY),
+        CaptionColumn("simple_visibility_text", VISIBILITY, simple=True),
+        CaptionColumn("normalized_text", NORMALIZED),
+        CaptionColumn("normalized_simple_text", NORMALIZED, simple=True),
+    )
+}
+#: Columns whose captions carry joint positions: the ones a pose model can be trained on and scored with.
+COORDINATE_COLUMNS: tuple[str, ...] = tuple(name for name, c in CAPTION_COLUMNS.items() if c.format.coordinates)
+
+
+def caption_column(name: str, coordinates: bool = True) -> CaptionColumn:
+    """The table entry of column ``name``; with ``coordinates`` it must carry joint positions."""
+    if name not in CAPTION_COLUMNS:
+        raise ValueError(f"unknown caption column {name!r}; expected one of {list(CAPTION_COLUMNS)}")
+    column = CAPTION_COLUMNS[name]
+    if coordinates and not column.format.coordinates:
+        raise ValueError(f"caption column {name!r} holds no joint coordinates; use one of {list(COORDINATE_COLUMNS)}")
+    return column
+
+
+def render_captions(
+    points: Sequence | np.ndarray,
+    visible: Sequence | np.ndarray,
+    width: float,
+    height: float,
+    simple_joints: Iterable[str | int] = DEFAULT_SIMPLE_JOINTS,
+) -> dict[str, str]:
+    """Every caption column of one example (keys of :data:`CAPTION_COLUMNS`)."""
+    simple = joint_ids(simple_joints)
+    return {
+        name: column.render(np.asarray(points), np.asarray(visible), width, height, simple)
+        for name, column in CAPTION_COLUMNS.items()
+    }
+
+
+def parse_pixels(
+    captions: Sequence[str], column: str, sizes: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Joint pixels of the processed image from captions of a coordinate ``column``.
+
+    Returns:
+        xy float (N, 16, 2), NaN where not found; found bool (N, 16). ``sizes`` (N, 2) width, height: needed by
+        formats in fractions of the image.
+    """
+    fmt = caption_column(column).format
+    values, found = fmt.parse(captions)
+    return fmt.to_pixels(values, sizes), found

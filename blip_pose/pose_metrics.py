@@ -1,7 +1,8 @@
 """Pose metrics in plain vectorised numpy: the math behind ``metrics/pose_threshold_accuracy``.
 
 The evaluate module, the trainer's ``compute_metrics`` and the benchmarks all call :func:`pose_scores`, so every
-number the project reports comes from one place. No ``evaluate`` import here: training needs none of it.
+number the project reports comes from one place. Plain numpy, no ``evaluate`` import: the math can be used (and
+tested) without the evaluate module around it.
 
 Conventions (shapes: N samples, J joints, T thresholds):
 
@@ -17,7 +18,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from blip_pose.pose_format import CAPTION_COLUMNS, CAPTION_NAMES, parse_coords_batch, parse_visibility
+from blip_pose.pose_format import CAPTION_COLUMNS, CAPTION_NAMES, COORDINATE_COLUMNS, parse_visibility
 
 #: Pixel thresholds of the published accuracy (a sample is correct when its error is within T px).
 DEFAULT_THRESHOLDS: tuple[float, ...] = (25.0, 5.0, 1.0)
@@ -290,17 +291,18 @@ def parse_captions(
     Returns:
         xy float (N, J, 2) pixels, NaN where not found; found bool (N, J).
     """
-    kind = CAPTION_COLUMNS.get(caption_type)
-    if kind is None:
+    if caption_type not in CAPTION_COLUMNS:
         raise ValueError(f"caption_type must be one of {list(CAPTION_COLUMNS)}, got {caption_type!r}")
-    if kind == "visibility":
+    fmt = CAPTION_COLUMNS[caption_type].format
+    if not fmt.coordinates:
         raise ValueError(f"{caption_type} captions carry no coordinates; pass them as reference_visibility")
     for i, caption in enumerate(captions):
         if not isinstance(caption, str):
             raise ValueError(f"{what}[{i}] is {type(caption).__name__}, expected a {caption_type} caption string")
-    xy, found = parse_coords_batch(captions)
+    values, found = fmt.parse(captions)
     n = len(captions)
-    if kind == "normalized":
+    sizes = None
+    if fmt.unit == "fraction":
         if image_sizes is None:
             raise ValueError(f"caption_type {caption_type!r} needs image_sizes: one (width, height) per sample")
         sizes = _as_float_array(image_sizes, "image_sizes")
@@ -310,23 +312,16 @@ def parse_captions(
         if bad.any():
             i = int(np.flatnonzero(bad)[0])
             raise ValueError(f"image_sizes[{i}] is {sizes[i].tolist()}; width and height must be positive")
-        if check_type:
-            outside = found & ((xy < 0) | (xy > 1)).any(axis=-1)
-            _raise_mismatch(outside, what, caption_type, "values outside [0, 1]", "text")
-        xy = xy * sizes[:, None, :]
-    elif check_type:
-        fractional = found & (xy != np.floor(xy)).any(axis=-1)
-        _raise_mismatch(fractional, what, caption_type, "non-integer pixel values", "normalized_text")
-    return xy, found
-
-
-def _raise_mismatch(bad: np.ndarray, what: str, caption_type: str, symptom: str, other: str) -> None:
-    if bad.any():
-        i = int(np.flatnonzero(bad.any(axis=1))[0])
-        raise ValueError(
-            f"{what}[{i}] has {symptom}, which {caption_type} captions never contain; "
-            f"is it a {other} caption? Set caption_type to match the captions"
-        )
+    if check_type:
+        impossible, symptom = fmt.impossible(values, found)
+        if impossible.any():
+            i = int(np.flatnonzero(impossible.any(axis=1))[0])
+            others = [c for c in COORDINATE_COLUMNS if CAPTION_COLUMNS[c].format is not fmt]
+            raise ValueError(
+                f"{what}[{i}] has {symptom}, which {caption_type} captions never contain; "
+                f"is it one of {others}? Set caption_type to match the captions"
+            )
+    return fmt.to_pixels(values, sizes), found
 
 
 def points_from_arrays(points: Sequence | np.ndarray, what: str = "predictions") -> tuple[np.ndarray, np.ndarray]:

@@ -24,9 +24,9 @@ from transformers import BlipForConditionalGeneration, BlipProcessor
 
 from blip_pose.geometry import MPII_SCALE_PX, PREPROCESSING_FILE, BoxTransform, Preprocessing
 from blip_pose.images import open_image, to_rgb
-from blip_pose.pose_format import CAPTION_NAMES, JOINT_NAMES, NUM_JOINTS, parse_coords, parse_normalized
-from blip_pose.run_record import RUN_CONFIG_FILE, flatten_run_config, read_json
-from blip_pose.run_record import caption_kind as run_caption_kind
+from blip_pose.pose_format import CAPTION_NAMES, JOINT_NAMES, NUM_JOINTS, parse_pixels
+from blip_pose.pose_format import caption_column as caption_column_entry
+from blip_pose.run_record import RUN_CONFIG_FILE, caption_column_name, flatten_run_config, read_json
 
 logger = logging.getLogger(__name__)
 
@@ -133,12 +133,11 @@ class PosePredictor:
         processor: BlipProcessor,
         preprocessing: Preprocessing,
         *,
-        caption_kind: str = "pixel",
+        caption_column: str = "text",
         device: str | torch.device | None = None,
         dtype: str | torch.dtype | None = None,
     ) -> None:
-        if caption_kind not in ("pixel", "normalized"):
-            raise ValueError(f"caption_kind must be 'pixel' or 'normalized', got {caption_kind!r}")
+        self.caption_column = caption_column_entry(caption_column).name  # a coordinate column, or an error
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         self.dtype = getattr(torch, dtype, None) if isinstance(dtype, str) else dtype or torch.float32
         if not isinstance(self.dtype, torch.dtype) or not self.dtype.is_floating_point:
@@ -146,7 +145,6 @@ class PosePredictor:
         self.model = model.to(device=self.device, dtype=self.dtype).eval()
         self.processor = processor
         self.preprocessing = preprocessing
-        self.caption_kind = caption_kind
         self._warned_no_box = False
 
     @classmethod
@@ -156,7 +154,7 @@ class PosePredictor:
         *,
         device: str | torch.device | None = None,
         dtype: str | torch.dtype | None = None,
-        caption_kind: str | None = None,
+        caption_column: str | None = None,
         revision: str | None = None,
         cache_dir: str | Path | None = None,
         token: str | bool | None = None,
@@ -166,8 +164,9 @@ class PosePredictor:
         Args:
             device: default ``cuda`` when available, else ``cpu``.
             dtype: e.g. ``"float16"`` or ``torch.bfloat16`` (default float32).
-            caption_kind: ``"pixel"``/``"normalized"``; default: the run's caption column in ``run_config.json``,
-                else pixel.
+            caption_column: the caption column the model writes (a coordinate column of
+                :data:`~blip_pose.pose_format.CAPTION_COLUMNS`); default: the run's in ``run_config.json``, else
+                ``text``.
         """
         model_id = str(model_id)
         hub = {"revision": revision, "cache_dir": cache_dir, "token": token}
@@ -185,10 +184,10 @@ class PosePredictor:
             preprocessing = Preprocessing()
         else:
             preprocessing = Preprocessing.load(path.parent)
-        if caption_kind is None:
+        if caption_column is None:
             run_config = _optional_file(model_id, RUN_CONFIG_FILE, **hub)
-            caption_kind = run_caption_kind(flatten_run_config(read_json(run_config))) if run_config else "pixel"
-        return cls(model, processor, preprocessing, caption_kind=caption_kind, device=device, dtype=dtype)
+            caption_column = caption_column_name(flatten_run_config(read_json(run_config))) if run_config else "text"
+        return cls(model, processor, preprocessing, caption_column=caption_column, device=device, dtype=dtype)
 
     def transform_for(self, width: int, height: int, person_box: PersonBox | None = None) -> BoxTransform:
         """The training transform of a ``width`` x ``height`` image (crop models: around ``person_box``)."""
@@ -227,9 +226,8 @@ class PosePredictor:
     ) -> PosePrediction:
         """A caption -> joints in the original frame (all missing when nothing parses; never raises)."""
         size = self.preprocessing.image_size
-        parsed = parse_normalized(caption, size, size) if self.caption_kind == "normalized" else parse_coords(caption)
-        xy = transform.inverse(parsed.xy)
-        return PosePrediction(_joints(xy, parsed.found), caption, width, height, source)
+        xy, found = parse_pixels([caption], self.caption_column, np.array([[size, size]], dtype=np.float64))
+        return PosePrediction(_joints(transform.inverse(xy[0]), found[0]), caption, width, height, source)
 
     def predict_images(
         self,

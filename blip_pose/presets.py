@@ -18,7 +18,7 @@ try:  # transformers >= 5 names the PIL-only processor separately (no torchvisio
 except ImportError:  # pragma: no cover - transformers 4.x
     from transformers import BlipImageProcessor as _BlipImageProcessor
 
-from blip_pose.pose_format import CAPTION_NAMES
+from blip_pose.pose_format import CAPTION_FORMATS, CAPTION_NAMES
 
 SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "[DEC]")
 #: Longest caption the presets must generate: normalized_text, 16 joints x 9 tokens (name : 0 . 320 , 0 . 927)
@@ -55,9 +55,7 @@ def caption_vocabulary() -> list[str]:
     letters = "abcdefghijklmnopqrstuvwxyz"
     return [
         *SPECIAL_TOKENS,
-        *(str(i) for i in range(1000)),
-        *(f"{i:02d}" for i in range(10)),  # zero-padded decimals of normalized captions ("0.050")
-        *(f"{i:03d}" for i in range(100)),
+        *(word for fmt in CAPTION_FORMATS for word in fmt.words),
         *(f"##{d}" for d in range(10)),
         *":,.-_",
         *sorted(words),

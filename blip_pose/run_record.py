@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from blip_pose.pose_format import CAPTION_COLUMNS
+from blip_pose.pose_format import caption_column
 
 RESULTS_FILE = "all_results.json"
 #: The ``--dataset_name`` that makes training build the bundled synthetic sample (and the card say it is synthetic).
@@ -74,11 +74,6 @@ def load_run_config(output_dir: str | Path) -> dict[str, Any]:
     return {key: args[key] for key in TRAINING_KEYS if key in args}
 
 
-def caption_kind(run_config: dict[str, Any]) -> str:
-    """``"pixel"`` or ``"normalized"``: how the run's caption column writes coordinates (pixel when not recorded)."""
-    column = run_config.get("caption_column", "text")
-    kind = CAPTION_COLUMNS.get(column)
-    if kind not in ("pixel", "normalized"):
-        usable = [c for c, k in CAPTION_COLUMNS.items() if k != "visibility"]
-        raise ValueError(f"caption column {column!r} holds no joint coordinates; a pose model needs one of {usable}")
-    return kind
+def caption_column_name(run_config: dict[str, Any]) -> str:
+    """The coordinate caption column a run trained on (``text`` when not recorded); an error for any other column."""
+    return caption_column(run_config.get("caption_column", "text")).name

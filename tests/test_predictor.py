@@ -104,7 +104,7 @@ def test_normalized_caption_kind_from_run_config(model_dir, monkeypatch, tmp_pat
     folder = copy_model(model_dir, tmp_path / "norm", Preprocessing())
     (folder / "run_config.json").write_text(json.dumps({"data": {"caption_column": "normalized_text"}}))
     norm = PosePredictor.from_pretrained(folder)
-    assert norm.caption_kind == "normalized"
+    assert norm.caption_column == "normalized_text"
     fixed_captions(norm, monkeypatch, render_normalized(FRAME_POINTS, 384, 384))
     result = norm(drawn_image(tmp_path / "p.png", (768, 1536)))
     # 3 decimals of the frame size: within half a thousandth of the frame, in original pixels.

@@ -75,6 +75,7 @@ def test_to_original_frame_matches_the_per_image_inverse():
 
 def test_overlays_of_two_people_in_one_image_are_both_kept(tmp_path):
     from PIL import Image
+
     from blip_pose.training.plots import write_overlays
 
     xy = np.random.default_rng(2).uniform(0, 64, (2, 16, 2))

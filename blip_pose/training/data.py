@@ -20,7 +20,7 @@ from transformers import PreTrainedTokenizerBase
 
 from blip_pose.geometry import PREPROCESSING_CARD_KEY, Preprocessing
 from blip_pose.images import ImageError, open_image
-from blip_pose.pose_format import CAPTION_COLUMNS
+from blip_pose.pose_format import CAPTION_COLUMNS, COORDINATE_COLUMNS
 from blip_pose.pose_metrics import parse_captions
 from blip_pose.training.arguments import DataArguments
 
@@ -61,10 +61,10 @@ def check_split(
     for column in (caption_column, image_column):
         if column not in data.column_names:
             raise DataError(f"split {split!r} has no column {column!r}; columns: {', '.join(data.column_names)}")
-    if CAPTION_COLUMNS.get(caption_column) not in ("pixel", "normalized"):
-        coordinate_columns = [c for c, kind in CAPTION_COLUMNS.items() if kind != "visibility"]
+    if caption_column not in COORDINATE_COLUMNS:
         raise DataError(
-            f"caption column {caption_column!r} has no joint coordinates to score; use one of {coordinate_columns}"
+            f"caption column {caption_column!r} has no joint coordinates to score; "
+            f"use one of {list(COORDINATE_COLUMNS)}"
         )
     if not isinstance(data.features[image_column], Image):
         raise DataError(f"column {image_column!r} of split {split!r} is not an image column")
@@ -183,7 +183,7 @@ def references(data: Dataset, caption_column: str, image_column: str) -> Referen
     captions = list(data[caption_column])
     if "width" in columns and "height" in columns:
         sizes = np.stack([list(data["width"]), list(data["height"])], axis=1).astype(np.float64)
-    elif CAPTION_COLUMNS[caption_column] == "normalized":
+    elif CAPTION_COLUMNS[caption_column].format.unit == "fraction":
         raise DataError("normalized captions need the image size: columns 'width' and 'height' are missing")
     else:
         sizes = np.array([image.size for image in data[image_column]], dtype=np.float64)
