@@ -41,9 +41,11 @@ from mpii_pose_dataset.examples import (
     ExampleSettings,
     admit,
     check_name,
+    defaulted_flags,
     make_examples,
     record_from_json,
     record_to_json,
+    selection,
 )
 from mpii_pose_dataset.features import FEATURES
 from mpii_pose_dataset.reader import read_release
@@ -68,7 +70,7 @@ class MpiiPoseCaptionConfig(datasets.BuilderConfig):
 
     mode: str = "resize"  # "resize": whole image stretched to image_size²; "crop": square around the person
     split_by: str = "image"  # "image": random split of images; "video": all frames of a video on one side
-    single_person: bool = True  # keep only images with exactly one annotated person
+    single_person: bool = True  # keep the one person MPII's single_person names (annolist-only: one annorect)
     image_size: int = 384
     seed: int = 42
     validation_ratio: float = 0.2
@@ -186,6 +188,7 @@ class MpiiPoseCaption(datasets.GeneratorBasedBuilder):
         (self.work_dir / "shards").mkdir()
         release = read_release(mat_path, errors="skip")
         skips: Counter = Counter()
+        visibility_defaulted = 0
         plan: list[tuple[int, object]] = []  # (persons admitted, split group) per admitted image
         admitted_file = self.work_dir / "admitted.jsonl"
         with admitted_file.open("w") as admitted:
@@ -193,6 +196,7 @@ class MpiiPoseCaption(datasets.GeneratorBasedBuilder):
                 check_name(record, images_dir, mat_path)  # an unsafe name anywhere is refused, used or not
                 persons = admit(record, config.settings, skips)
                 if persons:
+                    visibility_defaulted += defaulted_flags(record, persons)
                     admitted.write(record_to_json(record, persons) + "\n")
                     plan.append((len(persons), group_key(config.split_by, record.index, record.video_index)))
         if release.skipped:
@@ -202,6 +206,9 @@ class MpiiPoseCaption(datasets.GeneratorBasedBuilder):
             "images": len(release),
             "unit": "image" if config.mode == "resize" else "person",
             "skipped": dict(skips),
+            "selection": selection(config.settings, "single_person" in release.fields),
+            # Joints of admitted candidates whose empty is_visible was read as visible (1), as the method did.
+            "visibility_defaulted": visibility_defaulted,
             "malformed_annotation_messages": [message for _, message in release.skipped][:100],
             "recipe": config.recipe(),
         }
