@@ -117,8 +117,9 @@ class MpiiPoseCaptionConfig(datasets.BuilderConfig):
 
 
 CONFIG_DESCRIPTIONS = {
-    "paper": "The published method: single-person images with all 16 joints, the whole image resized to "
-    "384×384 (aspect not kept), a random 80/20 image split with seed 42.",
+    "paper": "The published method's data: images whose MPII single_person list names exactly one person, that "
+    "person with all 16 joints (other people in the image are ignored), the whole image resized to 384×384 (aspect "
+    "not kept), a random 80/20 image split with seed 42.",
     "video_split": "The paper's filters and preprocessing, but split 80/20 by video so that no frame of one video "
     "is on both sides (images without a video index are their own group).",
     "person_crop": "Every annotated training person with all 16 joints inside the crop (multi-person images "
