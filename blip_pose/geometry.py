@@ -9,6 +9,15 @@ pixels, may extend past the borders) stretched onto a ``size`` x ``size`` output
 A point maps as ``processed = (original - box[:2]) * size / box_extent``; :meth:`BoxTransform.inverse` undoes it
 exactly. The same record (:class:`Preprocessing`) is written as ``preprocessing.json`` next to a trained model so
 the predictor can return joints in the user's own pixels.
+
+Coordinate convention (one for the whole project, datasets and predictions alike): 0-based pixel coordinates, the
+top-left pixel at (0, 0). MPII's annotation file is MATLAB 1-based (top-left pixel at (1, 1)); its readers subtract
+:data:`MATLAB_ORIGIN` once, on reading, as mmpose's MPII loader does. A point is in a ``width`` x ``height`` image
+when ``0 <= x < width`` and ``0 <= y < height`` (:func:`inside_image`, the one place this is decided): x = width
+is one column past the last pixel, outside (it is MPII's 1-based ``width + 1``). Boxes and scales treat the
+image as the rectangle ``[0, width] x [0, height]`` (``crop_box`` of ``resize`` is ``(0, 0, width, height)``),
+so a point is not shifted by the half pixel between a pixel's index and its centre; the error this leaves is under
+half a processed pixel (the same as mmpose's default, non-"unbiased" pipeline).
 """
 
 from __future__ import annotations
@@ -30,6 +39,23 @@ PREPROCESSING_CARD_KEY = "pose_preprocessing"
 MODES = ("resize", "crop")
 #: MPII's scale is the person height divided by this many pixels.
 MPII_SCALE_PX = 200.0
+#: Where MATLAB (and so MPII's annotation file) puts the top-left pixel; this project's coordinates start at 0.
+MATLAB_ORIGIN = 1.0
+#: The convention above, as a dataset's recipe records it.
+COORDINATES = "0-based pixels"
+
+
+def inside_image(points: np.ndarray, width: float, height: float) -> np.ndarray:
+    """Which points lie in a ``width`` x ``height`` image: ``0 <= x < width`` and ``0 <= y < height`` (0-based).
+
+    Args:
+        points: (..., 2) x, y (extra trailing columns are ignored); NaN is outside.
+    Returns:
+        bool (...,).
+    """
+    pts = np.asarray(points, dtype=np.float64)
+    x, y = pts[..., 0], pts[..., 1]
+    return (x >= 0) & (x < width) & (y >= 0) & (y < height)
 
 
 @dataclass(frozen=True)
@@ -87,7 +113,7 @@ def to_original_frame(points: np.ndarray, boxes: np.ndarray, sizes: np.ndarray) 
         boxes: (N, 4) ``crop_box`` x0, y0, x1, y1 in original pixels.
         sizes: (N, 2) processed width, height.
     Returns:
-        (N, ..., 2) x, y in original pixels.
+        (N, ..., 2) x, y in the original images' 0-based pixels (the module's convention).
     """
     points, boxes, sizes = (np.asarray(a, dtype=np.float64) for a in (points, boxes, sizes))
     shape = (len(points),) + (1,) * (points.ndim - 2) + (2,)

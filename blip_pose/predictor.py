@@ -5,6 +5,11 @@ One path for a Hub id and a local folder: model and processor through ``from_pre
 image is opened upright (EXIF honoured) and made into the model's input frame exactly as in training
 (:class:`~blip_pose.geometry.Preprocessing`); the generated caption is parsed and its points are mapped back with
 the inverse of that same box transform.
+
+Coordinates are 0-based pixels of the upright original image: the top-left pixel is (0, 0) and a joint on the
+image has ``0 <= x < width`` (:mod:`blip_pose.geometry`). Models trained on ``mpii_pose_caption`` learned MPII's
+1-based labels minus 1, so predictions compare with mmpose-style 0-based MPII coordinates directly; add 1 to
+compare with the raw MATLAB annotation file. ``person_boxes`` are given in the same 0-based pixels.
 """
 
 from __future__ import annotations
@@ -120,7 +125,7 @@ def load_image(image: ImageInput) -> tuple[Image.Image, str | None]:
 
 
 class PosePredictor:
-    """Joints of one person per image, in the image's own pixels.
+    """Joints of one person per image, in the image's own 0-based pixels (top-left pixel (0, 0)).
 
     >>> pose = PosePredictor.from_pretrained("user/blip-mpii-pose")  # or a training output folder
     >>> pose("person.jpg").joints[0]

@@ -33,7 +33,7 @@ from typing import Any
 
 import datasets
 
-from blip_pose.geometry import Preprocessing
+from blip_pose.geometry import COORDINATES, Preprocessing
 from blip_pose.images import safe_join
 from blip_pose.pose_format import DEFAULT_SIMPLE_JOINTS, joint_ids
 from mpii_pose_dataset.download import download_release, find_annotations, find_images
@@ -41,9 +41,11 @@ from mpii_pose_dataset.examples import (
     ExampleSettings,
     admit,
     check_name,
+    defaulted_flags,
     make_examples,
     record_from_json,
     record_to_json,
+    selection,
 )
 from mpii_pose_dataset.features import FEATURES
 from mpii_pose_dataset.reader import read_release
@@ -68,7 +70,7 @@ class MpiiPoseCaptionConfig(datasets.BuilderConfig):
 
     mode: str = "resize"  # "resize": whole image stretched to image_size²; "crop": square around the person
     split_by: str = "image"  # "image": random split of images; "video": all frames of a video on one side
-    single_person: bool = True  # keep only images with exactly one annotated person
+    single_person: bool = True  # keep the one person MPII's single_person names (annolist-only: one annorect)
     image_size: int = 384
     seed: int = 42
     validation_ratio: float = 0.2
@@ -111,12 +113,14 @@ class MpiiPoseCaptionConfig(datasets.BuilderConfig):
             "crop_padding",
             "jpeg_quality",
         )
-        return {f: list(v) if isinstance(v := getattr(self, f), tuple) else v for f in fields}
+        recipe = {f: list(v) if isinstance(v := getattr(self, f), tuple) else v for f in fields}
+        return {**recipe, "coordinates": COORDINATES}
 
 
 CONFIG_DESCRIPTIONS = {
-    "paper": "The published method: single-person images with all 16 joints, the whole image resized to "
-    "384×384 (aspect not kept), a random 80/20 image split with seed 42.",
+    "paper": "The published method's data: images whose MPII single_person list names exactly one person, that "
+    "person with all 16 joints (other people in the image are ignored), the whole image resized to 384×384 (aspect "
+    "not kept), a random 80/20 image split with seed 42.",
     "video_split": "The paper's filters and preprocessing, but split 80/20 by video so that no frame of one video "
     "is on both sides (images without a video index are their own group).",
     "person_crop": "Every annotated training person with all 16 joints inside the crop (multi-person images "
@@ -186,6 +190,7 @@ class MpiiPoseCaption(datasets.GeneratorBasedBuilder):
         (self.work_dir / "shards").mkdir()
         release = read_release(mat_path, errors="skip")
         skips: Counter = Counter()
+        visibility_defaulted = 0
         plan: list[tuple[int, object]] = []  # (persons admitted, split group) per admitted image
         admitted_file = self.work_dir / "admitted.jsonl"
         with admitted_file.open("w") as admitted:
@@ -193,6 +198,7 @@ class MpiiPoseCaption(datasets.GeneratorBasedBuilder):
                 check_name(record, images_dir, mat_path)  # an unsafe name anywhere is refused, used or not
                 persons = admit(record, config.settings, skips)
                 if persons:
+                    visibility_defaulted += defaulted_flags(record, persons)
                     admitted.write(record_to_json(record, persons) + "\n")
                     plan.append((len(persons), group_key(config.split_by, record.index, record.video_index)))
         if release.skipped:
@@ -202,6 +208,9 @@ class MpiiPoseCaption(datasets.GeneratorBasedBuilder):
             "images": len(release),
             "unit": "image" if config.mode == "resize" else "person",
             "skipped": dict(skips),
+            "selection": selection(config.settings, "single_person" in release.fields),
+            # Joints of admitted candidates whose empty is_visible was read as visible (1), as the method did.
+            "visibility_defaulted": visibility_defaulted,
             "malformed_annotation_messages": [message for _, message in release.skipped][:100],
             "recipe": config.recipe(),
         }

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from datasets.exceptions import DatasetGenerationError
 
 from mpii_pose_dataset.builder import SPLITS, MpiiPoseCaption
+from mpii_pose_dataset.examples import METHOD_SIMPLE_JOINTS
 from mpii_pose_dataset.sample import SAMPLE_DIR
 
 CONFIG_NAMES = [c.name for c in MpiiPoseCaption.BUILDER_CONFIGS]
@@ -52,7 +53,11 @@ def _parser() -> argparse.ArgumentParser:
     build.add_argument("--cache-dir", help="datasets cache (downloads land here with --download)")
     for field, kind in OVERRIDES.items():
         build.add_argument(f"--{field.replace('_', '-')}", type=kind, help=f"override the config's {field}")
-    build.add_argument("--simple-joints", help="comma-separated caption names for simple_text, e.g. upper_neck,head")
+    build.add_argument(
+        "--simple-joints",
+        help="comma-separated caption names for simple_text (default upper_neck); the method's notebook used "
+        + ",".join(METHOD_SIMPLE_JOINTS),
+    )
 
     inspect = commands.add_parser("inspect", help="counts per split and skip reason; overlay PNGs")
     inspect.add_argument("folder")

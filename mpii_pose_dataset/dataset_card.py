@@ -13,10 +13,10 @@ from datasets.info import DatasetInfo, DatasetInfosDict
 from datasets.utils.metadata import MetadataConfigs
 from huggingface_hub import DatasetCard, DatasetCardData
 
-from blip_pose.geometry import PREPROCESSING_CARD_KEY
-from blip_pose.pose_format import JOINTS, PAPER_TABLE_SWAPS
+from blip_pose.geometry import MATLAB_ORIGIN, PREPROCESSING_CARD_KEY
+from blip_pose.pose_format import DEFAULT_SIMPLE_JOINTS, JOINTS, PAPER_TABLE_SWAPS
 from mpii_pose_dataset.builder import CITATION, CONFIG_DESCRIPTIONS, HOMEPAGE, SPLITS
-from mpii_pose_dataset.examples import SKIP_REASONS
+from mpii_pose_dataset.examples import METHOD_SIMPLE_JOINTS, SELECTION_RULES, SKIP_REASONS
 from mpii_pose_dataset.features import COLUMN_DOCS
 
 DEFAULT_CONFIG = "paper"
@@ -92,6 +92,11 @@ def _config_section(name: str, reports: dict[str, dict]) -> str:
         "",
         f"Recipe: {recipe}.",
         "",
+        f"Persons kept: {SELECTION_RULES.get(report.get('selection', ''), 'not recorded')}.",
+        "",
+        f"Joints whose empty `is_visible` was read as visible (1), as the method did: "
+        f"{report.get('visibility_defaulted', 'not recorded')}.",
+        "",
         f"Skipped {sum(skipped.values())} candidate {report['unit']}s:" if skipped else "Nothing was skipped.",
     ]
     if skipped:
@@ -134,6 +139,16 @@ guessed label.
 
 Coordinates are in the processed (stored) image unless stated otherwise; a processed point maps back to the
 original image with `original = processed / (scale_x, scale_y) + crop_box[:2]`.
+
+Coordinates are 0-based pixels: the top-left pixel is (0, 0). MPII's annotation file is MATLAB 1-based; every
+coordinate read from it (joints, head rectangle, `objpos`) has {MATLAB_ORIGIN:g} subtracted, as mmpose's MPII loader
+does, so add {MATLAB_ORIGIN:g} to compare with the raw file. A joint is inside a `W`×`H` image when `0 <= x < W`
+and `0 <= y < H` (`x = W` is one column past the last pixel); joints outside are skipped, never clipped. A model
+trained on this dataset predicts in the same 0-based frame (`blip_pose.PosePredictor`).
+
+Simple captions (`simple_text` and its variants) hold `{", ".join(DEFAULT_SIMPLE_JOINTS)}` by default, the
+one joint of the method's write-up. The method's notebook used five joints; build them with
+`--simple-joints {",".join(METHOD_SIMPLE_JOINTS)}` (recorded as `simple_joints` in each config's recipe).
 
 {_table(["column", "meaning"], column_rows)}
 

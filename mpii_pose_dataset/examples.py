@@ -8,9 +8,15 @@ Two stages, so a build can decide the splits before touching any pixel:
   the image cannot be used or a joint falls outside the image / crop.
 
 A candidate is an image in ``resize`` mode (the paper's single-person images) and a person in ``crop`` mode; the
-reasons are counted in that unit. Nothing here ever emits an example whose label could be wrong: a joint without
-a visibility flag, an image with an EXIF rotation (MPII annotated the stored pixel grid, a rotated file leaves the
-frame in doubt) or a joint outside the picture is a counted skip, never a guess.
+reasons are counted in that unit. Nothing here ever emits an example whose label could be wrong: an image with an
+EXIF rotation (MPII annotated the stored pixel grid, a rotated file leaves the frame in doubt) or a joint outside
+the picture (:func:`blip_pose.geometry.inside_image`) is a counted skip, never a guess.
+
+The resize configs select images as the method's own data code did: MPII's ``single_person`` list must name
+exactly one person, and THAT person is the example, even when the image holds other annotated people. A release
+without ``single_person`` (annolist-only files) falls back to "exactly one annotated person" (:func:`selection`
+says which rule a release gets; the build report records it). An empty ``is_visible`` counts as visible
+(:data:`VISIBLE_WHEN_EMPTY`), as the method did; the build report counts those joints.
 """
 
 from __future__ import annotations
@@ -28,7 +34,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from blip_pose.geometry import BoxTransform, Preprocessing
+from blip_pose.geometry import BoxTransform, Preprocessing, inside_image
 from blip_pose.images import ImageError, open_image, safe_join
 from blip_pose.pose_format import DEFAULT_SIMPLE_JOINTS, NUM_JOINTS, render_captions
 from mpii_pose_dataset.reader import ImageRecord, Person, Point
@@ -38,9 +44,10 @@ SKIP_REASONS: dict[str, str] = {
     "test_image": "img_train = 0: MPII withholds the joints of test images",
     "malformed_annotation": "the annotation entry cannot be read (the build report lists the messages)",
     "no_person": "the image has no annotated person",
-    "not_single_person": "the image does not have exactly one annotated person (resize configs)",
+    "no_single_person": "MPII's single_person list of the image is empty (resize configs)",
+    "not_single_person": "single_person names more than one person; in a release without single_person: the image "
+    "does not have exactly one annotated person (resize configs)",
     "missing_joints": "fewer than 16 annotated joints",
-    "missing_visibility": "a joint without an is_visible flag (visibility captions need 0/1)",
     "missing_head_box": "no head rectangle (PCKh needs it)",
     "missing_center_scale": "no objpos/scale to place the crop (crop configs)",
     "joint_outside_image": "a joint lies outside the original image",
@@ -53,6 +60,11 @@ SKIP_REASONS: dict[str, str] = {
 }
 
 
+#: The simple captions of the method's notebook (its write-up says one joint; the default keeps one, upper_neck):
+#: ``python -m mpii_pose_dataset build --simple-joints head,rknee,lknee,relb,lelb``.
+METHOD_SIMPLE_JOINTS: tuple[str, ...] = ("head", "rknee", "lknee", "relb", "lelb")
+
+
 @dataclass(frozen=True)
 class ExampleSettings:
     """What :func:`make_examples` needs from a builder config (plain values: sent to worker processes)."""
@@ -62,23 +74,54 @@ class ExampleSettings:
     crop_padding: float = 1.25
     simple_joints: tuple[str, ...] = DEFAULT_SIMPLE_JOINTS
     jpeg_quality: int = 95
-    single_person: bool = True  # resize configs keep only images with exactly one annotated person
+    single_person: bool = True  # resize configs: the one person MPII's single_person names (see selection())
 
     @property
     def preprocessing(self) -> Preprocessing:
         return Preprocessing(self.mode, self.image_size, self.crop_padding)
 
 
+#: What an empty ``is_visible`` means: visible, as the method's data code read it.
+VISIBLE_WHEN_EMPTY = 1
+SELECTION_RULES = {
+    "single_person": "the one person MPII's single_person list names (the list must have exactly one entry)",
+    "one_annorect": "the release has no single_person: images with exactly one annotated person (annorect)",
+    "all_persons": "every annotated person of an image (crop configs)",
+}
+
+
+def selection(settings: ExampleSettings, has_single_person: bool) -> str:
+    """The key of :data:`SELECTION_RULES` that a release gets under ``settings``."""
+    if not settings.single_person:
+        return "all_persons"
+    return "single_person" if has_single_person else "one_annorect"
+
+
 def _person_reason(person: Person, settings: ExampleSettings) -> str | None:
     if len(person.points) < NUM_JOINTS:
         return "missing_joints"
-    if any(p.visible is None for p in person.points):
-        return "missing_visibility"
     if person.head_box is None:
         return "missing_head_box"
     if settings.mode == "crop" and (person.center is None or person.scale is None or not person.scale > 0):
         return "missing_center_scale"
     return None
+
+
+def _candidates(record: ImageRecord, settings: ExampleSettings, skips: Counter) -> tuple[Person, ...]:
+    """The persons an image offers under the config's selection rule (a rejected image goes into ``skips``)."""
+    if not settings.single_person:
+        return record.persons
+    single = record.single_person
+    if single is None:  # annolist-only release: the fallback rule
+        chosen = record.persons if len(record.persons) == 1 else ()
+    elif not single:
+        skips["no_single_person"] += 1
+        return ()
+    else:
+        chosen = (record.persons[single[0]],) if len(single) == 1 else ()
+    if not chosen:
+        skips["not_single_person"] += 1
+    return chosen
 
 
 def admit(record: ImageRecord, settings: ExampleSettings, skips: Counter) -> tuple[int, ...]:
@@ -89,17 +132,19 @@ def admit(record: ImageRecord, settings: ExampleSettings, skips: Counter) -> tup
     if not record.is_train:
         skips["test_image"] += 1 if settings.mode == "resize" else len(record.persons)
         return ()
-    if settings.single_person and len(record.persons) != 1:
-        skips["not_single_person"] += 1
-        return ()
     admitted = []
-    for person in record.persons:
+    for person in _candidates(record, settings, skips):
         reason = _person_reason(person, settings)
         if reason is None:
             admitted.append(person.index)
         else:
             skips[reason] += 1
     return tuple(admitted)
+
+
+def defaulted_flags(record: ImageRecord, person_indices: tuple[int, ...]) -> int:
+    """How many joints of the given persons have an empty ``is_visible`` (read as :data:`VISIBLE_WHEN_EMPTY`)."""
+    return sum(q.visible is None for i in person_indices for q in record.persons[i].points)
 
 
 def record_to_json(record: ImageRecord, person_indices: tuple[int, ...]) -> str:
@@ -144,7 +189,7 @@ def _jpeg(image: Image.Image, quality: int) -> bytes:
 
 
 def _inside(xy: np.ndarray, width: float, height: float) -> bool:
-    return bool(((xy[:, 0] >= 0) & (xy[:, 0] <= width) & (xy[:, 1] >= 0) & (xy[:, 1] <= height)).all())
+    return bool(inside_image(xy, width, height).all())
 
 
 #: JPEG draft mode may decode down to this share of the output resolution (then upsample by <= 1/0.9). It halves
@@ -194,7 +239,8 @@ def make_examples(
             yield None, err.reason
         return
     for person in persons:
-        xy = np.array([(q.x, q.y, q.visible) for q in person.points], dtype=np.float64)
+        flags = [VISIBLE_WHEN_EMPTY if q.visible is None else q.visible for q in person.points]
+        xy = np.array([(q.x, q.y, v) for q, v in zip(person.points, flags, strict=True)], dtype=np.float64)
         if not _inside(xy, width, height):
             yield None, "joint_outside_image"
             continue

@@ -23,6 +23,7 @@ from typing import Any
 
 from mpii_pose_dataset.builder import SPLITS, MpiiPoseCaption, read_build_report
 from mpii_pose_dataset.dataset_card import DATA_DIR, write_card
+from mpii_pose_dataset.examples import SELECTION_RULES
 
 REPORTS_DIR = "reports"
 
@@ -123,6 +124,12 @@ def format_report(report: dict) -> str:
             f"[{report['config']}] skipped {total} {report['unit']}(s): "
             + ", ".join(f"{reason} {n}" for reason, n in skipped.items())
         )
+    rule = report.get("selection")
+    if rule == "one_annorect":  # the method's rule needs single_person: say loudly that another one was used
+        lines.append(f"[{report['config']}] note: {SELECTION_RULES[rule]}")
+    if report.get("visibility_defaulted"):
+        count = report["visibility_defaulted"]
+        lines.append(f"[{report['config']}] empty is_visible read as visible (1): {count} joints")
     for message in report.get("malformed_annotation_messages", [])[:5]:
         lines.append(f"  malformed: {message}")
     return "\n".join(lines)

@@ -1,7 +1,8 @@
 """The columns of ``mpii_pose_caption`` and their ``datasets`` feature types (the trainer and predictor read these).
 
 Coordinates in ``joint_points`` and ``head_box`` are in the processed image (the stored ``image``);
-``person_center``/``person_scale`` are MPII's own values in the original image. A processed point maps back with
+``person_center``/``person_scale`` are MPII's values in the original image. All are 0-based pixels (MPII's
+1-based values minus 1; see :mod:`blip_pose.geometry`). A processed point maps back with
 ``original = processed / (scale_x, scale_y) + crop_box[:2]`` (see :class:`blip_pose.geometry.BoxTransform`).
 Missing floats are NaN, a missing video index is -1 and missing text is "".
 """
@@ -45,7 +46,8 @@ FEATURES = datasets.Features(
 COLUMN_DOCS: dict[str, str] = {
     "image": "the processed image (JPEG bytes), the model's input",
     "image_name": "MPII file name, e.g. `015601864.jpg`",
-    "joint_points": "16 × [x, y, visible] in the processed image, official MPII joint order (visible: 1 / 0)",
+    "joint_points": "16 × [x, y, visible] in the processed image, official MPII joint order (visible: 1 / 0; an "
+    "empty is_visible is 1)",
     "text": "all 16 joints in pixels of the processed image: `rankl:123,356 rknee:130,301 …`",
     "simple_text": "the configured joint subset (default `upper_neck`) in pixels",
     "visibility_text": "`rankl:1 rknee:0 …` (1 visible, 0 occluded)",
@@ -60,7 +62,7 @@ COLUMN_DOCS: dict[str, str] = {
     "scale_y": "as scale_x, vertical",
     "crop_box": "x0, y0, x1, y1 of the original image mapped onto the processed one; (0, 0, W, H) for resize",
     "head_box": "MPII head rectangle x1, y1, x2, y2 in the processed frame (PCKh head size = 0.6 × diagonal)",
-    "person_center": "MPII objpos (x, y), original pixels; NaN when missing",
+    "person_center": "MPII objpos (x, y), 0-based original pixels (the file's value - 1); NaN when missing",
     "person_scale": "MPII scale (person height / 200 px); NaN when missing",
     "mpii_index": "0-based index of the image in RELEASE.annolist",
     "person_index": "0-based index of the person in annorect",

@@ -11,6 +11,10 @@ Decisions:
 * ``ImageRecord.video_index`` keeps the file's 1-based ``vididx``; ``MPIIRelease.video_id`` maps it to
   ``video_list``. Only equality matters for grouping frames of one video.
 * ``single_person`` is converted to 0-based person indices (they index ``ImageRecord.persons``).
+* Coordinates (joints, head rectangle, objpos) are MATLAB 1-based in the file and 0-based in every record: this
+  module subtracts :data:`blip_pose.geometry.MATLAB_ORIGIN` on reading (:func:`_coordinate`), the one place where
+  that happens, so every config and every consumer sees 0-based pixels (top-left pixel (0, 0)).
+* An empty ``is_visible`` stays ``None`` here (the file says nothing); the example builder decides what it means.
 * Joint ids outside 0..15, a repeated joint id, a non-finite or non-numeric coordinate, an ``is_visible`` other
   than 0/1/'0'/'1'/empty, and a ``single_person`` index that names no person are errors of that image. By default
   they raise; with ``errors="skip"`` the image is left out and recorded in ``MPIIRelease.skipped`` so the caller
@@ -31,6 +35,7 @@ import numpy as np
 import scipy.io
 from scipy.io.matlab import mat_struct
 
+from blip_pose.geometry import MATLAB_ORIGIN
 from blip_pose.pose_format import NUM_JOINTS
 from mpii_pose_dataset.download import ANNOTATION_FILE
 
@@ -43,7 +48,7 @@ class MPIIFormatError(ValueError):
 
 @dataclass(frozen=True)
 class Point:
-    """One annotated joint in original-image pixels."""
+    """One annotated joint in original-image pixels, 0-based."""
 
     id: int  # official MPII joint id 0..15
     x: float
@@ -57,8 +62,8 @@ class Person:
 
     index: int  # 0-based position in annorect
     points: tuple[Point, ...]  # sorted by id, no duplicate id; () when annopoints is missing/empty
-    head_box: tuple[float, float, float, float] | None  # x1, y1, x2, y2
-    center: tuple[float, float] | None  # objpos
+    head_box: tuple[float, float, float, float] | None  # x1, y1, x2, y2 (0-based)
+    center: tuple[float, float] | None  # objpos (0-based)
     scale: float | None  # person height / 200 px
 
 
@@ -140,6 +145,16 @@ def _optional_number(struct: Any, name: str, what: str) -> float | None:
     return None if value is None else _number(value, what)
 
 
+def _coordinate(value: Any, what: str) -> float:
+    """A MATLAB 1-based pixel coordinate of the file as this project's 0-based one."""
+    return _number(value, what) - MATLAB_ORIGIN
+
+
+def _optional_coordinate(struct: Any, name: str, what: str) -> float | None:
+    value = _field(struct, name)
+    return None if value is None else _coordinate(value, what)
+
+
 def _integer(value: Any, what: str) -> int:
     number = _number(value, what)
     if number != int(number):
@@ -194,8 +209,8 @@ def _points(rect: Any, where: str) -> tuple[Point, ...]:
             raise _EntryError(f"{at}.id {joint} is annotated twice")
         points[joint] = Point(
             joint,
-            _number(point.x, f"{at}.x"),
-            _number(point.y, f"{at}.y"),
+            _coordinate(point.x, f"{at}.x"),
+            _coordinate(point.y, f"{at}.y"),
             _visible(getattr(point, "is_visible", None), f"{at}.is_visible"),
         )
     return tuple(points[j] for j in sorted(points))
@@ -205,13 +220,14 @@ def _person(rect: Any, index: int, where: str) -> Person:
     at = f"{where}.annorect({index + 1})"
     if not isinstance(rect, mat_struct):
         raise _EntryError(f"{at} is {_show(rect)}, expected a struct")
-    box = [_optional_number(rect, k, f"{at}.{k}") for k in ("x1", "y1", "x2", "y2")]
+    box = [_optional_coordinate(rect, k, f"{at}.{k}") for k in ("x1", "y1", "x2", "y2")]
     objpos = _field(rect, "objpos")
     center = None
     if objpos is not None:
         if not isinstance(objpos, mat_struct):
             raise _EntryError(f"{at}.objpos is {_show(objpos)}, expected a struct with x, y")
-        cx, cy = _optional_number(objpos, "x", f"{at}.objpos.x"), _optional_number(objpos, "y", f"{at}.objpos.y")
+        cx = _optional_coordinate(objpos, "x", f"{at}.objpos.x")
+        cy = _optional_coordinate(objpos, "y", f"{at}.objpos.y")
         center = None if cx is None or cy is None else (cx, cy)
     return Person(
         index=index,

@@ -8,6 +8,9 @@ empty, cut short by people leaving the frame, or out of id order; is_visible as 
 empty; single_person with one, several or no people; frames without vididx/frame_sec; images without an activity.
 Frames of one video share background and people with a small pose change, so splits by video can be tested.
 
+Figures are drawn in 0-based pixels and written to the file 1-based (MATLAB's convention, + MATLAB_ORIGIN), as
+the real file is, so the reader's 0-based records land exactly on the drawn joints.
+
 Everything comes from fixed seeds and JPEG settings, so two runs write identical bytes.
 """
 
@@ -22,7 +25,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from blip_pose.geometry import MPII_SCALE_PX
+from blip_pose.geometry import MATLAB_ORIGIN, MPII_SCALE_PX, inside_image
 from blip_pose.pose_format import JOINT_ID, NUM_JOINTS
 from mpii_pose_dataset.download import ANNOTATION_FILE
 from mpii_pose_dataset.matfile import release_struct, write_release
@@ -177,27 +180,28 @@ def _person_entry(
     shuffle: bool,
     rng: np.random.Generator,
 ) -> dict[str, Any]:
-    """One annorect struct. Joints off the image are not annotated; test persons get objpos/scale only."""
+    """One annorect struct, 1-based. Joints off the image are not annotated; test persons get objpos/scale only."""
     centre, radius = head_circle(joints.astype(np.float64))
     top = min(joints[:, 1].min(), centre[1] - radius)
     objpos = {
-        "x": float(np.rint((joints[:, 0].min() + joints[:, 0].max()) / 2)),
-        "y": float(np.rint((top + joints[:, 1].max()) / 2)),
+        "x": float(np.rint((joints[:, 0].min() + joints[:, 0].max()) / 2)) + MATLAB_ORIGIN,
+        "y": float(np.rint((top + joints[:, 1].max()) / 2)) + MATLAB_ORIGIN,
     }
     scale = round(float(joints[:, 1].max() - top) / MPII_SCALE_PX, 4)
     if not train:
         return {"scale": scale, "objpos": objpos}
-    w, h = size
+    on_image = inside_image(joints, *size)
     points = []
     for j in range(NUM_JOINTS):
-        x, y = joints[j]
-        if not (0 <= x < w and 0 <= y < h):
+        if not on_image[j]:
             continue
+        x, y = joints[j] + MATLAB_ORIGIN
         flag: Any = None if j in blank else (str(vis[j]) if visibility == "char" else float(vis[j]))
         points.append({"x": float(x), "y": float(y), "id": float(j), "is_visible": flag})
     if shuffle:
         points = [points[i] for i in rng.permutation(len(points))]
-    x1, y1, x2, y2 = np.rint([centre[0] - radius, centre[1] - radius, centre[0] + radius, centre[1] + radius])
+    box = np.rint([centre[0] - radius, centre[1] - radius, centre[0] + radius, centre[1] + radius])
+    x1, y1, x2, y2 = box + MATLAB_ORIGIN
     return {
         "x1": float(x1),
         "y1": float(y1),

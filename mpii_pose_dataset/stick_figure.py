@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageDraw
 
+from blip_pose.geometry import inside_image
 from blip_pose.pose_format import JOINT_ID, LEFT_JOINTS, NUM_JOINTS, RIGHT_JOINTS, SKELETON
 
 OCCLUDER_LABEL = 255
@@ -310,7 +311,7 @@ class Canvas:
         lab = np.asarray(self.labels)
         h, w = lab.shape
         x, y = joints[:, 0], joints[:, 1]
-        inside = (x >= 0) & (x < w) & (y >= 0) & (y < h)
+        inside = inside_image(joints, w, h)
         out = np.zeros(len(joints), dtype=np.int64)
         out[inside] = lab[y[inside], x[inside]] == label
         return out

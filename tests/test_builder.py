@@ -7,7 +7,7 @@ import pytest
 from _mpii_release import simple_release
 from datasets import load_dataset
 
-from blip_pose.geometry import BoxTransform
+from blip_pose.geometry import BoxTransform, inside_image
 from blip_pose.pose_format import parse_coords, parse_normalized, parse_visibility
 from mpii_pose_dataset.builder import MpiiPoseCaption, read_build_report
 from mpii_pose_dataset.export import build
@@ -29,9 +29,9 @@ def sample_folder(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def annotations():
-    """(mpii_index, person_index) -> (16, 3) original x, y, visible, straight from the reader."""
+    """(mpii_index, person_index) -> (16, 3) original x, y, visible from the reader (empty is_visible: 1)."""
     return {
-        (r.index, p.index): np.array([(q.x, q.y, q.visible) for q in p.points], dtype=float)
+        (r.index, p.index): np.array([(q.x, q.y, 1 if q.visible is None else q.visible) for q in p.points], dtype=float)
         for r in read_release(SAMPLE_MAT)
         for p in r.persons
     }
@@ -55,7 +55,7 @@ def _check_example(ex: dict, original: np.ndarray) -> None:
     transform = BoxTransform(tuple(ex["crop_box"]), ex["width"], ex["height"])
     np.testing.assert_allclose(transform.inverse(pts)[:, :2], original[:, :2], atol=0.05)
     assert (pts[:, 2] == original[:, 2]).all()
-    assert 0 <= pts[:, :2].min() and pts[:, :2].max() <= ex["width"]
+    assert inside_image(pts, ex["width"], ex["height"]).all()
 
 
 def test_load_dataset_gives_paper_config_with_the_declared_features(sample_folder, annotations, tmp_path):
@@ -72,7 +72,24 @@ def test_load_dataset_gives_paper_config_with_the_declared_features(sample_folde
             _check_example(ex, annotations[(ex["mpii_index"], ex["person_index"])])
     names = list(ds["train"]["image_name"]) + list(ds["validation"]["image_name"])
     assert len(names) == len(set(names))  # one person per image, each image once
-    assert reports["paper"]["skipped"]["test_image"] > 0 and reports["paper"]["skipped"]["not_single_person"] > 0
+    # The committed sample: 46 images; 34 kept, two of them from images with other annotated people.
+    assert reports["paper"]["examples"] == {"train": 27, "validation": 7}
+    assert reports["paper"]["skipped"] == {
+        "missing_joints": 2,
+        "no_person": 1,
+        "no_single_person": 1,
+        "not_single_person": 4,
+        "test_image": 4,
+    }
+    assert reports["paper"]["selection"] == "single_person" and reports["paper"]["visibility_defaulted"] == 2
+    records = {r.index: r for r in read_release(SAMPLE_MAT)}
+    crowded = 0
+    for split in ds.values():
+        for ex in split:
+            record = records[ex["mpii_index"]]
+            assert record.single_person == (ex["person_index"],)  # the person single_person names, none other
+            crowded += len(record.persons) > 1
+    assert crowded == 2
 
 
 def test_video_split_keeps_each_video_on_one_side(sample_folder, tmp_path):
@@ -107,6 +124,7 @@ def test_annolist_only_release(tmp_path):
     reports = build(tmp_path / "out", data_dir=root, num_proc=1, cache_dir=tmp_path / "cache")
     assert reports["paper"]["examples"] == {"train": 5, "validation": 1}
     assert reports["paper"]["skipped"] == {}
+    assert reports["paper"]["selection"] == "one_annorect"  # no single_person: the fallback, and the report says so
     ds = load_dataset(str(tmp_path / "out"), cache_dir=str(tmp_path / "hf"))
     ex = ds["train"][0]
     assert ex["video_index"] == -1 and ex["activity"] == "" and ex["category"] == ""

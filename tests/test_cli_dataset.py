@@ -52,7 +52,7 @@ def test_build_sample_writes_hub_layout(built, capsys):
 def test_inspect_prints_counts_and_writes_overlays(built, tmp_path, capsys):
     assert main(["inspect", str(built), "--overlays", "3", "--out", str(tmp_path / "ov")]) == 0
     out = capsys.readouterr().out
-    assert "[paper] examples: train 25, validation 6" in out
+    assert "[paper] examples: train 27, validation 7" in out
     assert "test_image 4" in out and "not_single_person" in out
     pngs = sorted((tmp_path / "ov").glob("*.png"))
     assert len(pngs) == 3 and Image.open(pngs[0]).size == (384, 384)
@@ -110,7 +110,7 @@ def test_download_goes_through_the_download_manager(tmp_path, monkeypatch, capsy
         main(["build", "--download", "--output", str(out), "--num-proc", "1", "--cache-dir", str(tmp_path / "cache")])
         == 0
     )
-    assert "[paper] examples: train 25, validation 6" in capsys.readouterr().out
+    assert "[paper] examples: train 27, validation 7" in capsys.readouterr().out
     assert any((tmp_path / "cache" / "downloads" / "extracted").iterdir())
 
 

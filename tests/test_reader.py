@@ -72,8 +72,9 @@ def test_annorect_empty_single_struct_and_array(tmp_path: Path) -> None:
     assert (a.name, a.persons, a.single_person) == ("a.jpg", (), ())
     assert len(b.persons) == 1 and b.persons[0].index == 0 and b.single_person == (0,)
     assert [p.index for p in c.persons] == [0, 1] and c.single_person == (0, 1)
-    assert c.persons[1].points == (Point(9, 3.0, 4.0, 1),) and c.persons[1].scale == 2.0
-    assert b.persons[0].head_box == (10.0, 20.0, 30.0, 45.0) and b.persons[0].center == (50.0, 60.0)
+    # MATLAB 1-based in the file, 0-based in the records: every coordinate is one less.
+    assert c.persons[1].points == (Point(9, 2.0, 3.0, 1),) and c.persons[1].scale == 2.0
+    assert b.persons[0].head_box == (9.0, 19.0, 29.0, 44.0) and b.persons[0].center == (49.0, 59.0)
 
 
 def test_annopoints_missing_empty_short_and_unordered(tmp_path: Path) -> None:
@@ -91,8 +92,8 @@ def test_annopoints_missing_empty_short_and_unordered(tmp_path: Path) -> None:
     missing, empty, nopoint, one, shuffled = records(path)
     assert missing.persons[0].points == () and missing.persons[0].scale == 1.0
     assert empty.persons[0].points == () and nopoint.persons[0].points == ()
-    assert one.persons[0].points == (Point(7, 5.5, 6.5, 1),)
-    assert [(p.id, p.x) for p in shuffled.persons[0].points] == [(0, 2.0), (8, 3.0), (15, 1.0)]
+    assert one.persons[0].points == (Point(7, 4.5, 5.5, 1),)
+    assert [(p.id, p.x) for p in shuffled.persons[0].points] == [(0, 1.0), (8, 2.0), (15, 0.0)]
 
 
 def test_is_visible_number_char_empty_and_absent(tmp_path: Path) -> None:
@@ -109,7 +110,7 @@ def test_is_visible_number_char_empty_and_absent(tmp_path: Path) -> None:
     path = write(tmp_path, [image("a.jpg", [person(pts)]), image("b.jpg", [person(without_field)])])
     a, b = records(path)
     assert [p.visible for p in a.persons[0].points] == [1, 0, 1, 0, None, None, 1]
-    assert b.persons[0].points == (Point(10, 9.0, 9.0, None),)
+    assert b.persons[0].points == (Point(10, 8.0, 8.0, None),)
 
 
 def test_test_image_without_annopoints(tmp_path: Path) -> None:
@@ -120,7 +121,7 @@ def test_test_image_without_annopoints(tmp_path: Path) -> None:
     train, test = records(path)
     assert train.is_train and not test.is_train
     assert test.persons[0].points == () and test.persons[0].head_box is None
-    assert test.persons[0].center == (600.0, 300.0) and test.persons[0].scale == 3.2
+    assert test.persons[0].center == (599.0, 299.0) and test.persons[0].scale == 3.2
 
 
 def test_missing_vididx_frame_sec_act_and_video_id(tmp_path: Path) -> None:

@@ -59,7 +59,7 @@ def test_two_processes_score_each_validation_example_once(tmp_path):
     assert results["eval_num_samples"] == 5
     state = json.loads((out / "trainer_state.json").read_text())
     assert state["global_step"] == 2
-    # 2 processes x batch 2 = 4 of the 25 images a step, 7 steps an epoch: both processes took part.
+    # 2 processes x batch 2 = 4 of the 27 images a step, 7 steps an epoch: both processes took part.
     assert state["epoch"] == 2 / 7
     lines = [json.loads(line) for line in (out / "predictions" / "final.jsonl").read_text().splitlines()]
     assert [line["image_name"] for line in lines] == names
