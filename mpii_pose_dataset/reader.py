@@ -3,13 +3,13 @@
 ``scipy.io.loadmat(..., struct_as_record=False, squeeze_me=True)`` turns the file into ``mat_struct`` objects whose
 shapes depend on the data: a one-element struct array becomes a bare struct, an empty one an empty array, a
 missing value ``[]`` an empty array, and a field may be absent from a struct altogether. This module hides those
-shapes (see ``MPII_FORMAT.md`` for the quirks) and validates every value it returns, so a malformed entry raises
+shapes (the quirks are listed under Decisions below) and validates every value it returns, so a malformed entry raises
 :class:`MPIIFormatError` naming the file, the image index and the field instead of turning into a wrong label.
 
 Decisions:
 
-* ``ImageRecord.video_index`` keeps the file's 1-based ``vididx``; ``MPIIRelease.video_id`` maps it to
-  ``video_list``. Only equality matters for grouping frames of one video.
+* ``ImageRecord.video_index`` keeps the file's 1-based ``vididx`` (``video_list``'s YouTube ids are not read):
+  only equality matters for grouping frames of one video.
 * ``single_person`` is converted to 0-based person indices (they index ``ImageRecord.persons``).
 * Coordinates (joints, head rectangle, objpos) are MATLAB 1-based in the file and 0-based in every record: this
   module subtracts :data:`blip_pose.geometry.MATLAB_ORIGIN` on reading (:func:`_coordinate`), the one place where
@@ -277,13 +277,6 @@ class MPIIRelease:
                     valid = False
                 if not valid:
                     raise MPIIFormatError(f"{path}: img_train({i + 1}) is {_show(flag)}, expected 0 or 1")
-        video_list = getattr(release, "video_list", None)
-        self.video_ids: tuple[str, ...] | None = None
-        if video_list is not None:
-            ids = ["" if _is_empty(v) else v for v in _items(video_list)]  # "": a video without a known id
-            if not all(isinstance(v, str) for v in ids):
-                raise MPIIFormatError(f"{path}: RELEASE.video_list holds non-text entries, expected YouTube ids")
-            self.video_ids = tuple(v.strip() for v in ids)
 
     def _per_image(self, release: mat_struct, name: str, n: int) -> list[Any] | None:
         """A per-image RELEASE field as a list of n entries (None when the field is absent)."""
@@ -310,14 +303,6 @@ class MPIIRelease:
                 if self.errors == "raise":
                     raise MPIIFormatError(message) from None
                 self.skipped.append((i, message))
-
-    def video_id(self, record: ImageRecord) -> str | None:
-        """The YouTube id of the record's video, or None when vididx, video_list or that entry is missing."""
-        if record.video_index is None or self.video_ids is None:
-            return None
-        if not 1 <= record.video_index <= len(self.video_ids):
-            return None
-        return self.video_ids[record.video_index - 1] or None
 
     def _record(self, i: int) -> ImageRecord:
         entry = self._annolist[i]

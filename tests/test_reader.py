@@ -124,7 +124,7 @@ def test_test_image_without_annopoints(tmp_path: Path) -> None:
     assert test.persons[0].center == (599.0, 299.0) and test.persons[0].scale == 3.2
 
 
-def test_missing_vididx_frame_sec_act_and_video_id(tmp_path: Path) -> None:
+def test_missing_vididx_frame_sec_and_act(tmp_path: Path) -> None:
     path = write(
         tmp_path,
         [
@@ -145,9 +145,7 @@ def test_missing_vididx_frame_sec_act_and_video_id(tmp_path: Path) -> None:
     a, b, c = list(release)
     assert (a.video_index, a.frame_sec, a.category, a.activity) == (2, 7.5, "sports", "golf")
     assert (b.video_index, b.frame_sec, b.category, b.activity) == (None, None, None, None)
-    assert release.video_id(a) == "vidB" and release.video_id(b) is None
-    assert c.video_index == 1 and release.video_id(c) is None  # its video_list entry is []
-    assert release.video_ids == ("", "vidB") and len(release) == 3
+    assert c.video_index == 1 and len(release) == 3
 
 
 def test_annolist_only_release(tmp_path: Path) -> None:
@@ -155,7 +153,7 @@ def test_annolist_only_release(tmp_path: Path) -> None:
         tmp_path / "only.mat", release_struct([image("a.jpg", [person([pt(0, 1, 1)])]), image("b.jpg", [])])
     )
     release = read_release(path)
-    assert release.fields == frozenset({"annolist"}) and release.video_ids is None
+    assert release.fields == frozenset({"annolist"})
     recs = list(release)
     assert [r.is_train for r in recs] == [True, True]
     assert all(r.single_person is None and r.activity is None for r in recs)
