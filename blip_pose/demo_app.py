@@ -51,10 +51,8 @@ def model_summary(model_id: str | Path) -> str:
         return "  \n".join([*lines, note])
     dataset = config.get("dataset_name", "?")
     subset = f" (config `{config['dataset_config_name']}`)" if config.get("dataset_config_name") else ""
-    lines.append(
-        f"**Trained on:** `{dataset}`{subset} from `{config.get('model_name_or_path', '?')}`, "
-        f"caption column `{config.get('caption_column', 'text')}`"
-    )
+    start = f" from `{config['model_name_or_path']}`" if config.get("model_name_or_path") else ""
+    lines.append(f"**Trained on:** `{dataset}`{subset}{start}, caption column `{config.get('caption_column', 'text')}`")
     if dataset == SAMPLE_DATASET_NAME:
         lines.append(
             "**Warning: trained on the bundled synthetic sample** (stick figures, not photos): a demonstration model, "
