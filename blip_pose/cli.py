@@ -5,6 +5,8 @@ Datasets are built and pushed by ``python -m mpii_pose_dataset``.
     python -m blip_pose card outputs/run1
     python -m blip_pose push outputs/run1 --repo-id user/blip-mpii-pose
     python -m blip_pose predict --model user/blip-mpii-pose photos/*.jpg --out preds/
+    python -m blip_pose demo outputs/run1            # browser demo (pip install .[demo])
+    python -m blip_pose push-demo user/blip-mpii-pose --repo-id user/blip-pose-demo
 
 Bad input ends with one ``error:`` line naming the file and the problem (exit status 2), not a traceback; ``predict``
 exits with 1 when some images failed (the others are still predicted).
@@ -18,6 +20,9 @@ import sys
 from collections.abc import Sequence
 
 from huggingface_hub.errors import HfHubHTTPError
+
+#: The run `make demo` trains (training/configs/demo.yaml), served by `demo` when no model is named.
+DEMO_RUN = "outputs/demo"
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -63,6 +68,21 @@ def _parser() -> argparse.ArgumentParser:
         help="JSON {image path or name: [x0, y0, x1, y1] or {center: [x, y], scale: s}} person boxes (crop models)",
     )
     predict.add_argument("--no-overlays", action="store_true", help="write only the JSON records")
+
+    demo = commands.add_parser("demo", help="serve the browser demo (Gradio) of a model")
+    demo.add_argument("model", nargs="?", help=f"Hub id or local model folder (default: {DEMO_RUN}, from `make demo`)")
+    demo.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
+    demo.add_argument("--port", type=int, default=7860)
+    demo.add_argument("--share", action="store_true", help="also open a public gradio.live link")
+    demo.add_argument("--device", help="e.g. cpu, cuda (default: cuda when available)")
+    demo.add_argument("--examples", nargs="*", help="example images (default: the bundled sample's photos)")
+
+    space = commands.add_parser("push-demo", help="write and upload the browser demo as a Gradio Space")
+    space.add_argument("model", help="Hub id of a pushed model (the Space downloads it; nothing is copied)")
+    space.add_argument("--repo-id", required=True, help="the Space: <user or org>/<name>")
+    space.add_argument("--private", action="store_true")
+    space.add_argument("--out", help="folder to write the Space into (default: a temporary folder)")
+    space.add_argument("--dry-run", action="store_true", help="write the folder and list its files; no network")
     return parser
 
 
@@ -121,11 +141,42 @@ def _predict(args: argparse.Namespace) -> int:
     return 1 if summary.failed else 0
 
 
+def _demo(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    if args.model is None and not Path(DEMO_RUN).is_dir():
+        raise FileNotFoundError(f"no MODEL given and no {DEMO_RUN}: run `make demo` first, or pass a model")
+    from blip_pose.demo_app import build_demo, launch
+    from blip_pose.predictor import PosePredictor
+
+    model = args.model or DEMO_RUN
+    predictor = PosePredictor.from_pretrained(model, device=args.device)
+    launch(build_demo(predictor, model, args.examples), server_name=args.host, server_port=args.port, share=args.share)
+    return 0
+
+
+def _push_demo(args: argparse.Namespace) -> int:
+    import tempfile
+
+    from blip_pose.space import push_space, write_space
+
+    with tempfile.TemporaryDirectory() as tmp:
+        out = args.out or f"{tmp}/space"
+        files = write_space(args.model, args.repo_id, out)
+        if args.dry_run:
+            print(f"wrote {out}:\n" + "\n".join(files))
+            return 0
+        print(f"pushed the demo of {args.model} to {push_space(out, args.repo_id, private=args.private)}")
+    return 0
+
+
 COMMANDS = {
     "card": _card,
     "push": _push,
     "push-metric": _push_metric,
     "predict": _predict,
+    "demo": _demo,
+    "push-demo": _push_demo,
 }
 
 

@@ -8,6 +8,7 @@ import re
 import runpy
 import subprocess
 import sys
+import urllib.request
 from pathlib import Path
 
 import evaluate
@@ -128,13 +129,30 @@ def test_scores_captions_against_arrays_and_visibility_captions(metric):
     assert out["pck@5/rankl"] == 1.0 and np.isnan(out["pck@5/rknee"]) and np.isnan(out["pck@5/head"])
 
 
-def test_app_launches_the_widget_with_this_metric(monkeypatch):
-    launched = []
-    monkeypatch.setattr(evaluate.utils, "launch_gradio_widget", launched.append)
-    runpy.run_path(str(METRIC_DIR / "app.py"))
-    assert len(launched) == 1 and type(launched[0]).__name__ == "PoseThresholdAccuracy"
+def test_app_serves_the_metric_page_under_the_pinned_gradio():
+    import gradio
+    from browser_fixtures import free_port
+
+    app = runpy.run_path(str(METRIC_DIR / "app.py"))  # not __main__: built, not launched
+    assert type(app["module"]).__name__ == "PoseThresholdAccuracy"
+    scores = app["compute"]("upper_neck:12,30\nhead:40,8", "upper_neck:11,30\nupper_neck:52,20", "simple_text", "mean")
+    assert (scores["accuracy@25"], scores["mae"], scores["pck@5/head"]) == (0.5, 1.0, None)  # NaN shown as null
+    with pytest.raises(gradio.Error, match="as many predictions as references"):
+        app["compute"]("head:1,1", "", "simple_text", "mean")
+    port = free_port()
+    app["demo"].launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+    try:
+        page = urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=30).read().decode()
+        config = json.loads(urllib.request.urlopen(f"http://127.0.0.1:{port}/config", timeout=30).read())
+    finally:
+        app["demo"].close()
+    assert "Metric: pose_threshold_accuracy" in page
+    labels = {c["props"].get("label") for c in config["components"]}
+    assert {"predictions (one caption per line)", "references (one caption per line)", "scores"} <= labels
     requirements = (METRIC_DIR / "requirements.txt").read_text()
     assert {"blip-pose", "evaluate", "gradio"} <= set(re.findall(r"^([\w-]+)", requirements, flags=re.MULTILINE))
+    assert f"gradio=={gradio.__version__}" in requirements
+    assert f"sdk_version: {gradio.__version__}" in (METRIC_DIR / "README.md").read_text()
 
 
 GOOD = np.full((16, 2), 10.0)
