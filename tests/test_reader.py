@@ -157,7 +157,6 @@ def test_annolist_only_release(tmp_path: Path) -> None:
     recs = list(release)
     assert [r.is_train for r in recs] == [True, True]
     assert all(r.single_person is None and r.activity is None for r in recs)
-    assert release.video_id(recs[0]) is None
 
 
 def test_one_image_release_is_not_confused_by_squeezing(tmp_path: Path) -> None:
