@@ -99,7 +99,7 @@ def open_image(
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            image = Image.open(io.BytesIO(source) if isinstance(source, bytes) else source)
+            image: Image.Image = Image.open(io.BytesIO(source) if isinstance(source, bytes) else source)
             orientation = exif_orientation(image)
             if orientation != 1 and exif == "refuse":
                 raise ImageError(label, "exif_orientation", f"EXIF orientation {orientation}: annotation frame unknown")

@@ -36,20 +36,24 @@ def draw_pose(
     """
     xy = np.asarray(xy, dtype=np.float64).reshape(NUM_JOINTS, 2)
     # A joint without finite coordinates is missing whatever the caller says (e.g. a simple_text reference).
-    found = np.isfinite(xy).all(1) & (True if found is None else np.asarray(found, bool))
+    drawn = np.asarray(np.isfinite(xy).all(1), dtype=bool)
+    if found is not None:
+        drawn &= np.asarray(found, bool)
     out = image.convert("RGB").copy()
     draw = ImageDraw.Draw(out)
     size = max(2, round(max(out.size) / 160))
     for a, b in SKELETON:
-        if found[a] and found[b]:
-            draw.line([tuple(xy[a]), tuple(xy[b])], fill=color or SIDE_COLORS[_side(b)], width=size)
-    for j in np.flatnonzero(found):
+        if drawn[a] and drawn[b]:
+            draw.line([tuple(xy[a]), tuple(xy[b])], fill=color or SIDE_COLORS[_side(int(b))], width=size)
+    for j in np.flatnonzero(drawn):
         x, y = xy[j]
-        draw.ellipse([x - size, y - size, x + size, y + size], fill=color or SIDE_COLORS[_side(j)], outline="black")
+        draw.ellipse(
+            [x - size, y - size, x + size, y + size], fill=color or SIDE_COLORS[_side(int(j))], outline="black"
+        )
         if names:
             draw.text((x + size + 1, y - size), CAPTION_NAMES[j], fill="white", stroke_width=1, stroke_fill="black")
     lines = [label] if label else []
-    missing = [CAPTION_NAMES[j] for j in np.flatnonzero(~found)]
+    missing = [CAPTION_NAMES[j] for j in np.flatnonzero(~drawn)]
     if missing:
         lines.append("missing: " + " ".join(missing))
     if lines:

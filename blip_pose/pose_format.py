@@ -298,9 +298,9 @@ def parse_coords_batch(captions: Sequence[str]) -> tuple[np.ndarray, np.ndarray]
         found[canonical] = True
     is_canonical = np.zeros(n, dtype=bool)
     is_canonical[canonical] = True
-    for i in np.flatnonzero(~is_canonical):
-        parsed = parse_coords(captions[i])
-        xy[i], found[i] = parsed.xy, parsed.found
+    for k in np.flatnonzero(~is_canonical):
+        parsed = parse_coords(captions[int(k)])
+        xy[k], found[k] = parsed.xy, parsed.found
     return xy, found
 
 

@@ -18,7 +18,7 @@ import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -147,7 +147,7 @@ class PosePredictor:
         self.dtype = getattr(torch, dtype, None) if isinstance(dtype, str) else dtype or torch.float32
         if not isinstance(self.dtype, torch.dtype) or not self.dtype.is_floating_point:
             raise ValueError(f"dtype must be a floating torch dtype such as 'float16', got {dtype!r}")
-        self.model = model.to(device=self.device, dtype=self.dtype).eval()
+        self.model = model.to(device=self.device, dtype=self.dtype).eval()  # type: ignore[call-arg]  # transformers' typed wrapper of nn.Module.to
         self.processor = processor
         self.preprocessing = preprocessing
         self._warned_no_box = False
@@ -174,7 +174,7 @@ class PosePredictor:
                 ``text``.
         """
         model_id = str(model_id)
-        hub = {"revision": revision, "cache_dir": cache_dir, "token": token}
+        hub: dict[str, Any] = {"revision": revision, "cache_dir": cache_dir, "token": token}
         processor = BlipProcessor.from_pretrained(model_id, **hub)
         model = BlipForConditionalGeneration.from_pretrained(model_id, **hub)
         path = _optional_file(model_id, PREPROCESSING_FILE, **hub)
@@ -271,7 +271,10 @@ class PosePredictor:
         be read raises :class:`blip_pose.images.ImageError` naming it.
         """
         single = isinstance(images, (Image.Image, str, Path))
-        loaded = [load_image(image) for image in ([images] if single else images)]
-        boxes = [person_boxes] if single and person_boxes is not None else person_boxes
+        items = cast("list[ImageInput]", [images] if single else list(images))  # type: ignore[arg-type]
+        loaded = [load_image(image) for image in items]
+        boxes = cast(
+            "Sequence[PersonBox | None] | None", [person_boxes] if single and person_boxes is not None else person_boxes
+        )
         results = self.predict_images([im for im, _ in loaded], boxes, [name for _, name in loaded], batch_size)
         return results[0] if single else results

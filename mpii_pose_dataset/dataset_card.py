@@ -52,9 +52,9 @@ def card_data(reports: dict[str, dict]) -> DatasetCardData:
         tags=["pose-estimation", "human-pose-estimation", "keypoints", "mpii", "image-captioning"],
         size_categories=[_size_category(total)],
         source_datasets=["MPII Human Pose (andriluka14cvpr)"],
-        # How each config's images were made: training reads it to record the predictor's preprocessing.
-        **{PREPROCESSING_CARD_KEY: {name: r["recipe"] for name, r in reports.items()}},
     )
+    # How each config's images were made: training reads it to record the predictor's preprocessing.
+    setattr(data, PREPROCESSING_CARD_KEY, {name: r["recipe"] for name, r in reports.items()})
     default = default_config(reports)
     MetadataConfigs(
         {

@@ -110,7 +110,7 @@ def parse_arguments(
     import sys
 
     argv = list(sys.argv[1:] if argv is None else argv)
-    parser = HfArgumentParser(ARGUMENT_CLASSES)
+    parser = HfArgumentParser(ARGUMENT_CLASSES)  # type: ignore[arg-type]  # its DataClassType is a Protocol-less alias
     if argv and not argv[0].startswith("-"):
         config_path = argv.pop(0)
         config = read_config(config_path)

@@ -118,9 +118,11 @@ def recorded_preprocessing(dataset_name: str, config_name: str) -> Preprocessing
     build, or a ``save_to_disk`` folder).
     """
     path = Path(dataset_name)
-    source = path / "README.md" if path.is_dir() else dataset_name
-    if path.is_dir() and not source.is_file():
-        return None
+    source: str | Path = dataset_name
+    if path.is_dir():
+        source = path / "README.md"
+        if not source.is_file():
+            return None
     try:
         card = DatasetCard.load(source)
     except (OSError, HfHubHTTPError, ValueError) as err:  # offline, no README on the Hub, unreadable YAML

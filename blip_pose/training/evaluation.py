@@ -41,7 +41,7 @@ class PoseMetrics:
     tokenizer: PreTrainedTokenizerBase
     references: References
     caption_column: str  # a coordinate column of blip_pose.pose_format.CAPTION_COLUMNS
-    metric: object
+    metric: evaluate.EvaluationModule
     output_dir: Path | None  # where predictions files go; None on processes other than the main one
     name: Callable[[], str] = lambda: "eval"
     latest: dict = field(default_factory=dict)  # the last evaluation's captions and joints, for overlays
@@ -71,6 +71,7 @@ class PoseMetrics:
         apart, so a head-size radius measured in the processed frame is an ellipse in the person's own frame."""
         refs = self.references
         pred, ref, heads = xy, refs.xy, refs.head_boxes
+        assert heads is not None  # called only when the split has head boxes
         if refs.crop_boxes is not None:
             pred, ref = (to_original_frame(p, refs.crop_boxes, refs.sizes) for p in (xy, refs.xy))
             heads = to_original_frame(heads.reshape(-1, 2, 2), refs.crop_boxes, refs.sizes).reshape(-1, 4)
@@ -90,6 +91,7 @@ class PoseMetrics:
 
     def write_predictions(self, captions: list[str], xy: np.ndarray, found: np.ndarray) -> Path:
         """``predictions/<name>.jsonl``: one line per image with the caption and joints (null: not found)."""
+        assert self.output_dir is not None, "only the main process writes predictions"
         path = Path(self.output_dir) / PREDICTIONS_DIR / f"{self.name()}.jsonl"
         path.parent.mkdir(parents=True, exist_ok=True)
         with path.open("w", encoding="utf-8") as out:

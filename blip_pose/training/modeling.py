@@ -74,4 +74,4 @@ def set_label_smoothing(model: BlipForConditionalGeneration, value: float) -> No
     if not 0.0 <= value < 1.0:
         raise ValueError(f"label_smoothing must be in [0, 1), got {value}")
     model.text_decoder.label_smoothing = value
-    model.config.text_config.label_smoothing = value
+    model.config.text_config.label_smoothing = value  # type: ignore[union-attr]  # typed as a union of config kinds

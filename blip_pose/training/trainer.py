@@ -40,6 +40,8 @@ def optimizer_cls_and_kwargs(args: PoseTrainingArguments) -> tuple[type[torch.op
 
 
 class BlipCaptionTrainer(Seq2SeqTrainer):
+    args: PoseTrainingArguments
+
     def __init__(
         self,
         *args: Any,
@@ -67,7 +69,7 @@ class BlipCaptionTrainer(Seq2SeqTrainer):
         prediction_loss_only: bool,
         ignore_keys: list[str] | None = None,
         **gen_kwargs: Any,
-    ) -> tuple[torch.Tensor | None, torch.Tensor | None, torch.Tensor | None]:
+    ) -> tuple[Any, torch.Tensor | None, torch.Tensor | None]:
         if not self.args.predict_with_generate or prediction_loss_only:
             return super().prediction_step(model, inputs, prediction_loss_only, ignore_keys)
         inputs = self._prepare_inputs(inputs)
@@ -82,6 +84,6 @@ class BlipCaptionTrainer(Seq2SeqTrainer):
     def _save(self, output_dir: str | None = None, state_dict: dict | None = None) -> None:
         super()._save(output_dir, state_dict)
         if self.args.should_save:
-            folder = Path(output_dir or self.args.output_dir)
+            folder = Path(str(output_dir or self.args.output_dir))
             (folder / TRAINING_ARGS_NAME).unlink(missing_ok=True)
             (folder / TRAINING_ARGS_FILE).write_text(self.args.to_json_string() + "\n")  # tokens are masked
