@@ -25,34 +25,15 @@ def _main(output: Path, dataset: Path, *flags: str) -> dict[str, float]:
     return run.main([str(CONFIG), "--dataset_name", str(dataset), "--output_dir", str(output), *flags])
 
 
-def test_warm_up_writes_the_captions_back(tmp_path, eight_images):
-    """The method's warm-up: after a few hundred steps on 8 images the model writes their captions (item 8)."""
-    out = tmp_path / "warm-up"
+def test_run_folder_layout(tmp_path, eight_images):
+    """A short run writes a loadable model (safetensors, processor, generation config) and every record of the run."""
+    out = tmp_path / "layout"
     metrics = _main(
         out,
         eight_images,
-        "--max_steps",
-        "300",
-        "--logging_steps",
-        "25",
-        "--report_to",
-        "tensorboard",
-        "--save_strategy",
-        "steps",
-        "--save_steps",
-        "300",
-        "--eval_strategy",
-        "steps",
-        "--eval_steps",
-        "100",
+        *("--max_steps", "6", "--logging_steps", "2", "--report_to", "tensorboard"),
+        *("--save_strategy", "steps", "--save_steps", "6", "--eval_strategy", "steps", "--eval_steps", "3"),
     )
-    assert metrics["eval_accuracy@5"] >= 0.9
-    assert metrics["eval_parse_rate"] == 1.0 and metrics["eval_num_samples"] == 8
-    history = json.loads((out / "trainer_state.json").read_text())["log_history"]
-    losses = [row["loss"] for row in history if "loss" in row]
-    assert losses[-1] < losses[0] / 10
-
-    # Outputs: a loadable checkpoint (safetensors, processor, generation config) and the run's records.
     for name in (
         "model.safetensors",
         "processor_config.json",
@@ -63,11 +44,11 @@ def test_warm_up_writes_the_captions_back(tmp_path, eight_images):
         "training_args.json",
         "plots/training_loss.png",
         "plots/validation_metrics.png",
-        "checkpoint-300/preprocessing.json",
+        "checkpoint-6/preprocessing.json",
         "run_config.json",
-        "checkpoint-300/run_config.json",
+        "checkpoint-6/run_config.json",
         "README.md",
-        "checkpoint-300/model.safetensors",
+        "checkpoint-6/model.safetensors",
     ):
         assert (out / name).is_file(), name
     assert not list(out.rglob("*.bin"))  # no pickled training arguments
@@ -81,6 +62,18 @@ def test_warm_up_writes_the_captions_back(tmp_path, eight_images):
     assert results["eval_accuracy@5"] == metrics["eval_accuracy@5"] and "train_loss" in results
     lines = [json.loads(line) for line in (out / "predictions" / "final.jsonl").read_text().splitlines()]
     assert len(lines) == 8 and all(len(line["joints"]) == 16 for line in lines)
+
+
+def test_warm_up_writes_the_captions_back(tmp_path, eight_images):
+    """The method's warm-up: after a few hundred steps on 8 images the model writes their captions back."""
+    out = tmp_path / "warm-up"
+    metrics = _main(out, eight_images, "--max_steps", "300", "--logging_steps", "25")
+    assert metrics["eval_accuracy@5"] >= 0.9
+    assert metrics["eval_parse_rate"] == 1.0 and metrics["eval_num_samples"] == 8
+    history = json.loads((out / "trainer_state.json").read_text())["log_history"]
+    losses = [row["loss"] for row in history if "loss" in row]
+    assert losses[-1] < losses[0] / 10
+    lines = [json.loads(line) for line in (out / "predictions" / "final.jsonl").read_text().splitlines()]
     assert sum(line["caption"].replace(" ", "") == line["reference"].replace(" ", "") for line in lines) >= 7
 
 

@@ -1,0 +1,119 @@
+"""Where things live: one-way package arrows, the library importable without a checkout, the preprocessing recipe
+travelling with the dataset, and a parallel build identical to a serial one."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from datasets import load_dataset
+
+from blip_pose.geometry import Preprocessing
+from blip_pose.pose_format import CAPTION_COLUMNS, COORDINATE_COLUMNS, caption_column
+from blip_pose.training import data as training_data
+from blip_pose.training.data import preprocessing_record, recorded_preprocessing
+from mpii_pose_dataset.export import build
+from mpii_pose_dataset.features import FEATURES
+from mpii_pose_dataset.sample import SAMPLE_DIR
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _imported_modules(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text())
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+    return names
+
+
+def test_blip_pose_never_imports_the_dataset_package():
+    offenders = [
+        str(path.relative_to(ROOT))
+        for path in (ROOT / "blip_pose").rglob("*.py")
+        if any(name.split(".")[0] == "mpii_pose_dataset" for name in _imported_modules(path))
+    ]
+    assert offenders == []
+
+
+def test_entry_scripts_import_the_library_not_each_other():
+    """training/ holds entry scripts that import blip_pose; no top-level module names from a sys.path trick."""
+    local = {path.stem for path in (ROOT / "training").glob("*.py")}
+    for script in (ROOT / "training").glob("*.py"):
+        assert not (_imported_modules(script) & local), script.name
+    pyproject = (ROOT / "pyproject.toml").read_text()
+    assert "pythonpath" not in pyproject
+
+
+def test_library_imports_from_an_installed_copy(tmp_path):
+    """``import blip_pose.training`` works from any folder once the package is installed (no checkout on sys.path)."""
+    target = tmp_path / "site"
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation", "--target", target, ROOT],
+        check=True,
+        capture_output=True,
+    )
+    code = "import blip_pose.training.trainer, blip_pose.training.data, blip_pose; print(blip_pose.__file__)"
+    env = {"PYTHONPATH": str(target), "PATH": "/usr/bin:/bin", "HF_HUB_OFFLINE": "1"}
+    out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().startswith(str(target))
+
+
+def test_caption_table_is_the_one_source_of_columns():
+    assert set(FEATURES) >= set(CAPTION_COLUMNS)  # the builder writes every column of the table
+    assert COORDINATE_COLUMNS == ("text", "simple_text", "normalized_text", "normalized_simple_text")
+    with pytest.raises(ValueError, match="no joint coordinates"):
+        caption_column("visibility_text")
+    with pytest.raises(ValueError, match="unknown caption column"):
+        caption_column("txet")
+
+
+@pytest.fixture(scope="module")
+def small_crop_build(tmp_path_factory):
+    """The sample's person_crop config at a non-default size and padding, built with two worker processes."""
+    out = tmp_path_factory.mktemp("recipe") / "ds"
+    build(out, data_dir=SAMPLE_DIR, configs=["person_crop"], num_proc=2, image_size=96, crop_padding=1.5)
+    return out
+
+
+def test_recipe_travels_with_the_dataset(small_crop_build):
+    """Training reads how the images were made from the dataset's own card, never from its config name."""
+    expected = Preprocessing("crop", 96, 1.5)
+    assert recorded_preprocessing(str(small_crop_build), "person_crop") == expected
+    train = load_dataset(str(small_crop_build), "person_crop", split="train")
+    assert preprocessing_record(train, str(small_crop_build)) == expected
+
+
+def test_recipe_of_a_hub_dataset_comes_from_its_card(small_crop_build, monkeypatch):
+    """A Hub id goes through the same card reader (DatasetCard.load with the repo id)."""
+    from huggingface_hub import DatasetCard
+
+    asked = []
+    real_load = DatasetCard.load
+
+    def load(source):
+        asked.append(source)
+        return real_load(small_crop_build / "README.md")
+
+    monkeypatch.setattr(training_data.DatasetCard, "load", load)
+    assert recorded_preprocessing("someone/mpii_pose_caption", "person_crop") == Preprocessing("crop", 96, 1.5)
+    assert asked == ["someone/mpii_pose_caption"]
+
+
+def test_parallel_build_equals_serial_build(small_crop_build, tmp_path):
+    serial = tmp_path / "serial"
+    build(serial, data_dir=SAMPLE_DIR, configs=["person_crop"], num_proc=1, image_size=96, crop_padding=1.5)
+    for split in ("train", "validation"):
+        a = load_dataset(str(small_crop_build), "person_crop", split=split)
+        b = load_dataset(str(serial), "person_crop", split=split)
+        assert len(a) == len(b) > 0
+        key = ("image_name", "person_index")
+        assert sorted(zip(*(a[k] for k in key))) == sorted(zip(*(b[k] for k in key)))
+        assert sorted(a["text"]) == sorted(b["text"])
