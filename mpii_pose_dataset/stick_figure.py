@@ -277,6 +277,7 @@ class Look:
     shirt: tuple[int, int, int]
     skin: tuple[int, int, int]
     thickness: int
+    outline: int = 2  # width of the dark ring around each joint disc (small figures need a thin one)
 
 
 class Canvas:
@@ -293,9 +294,9 @@ class Canvas:
         self._rgb.line(pts, fill=colour, width=width)
         self._lab.line(pts, fill=label, width=width)
 
-    def _disc(self, c: np.ndarray, r: float, colour: tuple[int, int, int], label: int, outline: bool) -> None:
+    def _disc(self, c: np.ndarray, r: float, colour: tuple[int, int, int], label: int, outline: int) -> None:
         box = [float(c[0] - r), float(c[1] - r), float(c[0] + r), float(c[1] + r)]
-        self._rgb.ellipse(box, fill=colour, outline=(20, 20, 20) if outline else None, width=2 if outline else 0)
+        self._rgb.ellipse(box, fill=colour, outline=(20, 20, 20) if outline else None, width=outline)
         self._lab.ellipse(box, fill=label)
 
     def person(self, joints: np.ndarray, look: Look, label: int) -> None:
@@ -308,9 +309,9 @@ class Canvas:
             if (a, b) != _HEAD_SEGMENT:  # drawn as the head disc instead
                 self._line(joints[a], joints[b], _limb_colour(a, b), look.thickness, label)
         centre, radius = head_circle(joints)
-        self._disc(centre, radius, look.skin, label, outline=False)
+        self._disc(centre, radius, look.skin, label, outline=0)
         for j in range(NUM_JOINTS):
-            self._disc(joints[j], look.thickness * 0.6, JOINT_COLOURS[j], label, outline=True)
+            self._disc(joints[j], look.thickness * 0.6, JOINT_COLOURS[j], label, outline=look.outline)
 
     def occluder(self, box: tuple[int, int, int, int], colour: tuple[int, int, int]) -> None:
         """A solid box in front of everything drawn so far (a crate, a sign)."""
