@@ -5,12 +5,22 @@ The Hub (and so ``Salesforce/blip-image-captioning-base``) is out of reach offli
 covers the pose captions (whole numbers 0..999 like BERT's, joint names, punctuation, BLIP's special tokens with
 the decoder BOS ``[DEC]``), and saves both like any checkpoint so that every later step loads it with
 ``from_pretrained``. ``base`` is the real BLIP-base architecture (``BlipConfig()``) with the small vocabulary.
+
+Every preset is initialised with std :data:`INITIALIZER_RANGE` (0.02) in both towers: ``BlipVisionConfig`` defaults
+to 1e-10, which leaves a random vision tower all but dead. Names ending in ``-numbers``, ``-positions`` or ``-loc``
+(both) also start from codes that make localisation easier to learn from scratch (:data:`CODES`):
+
+* ``numbers``: the embedding rows of the number tokens "0".."999" hold a sine/cosine code of their value (tied
+  with the output layer), so neighbouring pixel values start close together;
+* ``positions``: the vision position embeddings hold a 2-D sine/cosine code of each patch's row and column
+  (MAE-style, amplitude 1, class token 0), so the encoder knows where each patch is from the first step.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import torch
 from transformers import BertTokenizer, BlipConfig, BlipForConditionalGeneration, BlipProcessor
 
 try:  # transformers >= 5 names the PIL-only processor separately (no torchvision needed)
@@ -18,33 +28,46 @@ try:  # transformers >= 5 names the PIL-only processor separately (no torchvisio
 except ImportError:  # pragma: no cover - transformers 4.x
     from transformers import BlipImageProcessor as _BlipImageProcessor
 
-from blip_pose.pose_format import CAPTION_FORMATS, CAPTION_NAMES
+from blip_pose.pose_format import CAPTION_FORMATS, CAPTION_NAMES, PIXEL
 
 SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "[DEC]")
 #: Longest caption the presets must generate: normalized_text, 16 joints x 9 tokens (name : 0 . 320 , 0 . 927)
 #: + BOS/SEP = 146, with margin (pixel captions need 16 x 5 + 2 = 82).
 MAX_CAPTION_TOKENS = 192
+#: Std of the random initialisation of every preset, vision and text (BERT's and BLIP-text's value).
+INITIALIZER_RANGE = 0.02
+#: Start-up codes a preset may list under ``"codes"`` (see the module docstring).
+CODES = ("numbers", "positions")
+#: Values coded by the ``numbers`` code: the pixel numbers captions write, each one token of the vocabulary.
+NUMBER_TOKENS = tuple(int(word) for word in PIXEL.words)
+
+_TINY: dict = {
+    "vision": dict(
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        image_size=128,
+        patch_size=16,
+    ),
+    "text": dict(
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        max_position_embeddings=MAX_CAPTION_TOKENS,
+    ),
+    "projection_dim": 64,
+}
+_BASE: dict = {"vision": {}, "text": {}, "projection_dim": 512}
 
 PRESETS: dict[str, dict] = {
-    "tiny": {
-        "vision": dict(
-            hidden_size=64,
-            intermediate_size=128,
-            num_hidden_layers=2,
-            num_attention_heads=2,
-            image_size=128,
-            patch_size=16,
-        ),
-        "text": dict(
-            hidden_size=64,
-            intermediate_size=128,
-            num_hidden_layers=2,
-            num_attention_heads=2,
-            max_position_embeddings=MAX_CAPTION_TOKENS,
-        ),
-        "projection_dim": 64,
-    },
-    "base": {"vision": {}, "text": {}, "projection_dim": 512},
+    "tiny": _TINY,
+    "tiny-numbers": {**_TINY, "codes": ("numbers",)},
+    "tiny-positions": {**_TINY, "codes": ("positions",)},
+    "tiny-loc": {**_TINY, "codes": CODES},
+    "base": _BASE,
+    "base-loc": {**_BASE, "codes": CODES},
 }
 
 
@@ -76,24 +99,61 @@ def build_preset(name: str, seed: int = 0) -> tuple[BlipForConditionalGeneration
     """A random-initialised BLIP captioner and its processor for the preset ``name`` (see :data:`PRESETS`)."""
     if name not in PRESETS:
         raise ValueError(f"unknown model preset {name!r}; known presets: {', '.join(PRESETS)}")
-    import torch
-
     spec = PRESETS[name]
     processor = build_processor(spec["vision"].get("image_size", 384))
     tok = processor.tokenizer
+    vision = dict(spec["vision"], initializer_range=INITIALIZER_RANGE)
     text = dict(
         spec["text"],
+        initializer_range=INITIALIZER_RANGE,
         vocab_size=len(tok),
         pad_token_id=tok.pad_token_id,
         bos_token_id=tok.bos_token_id,
         sep_token_id=tok.sep_token_id,
         eos_token_id=tok.sep_token_id,
     )
-    config = BlipConfig(text_config=text, vision_config=spec["vision"], projection_dim=spec["projection_dim"])
+    config = BlipConfig(
+        text_config=text,
+        vision_config=vision,
+        projection_dim=spec["projection_dim"],
+        initializer_range=INITIALIZER_RANGE,
+    )
     torch.manual_seed(seed)
     model = BlipForConditionalGeneration(config)
     model.generation_config.max_new_tokens = MAX_CAPTION_TOKENS - 2
+    codes = spec.get("codes", ())
+    with torch.no_grad():
+        if "numbers" in codes:
+            rows = tok.convert_tokens_to_ids([str(i) for i in NUMBER_TOKENS])
+            emb = model.text_decoder.get_input_embeddings().weight
+            code = sincos_code(torch.tensor(list(NUMBER_TOKENS), dtype=torch.float64), emb.shape[1], max_period=1e4)
+            emb[rows] = (code * INITIALIZER_RANGE * 2**0.5).to(emb.dtype)  # entries with std ~INITIALIZER_RANGE
+        if "positions" in codes:
+            pos = model.vision_model.embeddings.position_embedding
+            grid = config.vision_config.image_size // config.vision_config.patch_size
+            pos[0, 0] = 0.0  # the class token has no place in the image
+            pos[0, 1:] = grid_code(grid, pos.shape[-1]).to(pos.dtype)
     return model, processor
+
+
+def sincos_code(values: torch.Tensor, dim: int, max_period: float) -> torch.Tensor:
+    """(N, dim) sine/cosine code of ``values`` (N,): Transformer-style, periods from 2*pi up to ``max_period``."""
+    half = dim // 2
+    freqs = max_period ** (-torch.arange(half, dtype=torch.float64) / max(half - 1, 1))
+    angles = values.to(torch.float64)[:, None] * freqs[None, :]
+    code = torch.zeros(len(values), dim, dtype=torch.float64)
+    code[:, 0 : 2 * half : 2], code[:, 1 : 2 * half : 2] = torch.sin(angles), torch.cos(angles)
+    return code
+
+
+def grid_code(grid: int, dim: int) -> torch.Tensor:
+    """(grid*grid, dim) 2-D code of a row-major patch grid: half the channels code the row, half the column."""
+    rows, cols = torch.meshgrid(torch.arange(grid), torch.arange(grid), indexing="ij")
+    period = 4.0 * grid  # channels turn from 1 rad per patch down to 1/4 rad across the whole grid
+    half = dim // 2
+    return torch.cat(
+        [sincos_code(rows.flatten(), half, period), sincos_code(cols.flatten(), dim - half, period)], dim=1
+    )
 
 
 def save_preset(name: str, output_dir: str | Path, seed: int = 0) -> Path:

@@ -162,13 +162,13 @@ def _look(rng: np.random.Generator, height_px: float) -> Look:
     )
 
 
-def _apart(boxes: list[np.ndarray], k: int, margin: float) -> bool:
+def apart(boxes: list[np.ndarray], k: int, margin: float) -> bool:
     """Person k's box (x1, y1, x2, y2), grown by ``margin`` px, overlaps no other person's box."""
     x1, y1, x2, y2 = boxes[k] + np.array([-margin, -margin, margin, margin])
     return not any(x1 < b[2] and b[0] < x2 and y1 < b[3] and b[1] < y2 for i, b in enumerate(boxes) if i != k)
 
 
-def _person_entry(
+def person_entry(
     joints: np.ndarray,
     vis: np.ndarray,
     size: tuple[int, int],
@@ -236,10 +236,10 @@ def _render_frame(
         colour = tuple(int(c) for c in rng.integers(60, 140, 3))
         canvas.occluder((int(x0), int(y0), int(x0 + side), int(y0 + side)), colour)  # type: ignore[arg-type]
     boxes = [np.array([*j.min(0), *j.max(0)], dtype=np.float64) for j in placed]
-    single = [i + 1 for i in range(len(placed)) if _apart(boxes, i, 0.05 * h)]
+    single = [i + 1 for i in range(len(placed)) if apart(boxes, i, 0.05 * h)]
     blank = {JOINT_ID["rwri"], JOINT_ID["lwri"]} if frame == video.blank_visibility_frame else set()
     rects = [
-        _person_entry(
+        person_entry(
             joints,
             canvas.visible(joints, i + 1),
             video.size,

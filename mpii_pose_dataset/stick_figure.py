@@ -20,10 +20,18 @@ from blip_pose.pose_format import JOINT_ID, LEFT_JOINTS, NUM_JOINTS, RIGHT_JOINT
 
 OCCLUDER_LABEL = 255
 
-# Body proportions as fractions of the standing height (head top to ankle).
-_TORSO, _NECK, _HEAD = 0.28, 0.05, 0.13
-_THIGH, _SHIN, _UPPER_ARM, _FOREARM = 0.245, 0.245, 0.17, 0.15
-_HIP_HALF, _SHOULDER_HALF = 0.065, 0.11
+#: Body proportions as fractions of the standing height (head top to ankle).
+PROPORTIONS: dict[str, float] = dict(
+    torso=0.28,
+    neck=0.05,
+    head=0.13,
+    thigh=0.245,
+    shin=0.245,
+    upper_arm=0.17,
+    forearm=0.15,
+    hip_half=0.065,
+    shoulder_half=0.11,
+)
 
 #: Limb angles of each pose (right limbs lie on the image's left for a figure facing the camera).
 #: ``width`` < 1 narrows hips and shoulders for side and three-quarter views.
@@ -223,24 +231,28 @@ def jitter(template: Mapping[str, float], rng: np.random.Generator, sd: float) -
     return {k: v if k == "width" else v + float(rng.normal(0.0, sd)) for k, v in template.items()}
 
 
-def pose_joints(pose: Mapping[str, float]) -> np.ndarray:
-    """Joints (16, 2) of a figure of height ~1 with the pelvis at the origin, y down, in MPII id order."""
+def pose_joints(pose: Mapping[str, float], proportions: Mapping[str, float] = PROPORTIONS) -> np.ndarray:
+    """Joints (16, 2) of a figure of height ~1 with the pelvis at the origin, y down, in MPII id order.
+
+    ``proportions`` has the keys of :data:`PROPORTIONS` (segment lengths as fractions of the standing height).
+    """
+    p = proportions
     j = np.zeros((NUM_JOINTS, 2))
     up = _dir(180 + pose["lean"])
     right = np.array([up[1], -up[0]]) * pose["width"]  # the figure's right is the image's left when facing us
     ids = JOINT_ID
-    j[ids["thorax"]] = _TORSO * up
-    j[ids["upper_neck"]] = j[ids["thorax"]] + _NECK * _dir(180 + pose["lean"] + pose["head"] / 2)
-    j[ids["head"]] = j[ids["upper_neck"]] + _HEAD * _dir(180 + pose["lean"] + pose["head"])
+    j[ids["thorax"]] = p["torso"] * up
+    j[ids["upper_neck"]] = j[ids["thorax"]] + p["neck"] * _dir(180 + pose["lean"] + pose["head"] / 2)
+    j[ids["head"]] = j[ids["upper_neck"]] + p["head"] * _dir(180 + pose["lean"] + pose["head"])
     for side, sign in (("r", 1.0), ("l", -1.0)):
-        hip = sign * _HIP_HALF * right
-        knee = hip + _THIGH * _dir(pose[f"{side}_thigh"])
-        sho = j[ids["thorax"]] + sign * _SHOULDER_HALF * right
-        elb = sho + _UPPER_ARM * _dir(pose[f"{side}_upper"])
+        hip = sign * p["hip_half"] * right
+        knee = hip + p["thigh"] * _dir(pose[f"{side}_thigh"])
+        sho = j[ids["thorax"]] + sign * p["shoulder_half"] * right
+        elb = sho + p["upper_arm"] * _dir(pose[f"{side}_upper"])
         j[ids[f"{side}hip"]], j[ids[f"{side}knee"]] = hip, knee
-        j[ids[f"{side}ankl"]] = knee + _SHIN * _dir(pose[f"{side}_shin"])
+        j[ids[f"{side}ankl"]] = knee + p["shin"] * _dir(pose[f"{side}_shin"])
         j[ids[f"{side}sho"]], j[ids[f"{side}elb"]] = sho, elb
-        j[ids[f"{side}wri"]] = elb + _FOREARM * _dir(pose[f"{side}_fore"])
+        j[ids[f"{side}wri"]] = elb + p["forearm"] * _dir(pose[f"{side}_fore"])
     return j
 
 
@@ -266,6 +278,7 @@ class Look:
     shirt: tuple[int, int, int]
     skin: tuple[int, int, int]
     thickness: int
+    outline: int = 2  # width of the dark ring around each joint disc (small figures need a thin one)
 
 
 class Canvas:
@@ -282,9 +295,9 @@ class Canvas:
         self._rgb.line(pts, fill=colour, width=width)
         self._lab.line(pts, fill=label, width=width)
 
-    def _disc(self, c: np.ndarray, r: float, colour: tuple[int, int, int], label: int, outline: bool) -> None:
+    def _disc(self, c: np.ndarray, r: float, colour: tuple[int, int, int], label: int, outline: int) -> None:
         box = [float(c[0] - r), float(c[1] - r), float(c[0] + r), float(c[1] + r)]
-        self._rgb.ellipse(box, fill=colour, outline=(20, 20, 20) if outline else None, width=2 if outline else 0)
+        self._rgb.ellipse(box, fill=colour, outline=(20, 20, 20) if outline else None, width=outline)
         self._lab.ellipse(box, fill=label)
 
     def person(self, joints: np.ndarray, look: Look, label: int) -> None:
@@ -297,9 +310,9 @@ class Canvas:
             if (a, b) != _HEAD_SEGMENT:  # drawn as the head disc instead
                 self._line(joints[a], joints[b], _limb_colour(a, b), look.thickness, label)
         centre, radius = head_circle(joints)
-        self._disc(centre, radius, look.skin, label, outline=False)
+        self._disc(centre, radius, look.skin, label, outline=0)
         for j in range(NUM_JOINTS):
-            self._disc(joints[j], look.thickness * 0.6, JOINT_COLOURS[j], label, outline=True)
+            self._disc(joints[j], look.thickness * 0.6, JOINT_COLOURS[j], label, outline=look.outline)
 
     def occluder(self, box: tuple[int, int, int, int], colour: tuple[int, int, int]) -> None:
         """A solid box in front of everything drawn so far (a crate, a sign)."""

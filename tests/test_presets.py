@@ -66,3 +66,60 @@ def test_longest_captions_fit_the_tiny_preset(tiny_dir):
         ids = tok(caption).input_ids
         assert tok.unk_token_id not in ids, kind
         assert len(ids) <= tok.model_max_length == MAX_CAPTION_TOKENS, (kind, len(ids))
+
+
+@pytest.mark.parametrize("name", ["tiny", "tiny-loc"])
+def test_both_towers_start_with_std_002(name):
+    """BlipVisionConfig's default initializer_range (1e-10) would leave the vision tower dead."""
+    model, _ = build_preset(name)
+    assert model.config.vision_config.initializer_range == model.config.text_config.initializer_range == 0.02
+    for tower in (model.vision_model, model.text_decoder):
+        coded = {"embeddings.position_embedding"} if name == "tiny-loc" else set()  # a code, not random
+        weights = {n: p.detach() for n, p in tower.named_parameters() if p.dim() > 1 and n not in coded}
+        assert len(weights) >= 10
+        for n, w in weights.items():
+            assert 0.017 < float(w.std()) < 0.023, n
+
+
+def test_number_code_puts_close_values_close():
+    model, processor = build_preset("tiny-numbers")
+    plain, _ = build_preset("tiny")
+    emb = model.text_decoder.get_input_embeddings().weight.detach()
+    row = dict(
+        zip(
+            ["10", "11", "900", "500", "501", "505", "550"],
+            processor.tokenizer.convert_tokens_to_ids(["10", "11", "900", "500", "501", "505", "550"]),
+        )
+    )
+
+    def dist(a: str, b: str) -> float:
+        return float((emb[row[a]] - emb[row[b]]).norm())
+
+    assert dist("10", "11") < 0.5 * dist("10", "900")
+    assert dist("500", "501") < dist("500", "505") < dist("500", "550")
+    assert torch.equal(model.text_decoder.cls.predictions.decoder.weight.detach(), emb)  # tied: the output side too
+    other = processor.tokenizer.convert_tokens_to_ids(["rankl", "[DEC]"])
+    assert torch.equal(emb[other], plain.text_decoder.get_input_embeddings().weight.detach()[other])
+
+
+def test_position_code_puts_neighbouring_patches_close():
+    model, _ = build_preset("tiny-positions")
+    pos = model.vision_model.embeddings.position_embedding.detach()[0]
+    grid = 128 // 16
+    patch = pos[1:].reshape(grid, grid, -1)
+
+    def dist(a: tuple[int, int], b: tuple[int, int]) -> float:
+        return float((patch[a] - patch[b]).norm())
+
+    assert torch.all(pos[0] == 0)  # the class token
+    assert 0 < dist((3, 3), (3, 4)) < dist((3, 3), (3, 7)) and 0 < dist((3, 3), (4, 3)) < dist((3, 3), (7, 3))
+    assert dist((3, 3), (4, 4)) < dist((0, 0), (7, 7))
+    assert len({tuple(p.tolist()) for p in pos[1:]}) == grid * grid  # every patch has its own code
+
+
+def test_coded_preset_saves_and_reloads_its_codes(tmp_path):
+    folder = save_preset("tiny-loc", tmp_path / "loc")
+    model = BlipForConditionalGeneration.from_pretrained(folder)
+    fresh, _ = build_preset("tiny-loc")
+    for (name, a), b in zip(model.state_dict().items(), fresh.state_dict().values()):
+        assert torch.equal(a, b), name
