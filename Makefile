@@ -9,7 +9,7 @@ export HF_HUB_OFFLINE ?= 1
 export HF_DATASETS_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: demo test install clean
+.PHONY: demo test lint install clean
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -23,7 +23,13 @@ install: $(VENV)/.installed
 demo: $(VENV)/.installed
 	$(VENV)/bin/accelerate launch --num_processes 1 training/run.py training/configs/demo.yaml
 
-test: $(VENV)/.installed
+# Lint first: ruff (lint, import order, format) and mypy, configured in pyproject.toml.
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+test: lint
 	$(PY) -m pytest
 
 clean:

@@ -18,6 +18,7 @@ to 1e-10, which leaves a random vision tower all but dead. Names ending in ``-nu
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import torch
@@ -26,7 +27,7 @@ from transformers import BertTokenizer, BlipConfig, BlipForConditionalGeneration
 try:  # transformers >= 5 names the PIL-only processor separately (no torchvision needed)
     from transformers import BlipImageProcessorPil as _BlipImageProcessor
 except ImportError:  # pragma: no cover - transformers 4.x
-    from transformers import BlipImageProcessor as _BlipImageProcessor
+    from transformers import BlipImageProcessor as _BlipImageProcessor  # type: ignore[assignment]
 
 from blip_pose.pose_format import CAPTION_FORMATS, CAPTION_NAMES, PIXEL
 
@@ -130,7 +131,7 @@ def build_preset(name: str, seed: int = 0) -> tuple[BlipForConditionalGeneration
             emb[rows] = (code * INITIALIZER_RANGE * 2**0.5).to(emb.dtype)  # entries with std ~INITIALIZER_RANGE
         if "positions" in codes:
             pos = model.vision_model.embeddings.position_embedding
-            grid = config.vision_config.image_size // config.vision_config.patch_size
+            grid = math.isqrt(model.vision_model.embeddings.num_patches)
             pos[0, 0] = 0.0  # the class token has no place in the image
             pos[0, 1:] = grid_code(grid, pos.shape[-1]).to(pos.dtype)
     return model, processor

@@ -13,6 +13,7 @@ import os
 import sys
 import tempfile
 from collections.abc import Sequence
+from pathlib import Path
 
 from datasets.exceptions import DatasetGenerationError
 
@@ -95,6 +96,7 @@ def _build(args: argparse.Namespace) -> None:
     if args.simple_joints:
         overrides["simple_joints"] = tuple(j.strip() for j in args.simple_joints.split(",") if j.strip())
     with tempfile.TemporaryDirectory(prefix="synthetic-mpii-") as source:
+        data_dir: str | Path | None
         if args.synthetic is not None:
             data_dir = generate(source, args.synthetic, overrides.pop("seed", 0)).parent
         else:

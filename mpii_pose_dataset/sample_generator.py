@@ -221,7 +221,7 @@ def _render_frame(
     w, h = video.size
     canvas = Canvas(backdrop.copy())
     people = [k for k, f in enumerate(video.figures) if f.frames is None or frame in f.frames]
-    placed = []
+    placed: list[np.ndarray] = []
     for k in people:
         fig = video.figures[k]
         unit = pose_joints(jitter(poses[k], rng, 4.0))
