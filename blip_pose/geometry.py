@@ -25,6 +25,24 @@ PREPROCESSING_FILE = "preprocessing.json"
 MODES = ("resize", "crop")
 #: MPII's scale is the person height divided by this many pixels.
 MPII_SCALE_PX = 200.0
+#: A crop box may reach at most this many image sizes (the longer side) past each border. apply() pads the image
+#: to the box with black, so an unbounded box (a bad scale, a box of 1e9 px) would allocate a canvas of any size.
+CROP_LIMIT = 1.0
+
+
+class CropTooLargeError(ValueError):
+    """A crop box reaching further past the image than :data:`CROP_LIMIT` allows."""
+
+
+def check_crop(box: tuple[float, float, float, float], width: int, height: int) -> None:
+    """Refuse a box reaching more than ``CROP_LIMIT * max(width, height)`` px past a ``width`` x ``height`` image."""
+    reach = CROP_LIMIT * max(width, height)
+    x0, y0, x1, y1 = box
+    if not (x0 >= -reach and y0 >= -reach and x1 <= width + reach and y1 <= height + reach):
+        raise CropTooLargeError(
+            f"crop box {tuple(round(v, 1) for v in box)} reaches more than {CROP_LIMIT:g}x the image size "
+            f"past a {width}x{height} image; check the person box / scale"
+        )
 
 
 @dataclass(frozen=True)
@@ -135,7 +153,9 @@ class Preprocessing:
             return resize_transform(width, height, self.image_size)
         if center is None or scale is None:
             raise ValueError("crop preprocessing needs the person centre and scale")
-        return crop_transform(center, scale, self.image_size, self.crop_padding)
+        transform = crop_transform(center, scale, self.image_size, self.crop_padding)
+        check_crop(transform.box, width, height)
+        return transform
 
     def save(self, directory: str | Path) -> Path:
         path = Path(directory) / PREPROCESSING_FILE

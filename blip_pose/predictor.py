@@ -209,6 +209,13 @@ class PosePredictor:
         # MPII scale = height / 200; the crop (side = 200 * scale * padding) then holds the padded box.
         return pre.transform(width, height, ((x0 + x1) / 2, (y0 + y1) / 2), max(x1 - x0, y1 - y0) / MPII_SCALE_PX)
 
+    def _checked_transform(self, image: Image.Image, box: PersonBox | None, name: str | None) -> BoxTransform:
+        """:meth:`transform_for`, with a refused box (e.g. ``[0, 0, 1e9, 1e9]``) reported against its image."""
+        try:
+            return self.transform_for(image.width, image.height, box)
+        except ValueError as err:
+            raise ValueError(f"{name or 'image'}: person box {box}: {err}") from None
+
     @torch.inference_mode()
     def generate(self, frames: list[Image.Image]) -> list[str]:
         """Captions of processed-frame images; the model sees only the image (never a caption prompt)."""
@@ -248,7 +255,9 @@ class PosePredictor:
         results: list[PosePrediction] = []
         for start in range(0, len(images), batch_size):
             batch = images[start : start + batch_size]
-            transforms = [self.transform_for(im.width, im.height, box) for im, box in zip(batch, boxes[start:])]
+            transforms = [
+                self._checked_transform(im, box, name) for im, box, name in zip(batch, boxes[start:], names[start:])
+            ]
             captions = self.generate([t.apply(im) for t, im in zip(transforms, batch)])
             results.extend(
                 self.decode(c, t, im.width, im.height, name)

@@ -12,9 +12,10 @@ Configs: ``paper`` (default; the published method), ``video_split`` (the paper's
 ``person_crop`` (one example per person, square crop around objpos). Without ``data_dir`` the official archives
 are downloaded through the builder's download manager.
 
-``_split_generators`` reads the annotation file once, admits persons and assigns splits from the annotation alone
-(no pixels), and writes the admitted records as JSON-lines shard files to ``work_dir``; ``_generate_examples``
-streams one shard file at a time, so no process holds the whole release and ``num_proc`` workers share the shards.
+``_split_generators`` reads the annotation file once, admits persons, checks each admitted file's type and image
+header, assigns splits over what passed (no pixels decoded), and writes the admitted records as JSON-lines shard
+files to ``work_dir``; ``_generate_examples`` streams one shard file at a time, so no process holds the whole
+release and ``num_proc`` workers share the shards.
 Reasons for skipped candidates are written as small JSON files to ``work_dir`` too (worker processes cannot
 return them otherwise) and summed by :func:`read_build_report`.
 """
@@ -42,6 +43,7 @@ from mpii_pose_dataset.examples import (
     admit,
     check_name,
     make_examples,
+    probe_reason,
     record_from_json,
     record_to_json,
 )
@@ -190,9 +192,12 @@ class MpiiPoseCaption(datasets.GeneratorBasedBuilder):
         admitted_file = self.work_dir / "admitted.jsonl"
         with admitted_file.open("w") as admitted:
             for record in release:
-                check_name(record, images_dir, mat_path)  # an unsafe name anywhere is refused, used or not
+                path = check_name(record, images_dir, mat_path)  # an unsafe name anywhere is refused, used or not
                 persons = admit(record, config.settings, skips)
-                if persons:
+                reason = probe_reason(path) if persons else None
+                if reason is not None:  # splits are drawn only over files that can be images
+                    skips[reason] += len(persons)
+                elif persons:
                     admitted.write(record_to_json(record, persons) + "\n")
                     plan.append((len(persons), group_key(config.split_by, record.index, record.video_index)))
         if release.skipped:
