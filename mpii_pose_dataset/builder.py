@@ -211,7 +211,11 @@ class MpiiPoseCaption(datasets.GeneratorBasedBuilder):
             "recipe": config.recipe(),
         }
         (self.work_dir / PLAN_REPORT).write_text(json.dumps(report, indent=2))
-        validation = validation_groups(((g, n) for n, g in plan), config.validation_ratio, config.seed)
+        try:
+            validation = validation_groups(((g, n) for n, g in plan), config.validation_ratio, config.seed)
+        except ValueError as err:  # too few usable files: say why they were not usable
+            counts = ", ".join(f"{reason} {n}" for reason, n in sorted(skips.items())) or "none"
+            raise ValueError(f"config {config.name!r}: {err} (skipped {report['unit']}s: {counts})") from None
         in_validation = [g in validation for _, g in plan]
         del release, plan  # the parsed .mat is the biggest object of a build: free it before the images
         shards = self._write_shards(admitted_file, in_validation)
