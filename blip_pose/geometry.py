@@ -166,7 +166,12 @@ class Preprocessing:
     def load(cls, directory: str | Path) -> Preprocessing:
         """Read ``preprocessing.json``; unknown keys are an error naming the file."""
         path = Path(directory) / PREPROCESSING_FILE
-        data = json.loads(path.read_text())
+        try:
+            data = json.loads(path.read_text())
+        except (ValueError, UnicodeDecodeError) as err:
+            raise ValueError(f"{path}: not valid JSON ({err})") from None
+        if not isinstance(data, dict):
+            raise ValueError(f"{path}: expected a JSON object, got {type(data).__name__}")
         unknown = set(data) - {"mode", "image_size", "crop_padding"}
         if unknown:
             raise ValueError(f"{path}: unknown keys {sorted(unknown)}")

@@ -9,6 +9,7 @@ the inverse of that same box transform.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
@@ -119,6 +120,43 @@ def load_image(image: ImageInput) -> tuple[Image.Image, str | None]:
     raise TypeError(f"expected a PIL image or a path, got {type(image).__name__}")
 
 
+def _load_model_files(model_id: str, hub: dict[str, Any]) -> tuple[BlipProcessor, BlipForConditionalGeneration]:
+    """Processor and weights; a corrupt file of a local folder is a ValueError naming it (not a library trace)."""
+    from safetensors import SafetensorError
+
+    try:
+        return (
+            BlipProcessor.from_pretrained(model_id, **hub),
+            BlipForConditionalGeneration.from_pretrained(model_id, **hub),
+        )
+    except (OSError, SafetensorError, json.JSONDecodeError, UnicodeDecodeError, ValueError) as err:
+        folder = Path(model_id)
+        if folder.is_dir():
+            bad = _first_unreadable(folder)
+            if bad is not None:
+                raise ValueError(f"{bad}: {err}".splitlines()[0]) from None
+        raise ValueError(f"{model_id}: cannot load the model ({str(err).splitlines()[0]})") from None
+
+
+def _first_unreadable(folder: Path) -> Path | None:
+    """The first JSON file that does not parse or weights file whose header does not, in a model folder."""
+    from safetensors import SafetensorError, safe_open
+
+    for path in sorted(folder.glob("*.json")):
+        try:
+            json.loads(path.read_text(encoding="utf-8"))
+        except (ValueError, UnicodeDecodeError):
+            return path
+    for path in sorted(folder.glob("*.safetensors")):
+        try:
+            with safe_open(str(path), "pt") as weights:
+                for key in weights.keys():
+                    weights.get_slice(key)
+        except (SafetensorError, OSError):
+            return path
+    return None
+
+
 class PosePredictor:
     """Joints of one person per image, in the image's own pixels.
 
@@ -140,6 +178,8 @@ class PosePredictor:
         if caption_kind not in ("pixel", "normalized"):
             raise ValueError(f"caption_kind must be 'pixel' or 'normalized', got {caption_kind!r}")
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        if self.device.type == "cuda" and not torch.cuda.is_available():
+            raise ValueError(f"device {str(self.device)!r}: CUDA is not available here (use --device cpu)")
         self.dtype = getattr(torch, dtype, None) if isinstance(dtype, str) else dtype or torch.float32
         if not isinstance(self.dtype, torch.dtype) or not self.dtype.is_floating_point:
             raise ValueError(f"dtype must be a floating torch dtype such as 'float16', got {dtype!r}")
@@ -171,8 +211,7 @@ class PosePredictor:
         """
         model_id = str(model_id)
         hub = {"revision": revision, "cache_dir": cache_dir, "token": token}
-        processor = BlipProcessor.from_pretrained(model_id, **hub)
-        model = BlipForConditionalGeneration.from_pretrained(model_id, **hub)
+        processor, model = _load_model_files(model_id, hub)
         path = _optional_file(model_id, PREPROCESSING_FILE, **hub)
         if path is None:
             logger.warning(
