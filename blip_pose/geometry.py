@@ -43,6 +43,9 @@ MPII_SCALE_PX = 200.0
 MATLAB_ORIGIN = 1.0
 #: The convention above, as a dataset's recipe records it.
 COORDINATES = "0-based pixels"
+#: A crop box may reach at most this many image sizes (the longer side) past each border. apply() pads the image
+#: to the box with black, so an unbounded box (a bad scale, a box of 1e9 px) would allocate a canvas of any size.
+CROP_LIMIT = 1.0
 
 
 def inside_image(points: np.ndarray, width: float, height: float) -> np.ndarray:
@@ -56,6 +59,21 @@ def inside_image(points: np.ndarray, width: float, height: float) -> np.ndarray:
     pts = np.asarray(points, dtype=np.float64)
     x, y = pts[..., 0], pts[..., 1]
     return (x >= 0) & (x < width) & (y >= 0) & (y < height)
+
+
+class CropTooLargeError(ValueError):
+    """A crop box reaching further past the image than :data:`CROP_LIMIT` allows."""
+
+
+def check_crop(box: tuple[float, float, float, float], width: int, height: int) -> None:
+    """Refuse a box reaching more than ``CROP_LIMIT * max(width, height)`` px past a ``width`` x ``height`` image."""
+    reach = CROP_LIMIT * max(width, height)
+    x0, y0, x1, y1 = box
+    if not (x0 >= -reach and y0 >= -reach and x1 <= width + reach and y1 <= height + reach):
+        raise CropTooLargeError(
+            f"crop box {tuple(round(v, 1) for v in box)} reaches more than {CROP_LIMIT:g}x the image size "
+            f"past a {width}x{height} image; check the person box / scale"
+        )
 
 
 @dataclass(frozen=True)
@@ -166,7 +184,9 @@ class Preprocessing:
             return resize_transform(width, height, self.image_size)
         if center is None or scale is None:
             raise ValueError("crop preprocessing needs the person centre and scale")
-        return crop_transform(center, scale, self.image_size, self.crop_padding)
+        transform = crop_transform(center, scale, self.image_size, self.crop_padding)
+        check_crop(transform.box, width, height)
+        return transform
 
     def save(self, directory: str | Path) -> Path:
         path = Path(directory) / PREPROCESSING_FILE
@@ -182,7 +202,12 @@ class Preprocessing:
     def load(cls, directory: str | Path) -> Preprocessing:
         """Read ``preprocessing.json``; unknown keys are an error naming the file."""
         path = Path(directory) / PREPROCESSING_FILE
-        data = json.loads(path.read_text())
+        try:
+            data = json.loads(path.read_text())
+        except (ValueError, UnicodeDecodeError) as err:
+            raise ValueError(f"{path}: not valid JSON ({err})") from None
+        if not isinstance(data, dict):
+            raise ValueError(f"{path}: expected a JSON object, got {type(data).__name__}")
         unknown = set(data) - {"mode", "image_size", "crop_padding"}
         if unknown:
             raise ValueError(f"{path}: unknown keys {sorted(unknown)}")

@@ -8,6 +8,8 @@ rather than decoded into gigabytes of memory.
 from __future__ import annotations
 
 import io
+import os
+import stat
 import warnings
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
@@ -41,6 +43,19 @@ def safe_join(root: str | Path, name: str) -> Path:
     if not path.is_relative_to(root):
         raise ImageError(name, "unsafe_name", f"image name resolves outside the images folder {root}")
     return path
+
+
+def check_regular_file(path: str | Path, name: str | None = None) -> None:
+    """Refuse a missing path or anything but a regular file before it is opened: a FIFO blocks ``open`` forever,
+    a device never ends."""
+    try:
+        mode = os.stat(path).st_mode
+    except (FileNotFoundError, NotADirectoryError):
+        raise ImageError(name or str(path), "missing_image", "file not found") from None
+    except OSError as err:
+        raise ImageError(name or str(path), "missing_image", f"cannot stat the file ({err.strerror})") from None
+    if not stat.S_ISREG(mode):
+        raise ImageError(name or str(path), "not_a_regular_file", "not a regular file (a FIFO, device or folder)")
 
 
 def exif_orientation(image: Image.Image) -> int:
@@ -94,8 +109,8 @@ def open_image(
     if exif not in ("transpose", "refuse"):
         raise ValueError(f"exif must be 'transpose' or 'refuse', got {exif!r}")
     label = name or (str(source) if not isinstance(source, bytes) else "<bytes>")
-    if not isinstance(source, bytes) and not Path(source).is_file():
-        raise ImageError(label, "missing_image", "file not found")
+    if not isinstance(source, bytes):
+        check_regular_file(source, label)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)

@@ -182,10 +182,14 @@ def render_visibility(visible: Sequence | np.ndarray, joints: Iterable[str | int
 # ----------------------------------------------------------------------------------------------------------------
 
 # A joint name as decode writes it: any case, "upper_neck" possibly as "upper _ neck" or "upper neck".
-_NAME_ALT = "|".join(n.replace("_", r"\s*_?\s*") for n in sorted(CAPTION_NAMES, key=len, reverse=True))
-_NUM = r"-?\s*\d+(?:\s*\.\s*\d+)?"
-_COORD_RE = re.compile(rf"(?<![a-z])({_NAME_ALT})\s*:\s*({_NUM})\s*,\s*({_NUM})(?![\d.])", re.IGNORECASE)
-_VIS_RE = re.compile(rf"(?<![a-z])({_NAME_ALT})\s*:\s*(\d+)(?!\s*[\d.,])", re.IGNORECASE)
+# Atomic runs and no two whitespace runs side by side: no quantifier can hand characters to a
+# neighbour, so a match attempt never backtracks over a run and any caption parses in linear time (two adjacent
+# \s* made "rankl:" + 16000 spaces take seconds).
+_WS = r"(?>\s*)"  # atomic: sre runs it as one fast scan, several times quicker than the possessive \s*+
+_NAME_ALT = "|".join(n.replace("_", rf"{_WS}(?:_{_WS})?") for n in sorted(CAPTION_NAMES, key=len, reverse=True))
+_NUM = rf"(?:-{_WS})?(?>\d+)(?:{_WS}\.{_WS}(?>\d+))?"
+_COORD_RE = re.compile(rf"(?<![a-z])({_NAME_ALT}){_WS}:{_WS}({_NUM}){_WS},{_WS}({_NUM})(?![\d.])", re.IGNORECASE)
+_VIS_RE = re.compile(rf"(?<![a-z])({_NAME_ALT}){_WS}:{_WS}((?>\d+))(?!{_WS}[\d.,])", re.IGNORECASE)
 _NAME_KEY = {n.replace("_", ""): i for i, n in enumerate(CAPTION_NAMES)}
 # The exact form render_coords writes for all 16 joints: parsed in bulk by parse_coords_batch.
 _CANONICAL_RE = re.compile(" ".join(rf"{n}:-?\d{{1,{MAX_DIGITS}}},-?\d{{1,{MAX_DIGITS}}}" for n in CAPTION_NAMES))

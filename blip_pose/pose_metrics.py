@@ -14,7 +14,8 @@ Conventions (shapes: N samples, J joints, T thresholds):
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -141,8 +142,48 @@ def _check_finite_where(xy: np.ndarray, found: np.ndarray, what: str) -> None:
         raise ValueError(f"{what}[{i}] joint {j} is marked found but its coordinates are {xy[i, j].tolist()}")
 
 
+def _is_array_like(value: Any) -> bool:
+    """A list, tuple, numpy array or tensor: indexable and sized, but not text or a mapping."""
+    return (
+        hasattr(value, "__len__")
+        and hasattr(value, "__getitem__")
+        and not isinstance(value, (str, bytes, Mapping))
+        and getattr(value, "ndim", 1) > 0  # a 0-d array or tensor is a scalar
+    )
+
+
+def check_array_argument(value: Any, what: str) -> None:
+    """Refuse a scalar, string, mapping or iterator where a list (or array) of values is expected."""
+    if not _is_array_like(value):
+        raise ValueError(f"{what} must be a list or array, got {type(value).__name__}")
+
+
+def check_samples(values: Any, what: str) -> None:
+    """``predictions`` / ``references``: a non-empty list of caption strings, or of (J, 2) arrays, not a mix.
+
+    Raises:
+        ValueError: naming ``what`` and the first offending entry.
+    """
+    if values is None:
+        raise ValueError(f"{what} is None; give a list of captions (str) or of (J, 2) coordinate arrays")
+    check_array_argument(values, what)
+    if len(values) == 0:
+        raise ValueError(f"{what} is empty; give at least one sample")
+    captions = isinstance(values[0], str)
+    for i, value in enumerate(values):
+        if captions != isinstance(value, str) or not (captions or _is_array_like(value)):
+            expected = "a caption string like the first" if captions else "a caption string or a (J, 2) array"
+            if i > 0 and not captions:
+                expected = "a (J, 2) array like the first"
+            raise ValueError(f"{what}[{i}] is {type(value).__name__}; expected {expected}")
+
+
 def _check_thresholds(values: Sequence[float], what: str) -> tuple[float, ...]:
-    thr = tuple(float(t) for t in values)
+    check_array_argument(values, what)
+    try:
+        thr = tuple(float(t) for t in values)
+    except (TypeError, ValueError):
+        raise ValueError(f"{what} must be numbers, got {list(values)}") from None
     if not thr:
         raise ValueError(f"{what} is empty")
     if not all(np.isfinite(t) and t > 0 for t in thr):

@@ -87,9 +87,9 @@ def _is_box(value: Any) -> bool:
     """One of the two :data:`BOX_FORMS`, checked here so that a bad file fails before the model is loaded."""
     if isinstance(value, Mapping):
         center, scale = value.get("center"), value.get("scale")
-        return (
-            isinstance(center, list) and len(center) == 2 and all(map(_finite, center)) and _finite(scale) and scale > 0
-        )
+        if not (isinstance(center, list) and len(center) == 2 and all(map(_finite, center)) and _finite(scale)):
+            return False
+        return bool(scale > 0)  # type: ignore[operator]  # _finite made it a number
     if isinstance(value, list) and len(value) == 4 and all(map(_finite, value)):
         x0, y0, x1, y1 = value
         return x1 > x0 and y1 > y0

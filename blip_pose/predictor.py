@@ -14,6 +14,7 @@ compare with the raw MATLAB annotation file. ``person_boxes`` are given in the s
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
@@ -124,6 +125,43 @@ def load_image(image: ImageInput) -> tuple[Image.Image, str | None]:
     raise TypeError(f"expected a PIL image or a path, got {type(image).__name__}")
 
 
+def _load_model_files(model_id: str, hub: dict[str, Any]) -> tuple[BlipProcessor, BlipForConditionalGeneration]:
+    """Processor and weights; a corrupt file of a local folder is a ValueError naming it (not a library trace)."""
+    from safetensors import SafetensorError
+
+    try:
+        return (
+            BlipProcessor.from_pretrained(model_id, **hub),
+            BlipForConditionalGeneration.from_pretrained(model_id, **hub),
+        )
+    except (OSError, SafetensorError, json.JSONDecodeError, UnicodeDecodeError, ValueError) as err:
+        folder = Path(model_id)
+        if folder.is_dir():
+            bad = _first_unreadable(folder)
+            if bad is not None:
+                raise ValueError(f"{bad}: {err}".splitlines()[0]) from None
+        raise ValueError(f"{model_id}: cannot load the model ({str(err).splitlines()[0]})") from None
+
+
+def _first_unreadable(folder: Path) -> Path | None:
+    """The first JSON file that does not parse or weights file whose header does not, in a model folder."""
+    from safetensors import SafetensorError, safe_open
+
+    for path in sorted(folder.glob("*.json")):
+        try:
+            json.loads(path.read_text(encoding="utf-8"))
+        except (ValueError, UnicodeDecodeError):
+            return path
+    for path in sorted(folder.glob("*.safetensors")):
+        try:
+            with safe_open(str(path), "pt") as weights:
+                for key in weights.keys():
+                    weights.get_slice(key)
+        except (SafetensorError, OSError):
+            return path
+    return None
+
+
 class PosePredictor:
     """Joints of one person per image, in the image's own 0-based pixels (top-left pixel (0, 0)).
 
@@ -144,6 +182,8 @@ class PosePredictor:
     ) -> None:
         self.caption_column = caption_column_entry(caption_column).name  # a coordinate column, or an error
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        if self.device.type == "cuda" and not torch.cuda.is_available():
+            raise ValueError(f"device {str(self.device)!r}: CUDA is not available here (use --device cpu)")
         self.dtype = getattr(torch, dtype, None) if isinstance(dtype, str) else dtype or torch.float32
         if not isinstance(self.dtype, torch.dtype) or not self.dtype.is_floating_point:
             raise ValueError(f"dtype must be a floating torch dtype such as 'float16', got {dtype!r}")
@@ -175,8 +215,7 @@ class PosePredictor:
         """
         model_id = str(model_id)
         hub: dict[str, Any] = {"revision": revision, "cache_dir": cache_dir, "token": token}
-        processor = BlipProcessor.from_pretrained(model_id, **hub)
-        model = BlipForConditionalGeneration.from_pretrained(model_id, **hub)
+        processor, model = _load_model_files(model_id, hub)
         path = _optional_file(model_id, PREPROCESSING_FILE, **hub)
         if path is None:
             logger.warning(
@@ -212,6 +251,13 @@ class PosePredictor:
             raise ValueError(f"person box must be (x0, y0, x1, y1) with x1 > x0 and y1 > y0, got {tuple(person_box)}")
         # MPII scale = height / 200; the crop (side = 200 * scale * padding) then holds the padded box.
         return pre.transform(width, height, ((x0 + x1) / 2, (y0 + y1) / 2), max(x1 - x0, y1 - y0) / MPII_SCALE_PX)
+
+    def _checked_transform(self, image: Image.Image, box: PersonBox | None, name: str | None) -> BoxTransform:
+        """:meth:`transform_for`, with a refused box (e.g. ``[0, 0, 1e9, 1e9]``) reported against its image."""
+        try:
+            return self.transform_for(image.width, image.height, box)
+        except ValueError as err:
+            raise ValueError(f"{name or 'image'}: person box {box}: {err}") from None
 
     @torch.inference_mode()
     def generate(self, frames: list[Image.Image]) -> list[str]:
@@ -251,7 +297,9 @@ class PosePredictor:
         results: list[PosePrediction] = []
         for start in range(0, len(images), batch_size):
             batch = images[start : start + batch_size]
-            transforms = [self.transform_for(im.width, im.height, box) for im, box in zip(batch, boxes[start:])]
+            transforms = [
+                self._checked_transform(im, box, name) for im, box, name in zip(batch, boxes[start:], names[start:])
+            ]
             captions = self.generate([t.apply(im) for t, im in zip(transforms, batch)])
             results.extend(
                 self.decode(c, t, im.width, im.height, name)

@@ -12,9 +12,10 @@ Configs: ``paper`` (default; the published method), ``video_split`` (the paper's
 ``person_crop`` (one example per person, square crop around objpos). Without ``data_dir`` the official archives
 are downloaded through the builder's download manager.
 
-``_split_generators`` reads the annotation file once, admits persons and assigns splits from the annotation alone
-(no pixels), and writes the admitted records as JSON-lines shard files to ``work_dir``; ``_generate_examples``
-streams one shard file at a time, so no process holds the whole release and ``num_proc`` workers share the shards.
+``_split_generators`` reads the annotation file once, admits persons, checks each admitted file's type and image
+header, assigns splits over what passed (no pixels decoded), and writes the admitted records as JSON-lines shard
+files to ``work_dir``; ``_generate_examples`` streams one shard file at a time, so no process holds the whole
+release and ``num_proc`` workers share the shards.
 Reasons for skipped candidates are written as small JSON files to ``work_dir`` too (worker processes cannot
 return them otherwise) and summed by :func:`read_build_report`.
 """
@@ -29,7 +30,7 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import datasets
 
@@ -43,6 +44,7 @@ from mpii_pose_dataset.examples import (
     check_name,
     defaulted_flags,
     make_examples,
+    probe_reason,
     record_from_json,
     record_to_json,
     selection,
@@ -159,8 +161,10 @@ class MpiiPoseCaption(datasets.GeneratorBasedBuilder):
         self._build_dir: Path | None = None
 
     @property
-    def work_dir(self) -> Path | None:
+    def work_dir(self) -> Path:
         """Shard files and skip counts of the last preparation: a folder this builder made (under ``work_dir``)."""
+        if self._build_dir is None:
+            raise RuntimeError("the builder has not prepared anything yet (call download_and_prepare first)")
         return self._build_dir
 
     def _info(self) -> datasets.DatasetInfo:
@@ -195,9 +199,12 @@ class MpiiPoseCaption(datasets.GeneratorBasedBuilder):
         admitted_file = self.work_dir / "admitted.jsonl"
         with admitted_file.open("w") as admitted:
             for record in release:
-                check_name(record, images_dir, mat_path)  # an unsafe name anywhere is refused, used or not
+                path = check_name(record, images_dir, mat_path)  # an unsafe name anywhere is refused, used or not
                 persons = admit(record, config.settings, skips)
-                if persons:
+                reason = probe_reason(path) if persons else None
+                if reason is not None:  # splits are drawn only over files that can be images
+                    skips[reason] += len(persons)
+                elif persons:
                     visibility_defaulted += defaulted_flags(record, persons)
                     admitted.write(record_to_json(record, persons) + "\n")
                     plan.append((len(persons), group_key(config.split_by, record.index, record.video_index)))
@@ -215,7 +222,11 @@ class MpiiPoseCaption(datasets.GeneratorBasedBuilder):
             "recipe": config.recipe(),
         }
         (self.work_dir / PLAN_REPORT).write_text(json.dumps(report, indent=2))
-        validation = validation_groups(((g, n) for n, g in plan), config.validation_ratio, config.seed)
+        try:
+            validation = validation_groups(((g, n) for n, g in plan), config.validation_ratio, config.seed)
+        except ValueError as err:  # too few usable files: say why they were not usable
+            counts = ", ".join(f"{reason} {n}" for reason, n in sorted(skips.items())) or "none"
+            raise ValueError(f"config {config.name!r}: {err} (skipped {report['unit']}s: {counts})") from None
         in_validation = [g in validation for _, g in plan]
         del release, plan  # the parsed .mat is the biggest object of a build: free it before the images
         shards = self._write_shards(admitted_file, in_validation)
@@ -239,7 +250,7 @@ class MpiiPoseCaption(datasets.GeneratorBasedBuilder):
         per_shard = {split: max(1, -(-n // self.NUM_SHARDS)) for split, n in counts.items()}
         paths: dict[str, list[str]] = {split: [] for split in SPLITS}
         seen = {split: 0 for split in counts}
-        handles: dict[str, object] = {}
+        handles: dict[str, TextIO] = {}
         with admitted_file.open() as lines:
             for line, valid in zip(lines, in_validation):
                 split = "validation" if valid else "train"
@@ -269,8 +280,8 @@ class MpiiPoseCaption(datasets.GeneratorBasedBuilder):
                     record = record_from_json(line)
                     path = safe_join(images_dir, record.name)  # checked in _split_generators; cannot fail here
                     for example, reason in make_examples(record, path, settings):
-                        if reason is not None:
-                            skips[reason] += 1
+                        if example is None:
+                            skips[str(reason)] += 1
                             continue
                         examples += 1
                         yield f"{record.index}_{example['person_index']}", example

@@ -12,7 +12,7 @@ import argparse
 import os
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from datasets.exceptions import DatasetGenerationError
@@ -20,6 +20,7 @@ from datasets.exceptions import DatasetGenerationError
 from mpii_pose_dataset.builder import SPLITS, MpiiPoseCaption
 from mpii_pose_dataset.examples import METHOD_SIMPLE_JOINTS
 from mpii_pose_dataset.sample import SAMPLE_DIR
+from mpii_pose_dataset.signals import Interrupted, interruptible
 
 CONFIG_NAMES = [c.name for c in MpiiPoseCaption.BUILDER_CONFIGS]
 #: Config fields the command line can override, with their types.
@@ -63,6 +64,11 @@ def _parser() -> argparse.ArgumentParser:
         help="worker processes decoding images (default: %(default)s)",
     )
     build.add_argument("--cache-dir", help="datasets cache (downloads land here with --download)")
+    build.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace --output even when it is a non-empty folder this project did not write",
+    )
     for field, kind in OVERRIDES.items():
         build.add_argument(f"--{field.replace('_', '-')}", type=kind, help=f"override the config's {field}")
     build.add_argument(
@@ -107,6 +113,7 @@ def _build(args: argparse.Namespace) -> None:
             configs=dict.fromkeys(configs),
             num_proc=args.num_proc,
             cache_dir=args.cache_dir,
+            overwrite=args.overwrite,
             **overrides,
         )
     for report in reports.values():
@@ -130,10 +137,30 @@ def _push(args: argparse.Namespace) -> None:
     print(f"pushed {args.folder} to {args.repo_id}: {url}")
 
 
+def _chain(err: BaseException) -> Iterator[BaseException]:
+    """``err`` and the exceptions it was raised from or during."""
+    seen: BaseException | None = err
+    while seen is not None:
+        yield seen
+        seen = seen.__cause__ or seen.__context__
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        {"build": _build, "inspect": _inspect, "push": _push}[args.command](args)
+        with interruptible():
+            try:
+                {"build": _build, "inspect": _inspect, "push": _push}[args.command](args)
+            except Exception as err:
+                # datasets turns the signal's exception into a TimeoutError while its pool shuts down.
+                interrupted = next((e for e in _chain(err) if isinstance(e, Interrupted)), None)
+                if interrupted is None:
+                    raise
+                raise interrupted from None
+    except Interrupted as stop:
+        unchanged = f"; {args.output} is unchanged" if args.command == "build" else ""
+        print(f"error: {args.command} interrupted by {stop}{unchanged}", file=sys.stderr)
+        return 128 + stop.signum
     except DatasetGenerationError as err:  # datasets wraps errors raised while writing examples
         print(f"error: {err.__cause__ or err}", file=sys.stderr)
         return 2

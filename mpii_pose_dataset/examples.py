@@ -1,9 +1,11 @@
 """From MPII records to ``mpii_pose_caption`` examples: which persons qualify, the geometry, the captions.
 
-Two stages, so a build can decide the splits before touching any pixel:
+Three stages, so a build can decide the splits before decoding any pixel:
 
 * :func:`admit` looks only at the annotation (no image I/O) and returns the persons that may become examples,
   counting every rejected candidate under a reason;
+* :func:`probe_reason` checks the file type and image header (a missing, zero-byte, FIFO or non-image file is
+  counted here and never given a place in a split);
 * :func:`make_examples` opens the image once and yields one example per admitted person, or a skip reason when
   the image cannot be used or a joint falls outside the image / crop.
 
@@ -32,10 +34,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
+from PIL import Image, UnidentifiedImageError
 
-from blip_pose.geometry import BoxTransform, Preprocessing, inside_image
-from blip_pose.images import ImageError, open_image, safe_join
+from blip_pose.geometry import BoxTransform, CropTooLargeError, Preprocessing, inside_image
+from blip_pose.images import ImageError, check_regular_file, open_image, safe_join
 from blip_pose.pose_format import DEFAULT_SIMPLE_JOINTS, NUM_JOINTS, render_captions
 from mpii_pose_dataset.reader import ImageRecord, Person, Point
 
@@ -53,6 +55,8 @@ SKIP_REASONS: dict[str, str] = {
     "joint_outside_image": "a joint lies outside the original image",
     "joint_outside_crop": "a joint lies outside the person crop (crop configs)",
     "missing_image": "the image file does not exist",
+    "not_a_regular_file": "the image path is a FIFO, device or folder (never opened)",
+    "crop_too_large": "the person crop reaches more than one image size past the image (a bad scale)",
     "corrupt_image": "the image file is corrupt or truncated",
     "not_an_image": "the file is not an image PIL can read",
     "decompression_bomb": "refused by PIL's decompression-bomb guard",
@@ -211,12 +215,35 @@ def _or_nan(values: tuple[float, ...] | None, n: int) -> list[float]:
 def _probe_size(path: Path) -> tuple[int, int] | None:
     """Width and height from the header alone, or None (open_image then reports the precise reason)."""
     try:
+        check_regular_file(path)  # Image.open on a FIFO blocks forever
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             with Image.open(path) as probe:
                 return probe.size
     except Exception:
         return None
+
+
+def probe_reason(path: Path) -> str | None:
+    """Why the file at ``path`` cannot be an image, from its type and header alone (no decode), or None.
+
+    Run before the splits are drawn, so an unreadable file never takes a place in a split.
+    """
+    try:
+        check_regular_file(path)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as probe:
+                width, height = probe.size
+    except ImageError as err:
+        return err.reason
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        return "decompression_bomb"
+    except UnidentifiedImageError:
+        return "not_an_image"
+    except (OSError, SyntaxError, ValueError):
+        return "corrupt_image"
+    return None if width > 0 and height > 0 else "corrupt_image"
 
 
 def make_examples(
@@ -231,7 +258,10 @@ def make_examples(
     draft = None
     probed = _probe_size(image_path)
     if probed is not None:
-        draft = _draft_size([pre.transform(*probed, p.center, p.scale) for p in persons], *probed)
+        try:
+            draft = _draft_size([pre.transform(*probed, p.center, p.scale) for p in persons], *probed)
+        except CropTooLargeError:
+            draft = None  # counted per person below
     try:
         image, (width, height) = open_image(image_path, name=record.name, exif="refuse", draft_size=draft)
     except ImageError as err:
@@ -244,7 +274,11 @@ def make_examples(
         if not _inside(xy, width, height):
             yield None, "joint_outside_image"
             continue
-        transform = pre.transform(width, height, person.center, person.scale)
+        try:
+            transform = pre.transform(width, height, person.center, person.scale)
+        except CropTooLargeError:
+            yield None, "crop_too_large"
+            continue
         processed = transform.forward(xy)
         size = settings.image_size
         if not _inside(processed, size, size):

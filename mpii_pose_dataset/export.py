@@ -8,7 +8,9 @@
     <output>/reports/<config>.json                       skip counts, recipe and dataset_info of each config
 
 Building another config into the same folder adds it; rebuilding a config replaces its files. The card is
-regenerated from ``reports/`` every time, so it always lists exactly the configs present.
+regenerated from ``reports/`` every time, so it always lists exactly the configs present. The whole new folder is
+written beside the output and swapped in only when complete (:mod:`mpii_pose_dataset.staging`): a failed, killed
+or interrupted build leaves the previous dataset as it was.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from typing import Any
 from mpii_pose_dataset.builder import SPLITS, MpiiPoseCaption, read_build_report
 from mpii_pose_dataset.dataset_card import DATA_DIR, write_card
 from mpii_pose_dataset.examples import SELECTION_RULES
+from mpii_pose_dataset.staging import staged
 
 REPORTS_DIR = "reports"
 
@@ -50,6 +53,7 @@ def build(
     num_proc: int | None = None,
     cache_dir: str | Path | None = None,
     max_shard_size: str | int = "500MB",
+    overwrite: bool = False,
     **overrides: Any,
 ) -> dict[str, dict]:
     """Build ``configs`` into ``output``; returns each config's build report.
@@ -58,44 +62,67 @@ def build(
         data_dir: the MPII folder (annotation ``.mat`` and ``images/``); None downloads the official archives.
         num_proc: worker processes for image decoding (``datasets``' own sharded generation).
         cache_dir: ``datasets`` cache (holds the downloaded archives with ``data_dir=None``).
+        overwrite: replace a non-empty ``output`` that is not a dataset folder this project wrote.
         overrides: config fields (image_size, seed, validation_ratio, simple_joints, crop_padding, jpeg_quality,
             split_by) applied to every config built.
     """
-    output = Path(output).expanduser()
-    output.mkdir(parents=True, exist_ok=True)
-    (output / REPORTS_DIR).mkdir(exist_ok=True)
     reports = {}
-    for name in configs:
-        with tempfile.TemporaryDirectory(prefix=f".build-{name}-", dir=output) as tmp:
-            builder = MpiiPoseCaption(
-                config_name=name,
-                data_dir=None if data_dir is None else str(Path(data_dir).expanduser()),
-                cache_dir=None if cache_dir is None else str(cache_dir),
-                work_dir=Path(tmp) / "work",
-                **overrides,
-            )
-            prepared = Path(tmp) / "prepared"
-            builder.download_and_prepare(
-                output_dir=str(prepared), file_format="parquet", num_proc=num_proc, max_shard_size=max_shard_size
-            )
-            target = output / DATA_DIR / name
-            shutil.rmtree(target, ignore_errors=True)
-            target.mkdir(parents=True)
-            files = _move_shards(prepared, target, builder.dataset_name)
-            report = read_build_report(builder.work_dir)
-        report["config"] = name
-        report["files"] = files
-        report["dataset_info"] = builder.info._to_yaml_dict()
-        # No local paths in a folder that may be published.
-        full, short = report["annotation_file"], Path(report["annotation_file"]).name
-        report["annotation_file"] = short
-        report["malformed_annotation_messages"] = [
-            m.replace(full, short) for m in report["malformed_annotation_messages"]
-        ]
-        (output / REPORTS_DIR / f"{name}.json").write_text(json.dumps(report, indent=2) + "\n")
-        reports[name] = report
-    write_card(output, load_reports(output))
+    with staged(output, overwrite=overwrite) as stage:
+        (stage / REPORTS_DIR).mkdir(exist_ok=True)
+        for name in configs:
+            reports[name] = _build_config(stage, name, data_dir, cache_dir, num_proc, max_shard_size, overrides)
+        write_card(stage, load_reports(stage))
     return reports
+
+
+def _build_config(
+    stage: Path,
+    name: str,
+    data_dir: str | Path | None,
+    cache_dir: str | Path | None,
+    num_proc: int | None,
+    max_shard_size: str | int,
+    overrides: dict[str, Any],
+) -> dict:
+    """Prepare one config into ``stage`` (data/<name>/ and reports/<name>.json); an empty split is an error."""
+    with tempfile.TemporaryDirectory(prefix=f".build-{name}-", dir=stage) as tmp:
+        builder = MpiiPoseCaption(
+            config_name=name,
+            data_dir=None if data_dir is None else str(Path(data_dir).expanduser()),
+            cache_dir=None if cache_dir is None else str(cache_dir),
+            work_dir=Path(tmp) / "work",
+            **overrides,
+        )
+        prepared = Path(tmp) / "prepared"
+        builder.download_and_prepare(
+            output_dir=str(prepared), file_format="parquet", num_proc=num_proc, max_shard_size=max_shard_size
+        )
+        report = read_build_report(builder.work_dir)
+        check_splits(name, report)
+        target = stage / DATA_DIR / name
+        shutil.rmtree(target, ignore_errors=True)  # the previous build's links, inside the stage only
+        target.mkdir(parents=True)
+        files = _move_shards(prepared, target, builder.dataset_name)
+    report["config"] = name
+    report["files"] = files
+    report["dataset_info"] = builder.info._to_yaml_dict()
+    # No local paths in a folder that may be published.
+    full, short = report["annotation_file"], Path(report["annotation_file"]).name
+    report["annotation_file"] = short
+    report["malformed_annotation_messages"] = [m.replace(full, short) for m in report["malformed_annotation_messages"]]
+    (stage / REPORTS_DIR / f"{name}.json").write_text(json.dumps(report, indent=2) + "\n")
+    return report
+
+
+def check_splits(name: str, report: dict) -> None:
+    """A split without examples is an error naming it and the skip counts (load_dataset cannot read it)."""
+    empty = [split for split in SPLITS if not report["examples"].get(split)]
+    if empty:
+        skipped = ", ".join(f"{reason} {n}" for reason, n in report["skipped"].items()) or "none"
+        raise ValueError(
+            f"config {name!r}: the {' and '.join(empty)} split{'s are' if len(empty) > 1 else ' is'} empty "
+            f"(examples {report['examples']}; skipped {report['unit']}s: {skipped}); nothing was written"
+        )
 
 
 def load_reports(folder: str | Path) -> dict[str, dict]:

@@ -11,6 +11,8 @@ from blip_pose.pose_format import NUM_JOINTS
 from blip_pose.pose_metrics import (
     DEFAULT_PCK_THRESHOLDS,
     DEFAULT_THRESHOLDS,
+    check_array_argument,
+    check_samples,
     parse_captions,
     points_from_arrays,
     pose_scores,
@@ -113,13 +115,14 @@ class PoseThresholdAccuracy(evaluate.Metric):
     def add_batch(self, *, predictions=None, references=None, **kwargs):
         """Add a batch of predictions and references; checks what evaluate 0.4.6 gets wrong first.
 
-        An empty batch is an IndexError there, and a length mismatch leaves the input format of the failed batch
-        selected, so the next compute with the other input form fails; both are plain ValueErrors here.
+        A missing, scalar or mixed column is a TypeError deep inside evaluate (or, for an array among captions, a
+        silently stringified sample), an empty batch is an IndexError there, and a length mismatch leaves the input
+        format of the failed batch selected, so the next compute with the other input form fails; all are plain
+        ValueErrors naming the argument here.
         """
-        for name, values in (("predictions", predictions), ("references", references)):
-            if values is not None and len(values) == 0:
-                raise ValueError(f"{name} is empty; give at least one sample")
-        if predictions is not None and references is not None and len(predictions) != len(references):
+        check_samples(predictions, "predictions")
+        check_samples(references, "references")
+        if len(predictions) != len(references):
             raise ValueError(
                 f"Mismatch in the number of predictions ({len(predictions)}) and references ({len(references)})"
             )
@@ -139,7 +142,14 @@ class PoseThresholdAccuracy(evaluate.Metric):
         pck_thresholds=DEFAULT_PCK_THRESHOLDS,
     ):
         n = len(references)
-        for name, values in (("image_sizes", image_sizes), ("head_boxes", head_boxes), ("head_sizes", head_sizes)):
+        for name, values in (
+            ("image_sizes", image_sizes),
+            ("head_boxes", head_boxes),
+            ("head_sizes", head_sizes),
+            ("reference_visibility", reference_visibility),
+        ):
+            if values is not None:
+                check_array_argument(values, name)
             if values is not None and len(values) != n:
                 raise ValueError(f"{name} has {len(values)} entries for {n} samples")
         pred_xy, pred_found = _points(predictions, "predictions", caption_type, image_sizes)
