@@ -16,7 +16,7 @@ from huggingface_hub import CommitOperationAdd, HfApi
 from blip_pose.card import CARD_FILE, write_model_card
 from blip_pose.checkpoint import CONFIG_FILES, PROCESSOR_FILES, WEIGHT_FILES, missing_processor_parts
 from blip_pose.geometry import PREPROCESSING_FILE
-from blip_pose.hub_auth import hub_api
+from blip_pose.hub_auth import hub_api, reaching_hub
 from blip_pose.run_record import PLOTS_DIR, RUN_CONFIG_FILE
 
 #: Files that must exist before a model folder is pushed (the card is rendered when missing).
@@ -60,9 +60,21 @@ def check_model_folder(output_dir: str | Path) -> None:
         raise FileNotFoundError(f"{output_dir}: cannot push, missing {', '.join(missing)}{hint}")
 
 
-def _upload(api: HfApi, folder: Path, files: Iterable[str], repo_id: str, repo_type: str, message: str) -> str:
+def _upload(
+    api: HfApi,
+    folder: Path,
+    files: Iterable[str],
+    repo_id: str,
+    repo_type: str,
+    message: str,
+    private: bool = False,
+) -> str:
+    """Create (or reuse) the repo and commit ``files`` of ``folder``; returns the commit URL."""
     operations = [CommitOperationAdd(path_in_repo=name, path_or_fileobj=str(folder / name)) for name in files]
-    commit = api.create_commit(repo_id=repo_id, repo_type=repo_type, operations=operations, commit_message=message)
+    space = {"space_sdk": "gradio"} if repo_type == "space" else {}
+    with reaching_hub(f"{folder} to {repo_id}"):
+        api.create_repo(repo_id, repo_type=repo_type, private=private, exist_ok=True, **space)
+        commit = api.create_commit(repo_id=repo_id, repo_type=repo_type, operations=operations, commit_message=message)
     return str(getattr(commit, "commit_url", commit))
 
 
@@ -84,9 +96,9 @@ def push_model(
     api = hub_api(token)
     if render_card or not (output_dir / CARD_FILE).is_file():
         write_model_card(output_dir, repo_id=repo_id)
-    api.create_repo(repo_id, repo_type="model", private=private, exist_ok=True)
     files = model_upload_files(output_dir, include_plots=include_plots)
-    return _upload(api, output_dir, files, repo_id, "model", f"Upload BLIP pose model from {output_dir.name}")
+    message = f"Upload BLIP pose model from {output_dir.name}"
+    return _upload(api, output_dir, files, repo_id, "model", message, private)
 
 
 def metric_upload_files(folder: str | Path) -> list[str]:
@@ -125,5 +137,5 @@ def push_metric(
     folder = Path(folder)
     check_metric_folder(folder)
     api = hub_api(token)
-    api.create_repo(repo_id, repo_type="space", space_sdk="gradio", private=private, exist_ok=True)
-    return _upload(api, folder, metric_upload_files(folder), repo_id, "space", f"Upload evaluate module {folder.name}")
+    message = f"Upload evaluate module {folder.name}"
+    return _upload(api, folder, metric_upload_files(folder), repo_id, "space", message, private)

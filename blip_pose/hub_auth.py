@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import importlib
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 from huggingface_hub import HfApi, get_token
 
 
@@ -11,3 +15,23 @@ def hub_api(token: str | None = None) -> HfApi:
     if token is None:
         raise PermissionError("no Hugging Face token: set HF_TOKEN or run `hf auth login`")
     return HfApi(token=token)
+
+
+def _transport_errors() -> tuple[type[BaseException], ...]:
+    """The network-failure exception of the HTTP client huggingface_hub uses (httpx2 in 2.x, httpx before)."""
+    for name in ("httpx2", "httpx"):
+        try:
+            return (importlib.import_module(name).TransportError,)
+        except (ImportError, AttributeError):
+            continue
+    return ()
+
+
+@contextmanager
+def reaching_hub(what: str) -> Iterator[None]:
+    """Turn a failed connection (no network, HF_HUB_OFFLINE, a refused endpoint) into one ``ConnectionError`` line
+    naming what was being pushed, instead of the HTTP client's traceback."""
+    try:
+        yield
+    except (*_transport_errors(), ConnectionError) as err:
+        raise ConnectionError(f"cannot reach the Hub to push {what}: {err}") from None

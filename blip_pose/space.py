@@ -110,5 +110,5 @@ def push_space(folder: str | Path, repo_id: str, *, private: bool = False, token
     """Create (or reuse) the Gradio Space ``repo_id`` and upload a folder from :func:`write_space`; the commit URL."""
     folder = Path(folder)
     api = hub_api(token)
-    api.create_repo(repo_id, repo_type="space", space_sdk="gradio", private=private, exist_ok=True)
-    return _upload(api, folder, metric_upload_files(folder), repo_id, "space", f"Upload BLIP pose demo {folder.name}")
+    message = f"Upload BLIP pose demo {folder.name}"
+    return _upload(api, folder, metric_upload_files(folder), repo_id, "space", message, private)

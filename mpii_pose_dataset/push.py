@@ -9,7 +9,7 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from blip_pose.hub_auth import hub_api
+from blip_pose.hub_auth import hub_api, reaching_hub
 from mpii_pose_dataset.dataset_card import write_card
 from mpii_pose_dataset.export import check_splits, load_reports
 from mpii_pose_dataset.inspection import split_sizes
@@ -45,12 +45,13 @@ def push(folder: str | Path, repo_id: str, *, private: bool = False, token: str 
     """Create (or reuse) the dataset repo and upload the folder; returns the commit URL."""
     check_folder(folder)
     api = hub_api(token)
-    api.create_repo(repo_id, repo_type="dataset", private=private, exist_ok=True)
-    commit = api.upload_folder(
-        folder_path=str(folder),
-        repo_id=repo_id,
-        repo_type="dataset",
-        commit_message="Upload mpii_pose_caption (built by mpii_pose_dataset)",
-        ignore_patterns=[".build-*", ".build-*/**", MARKER],
-    )
+    with reaching_hub(f"{folder} to {repo_id}"):
+        api.create_repo(repo_id, repo_type="dataset", private=private, exist_ok=True)
+        commit = api.upload_folder(
+            folder_path=str(folder),
+            repo_id=repo_id,
+            repo_type="dataset",
+            commit_message="Upload mpii_pose_caption (built by mpii_pose_dataset)",
+            ignore_patterns=[".build-*", ".build-*/**", MARKER],
+        )
     return str(getattr(commit, "commit_url", commit))
