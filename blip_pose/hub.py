@@ -71,9 +71,9 @@ def _upload(
 ) -> str:
     """Create (or reuse) the repo and commit ``files`` of ``folder``; returns the commit URL."""
     operations = [CommitOperationAdd(path_in_repo=name, path_or_fileobj=str(folder / name)) for name in files]
-    space = {"space_sdk": "gradio"} if repo_type == "space" else {}
+    sdk = "gradio" if repo_type == "space" else None
     with reaching_hub(f"{folder} to {repo_id}"):
-        api.create_repo(repo_id, repo_type=repo_type, private=private, exist_ok=True, **space)
+        api.create_repo(repo_id, repo_type=repo_type, private=private, exist_ok=True, space_sdk=sdk)
         commit = api.create_commit(repo_id=repo_id, repo_type=repo_type, operations=operations, commit_message=message)
     return str(getattr(commit, "commit_url", commit))
 

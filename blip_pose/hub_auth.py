@@ -17,14 +17,15 @@ def hub_api(token: str | None = None) -> HfApi:
     return HfApi(token=token)
 
 
-def _transport_errors() -> tuple[type[BaseException], ...]:
-    """The network-failure exception of the HTTP client huggingface_hub uses (httpx2 in 2.x, httpx before)."""
+def _network_errors() -> tuple[type[BaseException], ...]:
+    """Connection failures: the HTTP client's (huggingface_hub 2.x uses httpx2, earlier releases httpx) and
+    ``ConnectionError`` (huggingface_hub's OfflineModeIsEnabled is one)."""
     for name in ("httpx2", "httpx"):
         try:
-            return (importlib.import_module(name).TransportError,)
+            return (importlib.import_module(name).TransportError, ConnectionError)
         except (ImportError, AttributeError):
             continue
-    return ()
+    return (ConnectionError,)
 
 
 @contextmanager
@@ -33,5 +34,5 @@ def reaching_hub(what: str) -> Iterator[None]:
     naming what was being pushed, instead of the HTTP client's traceback."""
     try:
         yield
-    except (*_transport_errors(), ConnectionError) as err:
+    except _network_errors() as err:
         raise ConnectionError(f"cannot reach the Hub to push {what}: {err}") from None

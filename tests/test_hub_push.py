@@ -103,7 +103,7 @@ def test_push_model_uploads_the_list_with_a_rerendered_card(tmp_path, api, capsy
     assert create == (
         "create_repo",
         "someone/blip-mpii-pose",
-        {"repo_type": "model", "private": True, "exist_ok": True},
+        {"repo_type": "model", "private": True, "exist_ok": True, "space_sdk": None},
     )
     assert commit[:3] == ("create_commit", "someone/blip-mpii-pose", MODEL_FILES)
     card = ModelCard.load(folder / "README.md")
