@@ -31,7 +31,7 @@ predictor, card and presets' vocabulary follow from the table.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -217,22 +217,39 @@ class ParsedPose:
     found: np.ndarray
 
 
-def parse_coords(caption: str) -> ParsedPose:
-    """Read ``name:x,y`` pairs (pixel or normalized numbers) from a caption; never raises on model output."""
-    xy = np.full((NUM_JOINTS, 2), np.nan)
-    found = np.zeros(NUM_JOINTS, dtype=bool)
+def _coord_matches(caption: str) -> Iterator[tuple[int, re.Match[str], float, float]]:
+    """``(joint, match, x, y)`` for each ``name:x,y`` that :func:`parse_coords` reads, in caption order."""
     if not isinstance(caption, str):
-        return ParsedPose(xy, found)
+        return
+    seen = set()
     for m in _COORD_RE.finditer(caption):
         j = _joint_index(m.group(1))
-        if found[j]:
+        if j in seen:
             continue  # a repeated joint: the first occurrence counts
         x, y = _number(m.group(2)), _number(m.group(3))
         if x is None or y is None:
             continue
+        seen.add(j)
+        yield j, m, x, y
+
+
+def parse_coords(caption: str) -> ParsedPose:
+    """Read ``name:x,y`` pairs (pixel or normalized numbers) from a caption; never raises on model output."""
+    xy = np.full((NUM_JOINTS, 2), np.nan)
+    found = np.zeros(NUM_JOINTS, dtype=bool)
+    for j, _, x, y in _coord_matches(caption):
         xy[j] = (x, y)
         found[j] = True
     return ParsedPose(xy, found)
+
+
+def coord_spans(caption: str) -> list[tuple[int, int] | None]:
+    """Per joint (id order), the character span ``[start, end)`` of the ``name:x,y`` text :func:`parse_coords`
+    reads for it; None where the joint is not found. Attention analyses label tokens with these spans."""
+    spans: list[tuple[int, int] | None] = [None] * NUM_JOINTS
+    for j, m, _, _ in _coord_matches(caption):
+        spans[j] = m.span()
+    return spans
 
 
 def parse_normalized(caption: str, width: float, height: float) -> ParsedPose:
@@ -317,6 +334,8 @@ def parse_coords_batch(captions: Sequence[str]) -> tuple[np.ndarray, np.ndarray]
 RenderFn = Callable[[np.ndarray, np.ndarray, float, float, Sequence[int]], str]
 #: ``parse(captions) -> (values (N, 16, 2) in the format's own unit, found (N, 16))``.
 ParseFn = Callable[[Sequence[str]], tuple[np.ndarray, np.ndarray]]
+#: ``spans(caption) -> per joint the [start, end) characters its parser read, None where not found``.
+SpanFn = Callable[[str], list[tuple[int, int] | None]]
 
 
 def _parse_visibility_batch(captions: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
@@ -334,7 +353,8 @@ class CaptionFormat:
 
     ``unit``: ``"pixel"`` (integer pixels of the processed image), ``"fraction"`` (x/width, y/height) or ``"flag"``
     (visibility 0/1 in ``values[..., 0]``). ``words``: the number words its captions contain, which a caption
-    tokenizer must hold as whole tokens (the presets build their vocabulary from them).
+    tokenizer must hold as whole tokens (the presets build their vocabulary from them). ``spans``: where in a
+    caption ``parse`` read each joint (None: the format does not say).
     """
 
     name: str
@@ -342,6 +362,7 @@ class CaptionFormat:
     render: RenderFn
     parse: ParseFn
     words: tuple[str, ...] = ()
+    spans: SpanFn | None = None
 
     @property
     def coordinates(self) -> bool:
@@ -391,6 +412,7 @@ PIXEL = CaptionFormat(
     lambda xy, vis, w, h, ids: render_coords(xy, ids),
     parse_coords_batch,
     words=tuple(str(i) for i in range(1000)),
+    spans=coord_spans,
 )
 NORMALIZED = CaptionFormat(
     "normalized",
@@ -399,6 +421,7 @@ NORMALIZED = CaptionFormat(
     parse_coords_batch,
     # Zero-padded decimals ("0.050" -> "0", ".", "050"); the others are pixel numbers.
     words=(*(f"{i:02d}" for i in range(10)), *(f"{i:03d}" for i in range(100))),
+    spans=coord_spans,
 )
 VISIBILITY = CaptionFormat(
     "visibility", "flag", lambda xy, vis, w, h, ids: render_visibility(vis, ids), _parse_visibility_batch
@@ -457,3 +480,12 @@ def parse_pixels(
     fmt = caption_column(column).format
     values, found = fmt.parse(captions)
     return fmt.to_pixels(values, sizes), found
+
+
+def joint_spans(caption: str, column: str) -> list[tuple[int, int] | None]:
+    """Per joint (id order), the ``[start, end)`` characters of ``caption`` that column ``column``'s parser read
+    for it (None: not found). Same rule as :func:`parse_pixels`: one table entry decides both."""
+    fmt = caption_column(column).format
+    if fmt.spans is None:
+        raise ValueError(f"caption format {fmt.name!r} (column {column!r}) does not say where its joints are written")
+    return fmt.spans(caption)

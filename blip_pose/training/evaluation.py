@@ -56,15 +56,22 @@ class PoseMetrics:
         if len(captions) != len(refs.names):
             raise RuntimeError(f"evaluation returned {len(captions)} predictions for {len(refs.names)} examples")
         self._check_alignment(self.decode(np.asarray(eval_pred.label_ids)))
+        scores, xy, found = self.score(captions)
+        self.latest = {"captions": captions, "xy": xy, "found": found}
+        if self.output_dir is not None:
+            self.write_predictions(captions, xy, found)
+        return scores
+
+    def score(self, captions: list[str]) -> tuple[dict[str, float], np.ndarray, np.ndarray]:
+        """``(scores, xy (N, 16, 2), found (N, 16))`` of captions in split order: what an evaluation reports
+        (keys without the ``eval_`` prefix); also the analyses' baseline, so both are one computation."""
+        refs = self.references
         xy, found = parse_captions(captions, self.caption_column, refs.sizes)  # NaN where not found
         # accuracy@T and mae in pixels of the model's input frame, as the method reports them.
         scores = self.metric.compute(predictions=list(xy), references=list(refs.xy))
         if refs.head_boxes is not None:
             scores.update(self._pckh(xy))
-        self.latest = {"captions": captions, "xy": xy, "found": found}
-        if self.output_dir is not None:
-            self.write_predictions(captions, xy, found)
-        return {key: float(value) for key, value in scores.items() if np.ndim(value) == 0}
+        return {key: float(value) for key, value in scores.items() if np.ndim(value) == 0}, xy, found
 
     def _pckh(self, xy: np.ndarray) -> dict[str, float]:
         """PCKh@0.5 in ORIGINAL pixels when the split records its crop boxes: the resize configs stretch x and y

@@ -1,0 +1,154 @@
+"""What the analyses share: model and split loading, batched generation with a progress bar, the output folder,
+a titled grid of panels, and the JSON of every number a figure draws.
+
+Dataset images are the model's input frames already (the builder made them with the run's preprocessing), so the
+analyses generate on them directly and score in that frame, exactly as the training evaluation does.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from datasets import Dataset
+from PIL import Image, ImageDraw, ImageFont
+from tqdm.auto import tqdm
+
+from blip_pose.predictor import PosePredictor
+from blip_pose.run_record import RUN_CONFIG_FILE, SAMPLE_DATASET_NAME, flatten_run_config, read_json
+from blip_pose.training.data import References, check_split, load_pose_dataset, references
+
+#: Where an analysis writes by default: ``<run folder>/analysis/<command>`` (``./analysis/<name>/<command>`` for
+#: a Hub id).
+ANALYSIS_DIR = "analysis"
+#: The folder ``training/run.py`` builds the bundled sample into (``mpii_pose_dataset.sample.resolve_dataset``).
+SAMPLE_FOLDER = "sample-dataset"
+IMAGE_COLUMN = "image"
+
+
+def output_dir(out: str | None, model: str, command: str) -> Path:
+    """``out``, or the default folder of ``command`` for ``model`` (created)."""
+    if out is None:
+        base = Path(model) if Path(model).is_dir() else Path(ANALYSIS_DIR) / model.replace("/", "--")
+        folder = base / ANALYSIS_DIR / command if Path(model).is_dir() else base / command
+    else:
+        folder = Path(out)
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def run_dataset(model: str) -> tuple[str, str | None]:
+    """``(dataset, config)`` a local run (or checkpoint) folder trained on, from its ``run_config.json``; the
+    bundled ``sample`` is the folder training built it into."""
+    folder = Path(model)
+    config = flatten_run_config(read_json(folder / RUN_CONFIG_FILE)) if folder.is_dir() else {}
+    if "dataset_name" not in config:
+        raise ValueError(f"{model}: no {RUN_CONFIG_FILE} names the dataset; pass --dataset")
+    name, config_name = str(config["dataset_name"]), config.get("dataset_config_name")
+    if name == SAMPLE_DATASET_NAME and not Path(name).exists():
+        for candidate in (folder / SAMPLE_FOLDER, folder.parent / SAMPLE_FOLDER):
+            if candidate.is_dir():
+                return str(candidate), config_name
+        raise ValueError(f"{model} trained on the bundled sample but holds no {SAMPLE_FOLDER}/; pass --dataset")
+    return name, config_name
+
+
+@dataclass
+class Split:
+    """The rows of one split an analysis uses: input frames and the references scored against."""
+
+    name: str
+    data: Dataset
+    frames: list[Image.Image]
+    refs: References
+    column: str
+
+
+def load_split(dataset: str, config: str | None, split: str, column: str, limit: int | None = None) -> Split:
+    """The first ``limit`` rows (all when None) of ``split``, checked like training checks its splits."""
+    data = check_split(load_pose_dataset(dataset, config), split, column, IMAGE_COLUMN, limit, "--images")
+    frames = [image.convert("RGB") for image in data[IMAGE_COLUMN]]
+    return Split(split, data, frames, references(data, column, IMAGE_COLUMN), column)
+
+
+def generate(predictor: PosePredictor, frames: Sequence[Image.Image], batch_size: int, desc: str) -> list[str]:
+    """Captions of model-input frames, ``batch_size`` at a time, with a progress bar."""
+    captions: list[str] = []
+    for start in tqdm(range(0, len(frames), batch_size), desc=desc, unit="batch", leave=False):
+        captions.extend(predictor.generate(list(frames[start : start + batch_size])))
+    return captions
+
+
+def points(xy: np.ndarray, found: np.ndarray) -> list[list[float] | None]:
+    """(16, 2) joints as JSON: ``[x, y]`` rounded to 0.01 px, null where not found."""
+    return [[round(float(x), 2), round(float(y), 2)] if ok else None for (x, y), ok in zip(xy, found)]
+
+
+def write_json(path: Path, data: dict[str, Any]) -> Path:
+    """``data`` as indented JSON; NaN becomes null (JSON has no NaN)."""
+
+    def clean(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {str(k): clean(v) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [clean(v) for v in value]
+        if isinstance(value, np.ndarray):
+            return clean(value.tolist())
+        if isinstance(value, (float, np.floating)):
+            return None if not math.isfinite(float(value)) else float(value)
+        if isinstance(value, np.integer):
+            return int(value)
+        return value
+
+    path.write_text(json.dumps(clean(data), indent=1) + "\n", encoding="utf-8")
+    return path
+
+
+def fit(image: Image.Image, size: int, xy: np.ndarray | None = None) -> tuple[Image.Image, np.ndarray | None]:
+    """``image`` scaled so its longer side is ``size`` px, and points ``xy`` (..., 2) scaled with it; overlays are
+    drawn after scaling so that their labels have the same size in every panel."""
+    factor = size / max(image.size)
+    if factor == 1:
+        return image, xy
+    scaled = image.resize((max(1, round(image.width * factor)), max(1, round(image.height * factor))))
+    return scaled, None if xy is None else np.asarray(xy, dtype=np.float64) * factor
+
+
+def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
+    return ImageFont.load_default(size=size)
+
+
+def grid(
+    cells: Sequence[Sequence[Image.Image | None]],
+    column_titles: Sequence[str],
+    row_titles: Sequence[str] | None = None,
+    cell: int = 256,
+) -> Image.Image:
+    """Panels in rows and columns, each scaled to fit a ``cell`` px square, titled above and on the left.
+
+    A None cell stays blank (e.g. an image without ground truth).
+    """
+    font_size = max(12, cell // 16)
+    head = font_size * 2
+    left = (max((len(t) for t in row_titles), default=0) * font_size * 3 // 5 + 12) if row_titles else 0
+    out = Image.new("RGB", (left + cell * len(column_titles), head + cell * len(cells)), "white")
+    draw = ImageDraw.Draw(out)
+    font = _font(font_size)
+    for c, title in enumerate(column_titles):
+        draw.text((left + c * cell + cell // 2, head // 2), title, fill="black", font=font, anchor="mm")
+    for r, row in enumerate(cells):
+        if row_titles:
+            draw.text((6, head + r * cell + cell // 2), row_titles[r], fill="black", font=font, anchor="lm")
+        for c, image in enumerate(row):
+            if image is None:
+                continue
+            scaled = fit(image, cell - 4)[0]
+            x = left + c * cell + (cell - scaled.width) // 2
+            y = head + r * cell + (cell - scaled.height) // 2
+            out.paste(scaled, (x, y))
+    return out
