@@ -7,6 +7,7 @@ Datasets are built and pushed by ``python -m mpii_pose_dataset``.
     python -m blip_pose predict --model user/blip-mpii-pose photos/*.jpg --out preds/
     python -m blip_pose demo outputs/run1            # browser demo (pip install .[demo])
     python -m blip_pose push-demo user/blip-mpii-pose --repo-id user/blip-pose-demo
+    python -m blip_pose analyze stages outputs/run1        # also: panels, occlusion, attention MODEL
 
 Bad input ends with one ``error:`` line naming the file and the problem (exit status 2), not a traceback; ``predict``
 exits with 1 when some images failed (the others are still predicted).
@@ -83,6 +84,10 @@ def _parser() -> argparse.ArgumentParser:
     space.add_argument("--private", action="store_true")
     space.add_argument("--out", help="folder to write the Space into (default: a temporary folder)")
     space.add_argument("--dry-run", action="store_true", help="write the folder and list its files; no network")
+
+    from blip_pose.analysis.commands import add_parser as add_analyze_parser
+
+    add_analyze_parser(commands)
     return parser
 
 
@@ -170,6 +175,14 @@ def _push_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _analyze(args: argparse.Namespace) -> int:
+    from blip_pose.analysis.commands import run
+
+    paths = run(args)
+    print(f"wrote {len(paths)} files to {paths[0].parent}: " + ", ".join(p.name for p in paths))
+    return 0
+
+
 COMMANDS = {
     "card": _card,
     "push": _push,
@@ -177,6 +190,7 @@ COMMANDS = {
     "predict": _predict,
     "demo": _demo,
     "push-demo": _push_demo,
+    "analyze": _analyze,
 }
 
 

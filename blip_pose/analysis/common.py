@@ -152,3 +152,19 @@ def grid(
             y = head + r * cell + (cell - scaled.height) // 2
             out.paste(scaled, (x, y))
     return out
+
+
+def tiles(images: Sequence[Image.Image], titles: Sequence[str], columns: int = 4, cell: int = 256) -> Image.Image:
+    """Images in rows of ``columns``, each scaled to fit a ``cell`` px square under its own title."""
+    font_size = max(12, cell // 16)
+    head = font_size * 2
+    rows = math.ceil(len(images) / columns)
+    out = Image.new("RGB", (cell * min(columns, len(images)), (cell + head) * rows), "white")
+    draw = ImageDraw.Draw(out)
+    font = _font(font_size)
+    for k, (image, title) in enumerate(zip(images, titles)):
+        x, y = (k % columns) * cell, (k // columns) * (cell + head)
+        draw.text((x + cell // 2, y + head // 2), title, fill="black", font=font, anchor="mm")
+        scaled = fit(image, cell - 4)[0]
+        out.paste(scaled, (x + (cell - scaled.width) // 2, y + head + (cell - scaled.height) // 2))
+    return out
