@@ -298,8 +298,14 @@ def _joint_plot(matrix: np.ndarray, summary: dict, where: str, images: int, path
     right.set(xlabel="skeleton graph distance (hops)", ylabel="mean attention", title="Attention vs distance")
     top, chance = summary["top_earlier_joint_is_neighbour"], summary["chance_top_is_neighbour"]
     if top is not None:
-        right.text(0.98, 0.95, f"top earlier joint is a neighbour: {top:.0%}\n(chance {chance:.0%})",
-                   transform=right.transAxes, ha="right", va="top")
+        right.text(
+            0.98,
+            0.95,
+            f"top earlier joint is a neighbour: {top:.0%}\n(chance {chance:.0%})",
+            transform=right.transAxes,
+            ha="right",
+            va="top",
+        )
     fig.suptitle(f"Decoder self-attention, {where}; red boxes: skeleton neighbours")
     return _save(fig, path)
 

@@ -120,7 +120,9 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     attention.add_argument("--images", type=int, help="first N images of the split (default: all)")
     attention.add_argument("--layer", type=int, help="1-based decoder layer (default: the last)")
     attention.add_argument(
-        "--head", type=_head, help="1-based head, or 'mean' (default: 8, the method's, when the model has 8 heads, else mean)"
+        "--head",
+        type=_head,
+        help="1-based head, or 'mean' (default: 8, the method's, when the model has 8 heads, else mean)",
     )
 
 

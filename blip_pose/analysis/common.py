@@ -109,14 +109,13 @@ def write_json(path: Path, data: dict[str, Any]) -> Path:
     return path
 
 
-def fit(image: Image.Image, size: int, xy: np.ndarray | None = None) -> tuple[Image.Image, np.ndarray | None]:
-    """``image`` scaled so its longer side is ``size`` px, and points ``xy`` (..., 2) scaled with it; overlays are
-    drawn after scaling so that their labels have the same size in every panel."""
+def fit(image: Image.Image, size: int) -> tuple[Image.Image, float]:
+    """``image`` scaled so its longer side is ``size`` px, and the factor points scale by; overlays are drawn
+    after scaling so that their labels have the same size in every panel."""
     factor = size / max(image.size)
     if factor == 1:
-        return image, xy
-    scaled = image.resize((max(1, round(image.width * factor)), max(1, round(image.height * factor))))
-    return scaled, None if xy is None else np.asarray(xy, dtype=np.float64) * factor
+        return image, factor
+    return image.resize((max(1, round(image.width * factor)), max(1, round(image.height * factor)))), factor
 
 
 def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:

@@ -76,7 +76,9 @@ def head_sizes(split: Split) -> np.ndarray:
         sizes = np.where(np.isfinite(sizes), sizes, HEAD_PER_PERSON_HEIGHT * height)
     bad = np.flatnonzero(~(np.isfinite(sizes) & (sizes > 0)))
     if bad.size:
-        raise ValueError(f"split {split.name!r}, {split.refs.names[bad[0]]}: no head_box or person_scale to size patches")
+        raise ValueError(
+            f"split {split.name!r}, {split.refs.names[bad[0]]}: no head_box or person_scale to size patches"
+        )
     return sizes
 
 
@@ -193,9 +195,8 @@ def occlusion(
 def _compare(
     split: Split, i: int, xy: np.ndarray, found: np.ndarray, cell: int, frame: Image.Image | None = None
 ) -> Image.Image:
-    shown, pts = fit(frame or split.frames[i], cell, np.stack([xy[i], split.refs.xy[i]]))
-    assert pts is not None
-    return draw_comparison(shown, pts[0], found[i], pts[1])
+    shown, factor = fit(frame or split.frames[i], cell)
+    return draw_comparison(shown, xy[i] * factor, found[i], split.refs.xy[i] * factor)
 
 
 def _increase(entry: dict) -> float:
@@ -205,7 +206,11 @@ def _increase(entry: dict) -> float:
 
 def _bar_chart(results: dict, baseline: dict[str, float], path: Path) -> Path:
     names = list(results)
-    kinds = [("covered", "covered joints"), ("uncovered_before", "others, before"), ("uncovered_after", "others, after")]
+    kinds = [
+        ("covered", "covered joints"),
+        ("uncovered_before", "others, before"),
+        ("uncovered_after", "others, after"),
+    ]
     fig, ax = plt.subplots(figsize=(max(8, len(names) * 0.9), 4.5))
     width = 0.8 / len(kinds)
     for k, (key, label) in enumerate(kinds):

@@ -17,16 +17,15 @@ from blip_pose.pose_metrics import joint_errors, parse_captions
 from blip_pose.predictor import PosePredictor, load_image
 
 
-def split_panels(
-    predictor: PosePredictor, split: Split, out: Path, batch_size: int = 8, cell: int = 320
-) -> list[Path]:
+def split_panels(predictor: PosePredictor, split: Split, out: Path, batch_size: int = 8, cell: int = 320) -> list[Path]:
     """``panels.png`` (one row per image: input | ground truth | prediction) and ``panels.json``."""
     captions = generate(predictor, split.frames, batch_size, f"panels ({split.name})")
     pred_xy, found = parse_captions(captions, split.column, split.refs.sizes)
     refs = split.refs
     rows, records = [], []
     for i, frame in enumerate(split.frames):
-        shown, (ref, pred) = fit(frame, cell, np.stack([refs.xy[i], pred_xy[i]]))  # type: ignore[misc]
+        shown, factor = fit(frame, cell)
+        ref, pred = refs.xy[i] * factor, pred_xy[i] * factor
         rows.append(
             [
                 shown,
@@ -47,7 +46,7 @@ def split_panels(
             }
         )
     png = out / "panels.png"
-    grid(rows, ["input", "ground truth", "prediction"], [r["image_name"] for r in records], cell).save(png)
+    grid(rows, ["input", "ground truth", "prediction"], refs.names, cell).save(png)
     meta = {"split": split.name, "frame": "model input pixels", "caption_column": split.column}
     return [png, write_json(out / "panels.json", {**meta, "images": records})]
 
@@ -73,10 +72,9 @@ def folder_panels(
         poses += predictor.predict_images(images[start : start + batch_size], sources=names[start : start + batch_size])
     rows = []
     for image, pose in zip(images, poses):
-        shown, xy = fit(image, cell, pose.xy)
-        rows.append([shown, draw_pose(shown, xy, pose.found, label="prediction")])
+        shown, factor = fit(image, cell)
+        rows.append([shown, draw_pose(shown, pose.xy * factor, pose.found, label="prediction")])
     png = out / "panels.png"
     grid(rows, ["input", "prediction"], [Path(n).name for n in names], cell).save(png)
     data = {"frame": "original image pixels", "images": [p.to_dict() for p in poses], "skipped": skipped}
     return [png, write_json(out / "panels.json", data)]
-

@@ -86,12 +86,12 @@ def stages(
         predictions.append((xy, found))
     rows = []
     for i, frame in enumerate(frames):
-        shown, ref = fit(frame, cell, refs_xy[i])
-        row = [draw_pose(shown, ref, refs_found[i], label="ground truth", names=False)]
-        for column, (xy, found) in zip(columns, predictions):
-            error = column["images"][i]["mean_error_px"]
+        shown, factor = fit(frame, cell)
+        row = [draw_pose(shown, refs_xy[i] * factor, refs_found[i], label="ground truth", names=False)]
+        for xy, found in predictions:
+            error = _mean(joint_errors(xy[i], refs_xy[i]))
             label = "no joint read" if error is None else f"mean error {error:.1f} px"
-            row.append(draw_pose(shown, fit(frame, cell, xy[i])[1], found[i], label=label, names=False))
+            row.append(draw_pose(shown, xy[i] * factor, found[i], label=label, names=False))
         rows.append(row)
     png = out / "stages.png"
     grid(rows, ["ground truth", *titles], names, cell).save(png)
