@@ -10,6 +10,9 @@ BLIP traps handled here:
 * ``Seq2SeqTrainer.evaluate`` gathers predictions with plain ``gather`` (transformers#27025, made for
   ``num_return_sequences > 1``), which keeps the duplicates DDP pads the last batch with: under 2 processes 5
   images would be scored as 8. With one caption per image ``gather_for_metrics`` is right and is restored.
+* ``prediction_step`` would run the vision encoder twice (the loss pass and ``generate``); it encodes each batch
+  once and runs the text decoder for the loss and for generation on the same embeddings
+  (:func:`blip_pose.generation.encode_loss_generate`), optionally under grammar-constrained decoding.
 * The Trainer pickles its arguments into ``training_args.bin``; they are written as JSON instead (no pickle).
 * BLIP's ``forward`` takes ``**kwargs``, so the Trainer assumes it normalises its loss by ``num_items_in_batch``
   and skips dividing by the gradient-accumulation steps (and multiplies by the process count); BLIP's loss is a
@@ -22,9 +25,11 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from transformers import Seq2SeqTrainer
+from transformers import LogitsProcessorList, Seq2SeqTrainer
 from transformers.trainer import TRAINING_ARGS_NAME
 
+from blip_pose.constrained import CaptionGrammar
+from blip_pose.generation import encode_loss_generate
 from blip_pose.run_record import TRAINING_ARGS_FILE
 from blip_pose.training.arguments import PoseTrainingArguments
 
@@ -46,17 +51,25 @@ class BlipCaptionTrainer(Seq2SeqTrainer):
         self,
         *args: Any,
         max_new_tokens: int,
+        grammar: CaptionGrammar | None = None,
         optimizer_cls_and_kwargs: tuple[type[torch.optim.Optimizer], dict] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
         self.model_accepts_loss_kwargs = False
         self.max_new_tokens = max_new_tokens
+        self.grammar = grammar  # grammar-constrained decoding (None: off)
         # Trainer takes this argument but Seq2SeqTrainer's __init__ does not pass it on.
         self.optimizer_cls_and_kwargs = optimizer_cls_and_kwargs
 
     def generation_kwargs(self) -> dict[str, Any]:
-        return {"max_new_tokens": self.max_new_tokens, "num_beams": self.args.generation_num_beams or 1}
+        kwargs: dict[str, Any] = {"max_new_tokens": self.max_new_tokens, "num_beams": self.args.generation_num_beams or 1}
+        if self.grammar is not None:
+            # Room for the longest caption the grammar allows, so it always reaches EOS.
+            limit = self.model.config.text_config.max_position_embeddings - 1
+            kwargs["max_new_tokens"] = min(max(self.max_new_tokens, self.grammar.max_new_tokens), limit)
+            kwargs["logits_processor"] = LogitsProcessorList([self.grammar])
+        return kwargs
 
     def evaluation_loop(self, *args: Any, **kwargs: Any):
         self.gather_function = self.accelerator.gather_for_metrics
@@ -73,13 +86,18 @@ class BlipCaptionTrainer(Seq2SeqTrainer):
         if not self.args.predict_with_generate or prediction_loss_only:
             return super().prediction_step(model, inputs, prediction_loss_only, ignore_keys)
         inputs = self._prepare_inputs(inputs)
-        with torch.no_grad():
-            with self.compute_loss_context_manager():
-                loss = model(**inputs).loss.detach().mean()
-            generated = self.accelerator.unwrap_model(model).generate(
-                pixel_values=inputs["pixel_values"], **{**self.generation_kwargs(), **gen_kwargs}
+        kwargs = {**self.generation_kwargs(), **gen_kwargs}
+        with torch.no_grad(), self.compute_loss_context_manager():
+            out = encode_loss_generate(
+                self.accelerator.unwrap_model(model),
+                inputs["pixel_values"],
+                input_ids=inputs["input_ids"],
+                attention_mask=inputs.get("attention_mask"),
+                labels=inputs["labels"],
+                **kwargs,
             )
-        return loss, generated, inputs["labels"]
+        assert out.loss is not None
+        return out.loss.detach().mean(), out.sequences, inputs["labels"]
 
     def _save(self, output_dir: str | None = None, state_dict: dict | None = None) -> None:
         super()._save(output_dir, state_dict)
