@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from transformers import LogitsProcessor, PreTrainedTokenizerBase
 
@@ -81,6 +82,7 @@ class CaptionGrammar(LogitsProcessor):
                 raise ValueError("loc_text captions need the <locN> tokens: call blip_pose.loc_tokens.add_loc_tokens")
             slots: list[_WordSlot | _TokenSlot] = [_TokenSlot(tuple(ids[:LOC_BINS]))] * 32
         else:
+            self._check_wordpiece(tokenizer)
             if unit == "pixel":
                 xs, ys = [word_slot({str(v) for v in range(n + 1)}) for n in (width, height)]
                 numbers = [[xs], [ys]]
@@ -92,7 +94,6 @@ class CaptionGrammar(LogitsProcessor):
                 parts = CAPTION_NAMES[j].replace("_", " _ ").split()
                 slots += [word_slot({p}) for p in parts] + [word_slot({":"})]
                 slots += numbers[0] + [word_slot({","})] + numbers[1]
-            self._check_wordpiece(tokenizer, slots)
         self.slots = slots
         self._masks: dict[tuple, tuple[torch.Tensor, frozenset[int]]] = {}
         self._states: dict[tuple[int, ...], tuple] = {}
@@ -101,9 +102,15 @@ class CaptionGrammar(LogitsProcessor):
         #: The longest valid caption in tokens, plus EOS: a ``max_new_tokens`` that never cuts a caption short.
         self.max_new_tokens = sum(1 if isinstance(s, _TokenSlot) else s.longest for s in slots) + 1
 
+    @classmethod
+    def for_sizes(cls, tokenizer: PreTrainedTokenizerBase, column: str, sizes: np.ndarray) -> CaptionGrammar:
+        """The grammar for images of ``sizes`` (N, 2) width, height: numbers range over the largest."""
+        width, height = (int(np.ceil(v)) for v in np.asarray(sizes, dtype=np.float64).max(axis=0))
+        return cls(tokenizer, column, width, height)
+
     # --- vocabulary ----------------------------------------------------------------------------------------------
 
-    def _check_wordpiece(self, tokenizer: PreTrainedTokenizerBase, slots: list) -> None:
+    def _check_wordpiece(self, tokenizer: PreTrainedTokenizerBase) -> None:
         """The tokenizer must split a caption into one word per word slot (BERT-style pre-tokenization)."""
         example = "rankl:12,34 upper_neck:5,6"
         tokens = tokenizer.tokenize(example)

@@ -21,17 +21,22 @@ BLIP traps handled here:
 
 from __future__ import annotations
 
+import logging
+import os
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
-from transformers import LogitsProcessorList, Seq2SeqTrainer
+from transformers import LogitsProcessorList, PreTrainedTokenizerBase, Seq2SeqTrainer
 from transformers.trainer import TRAINING_ARGS_NAME
 
 from blip_pose.constrained import CaptionGrammar
 from blip_pose.generation import encode_loss_generate
 from blip_pose.run_record import TRAINING_ARGS_FILE
 from blip_pose.training.arguments import PoseTrainingArguments
+
+logger = logging.getLogger(__name__)
 
 
 def optimizer_cls_and_kwargs(args: PoseTrainingArguments) -> tuple[type[torch.optim.Optimizer], dict] | None:
@@ -42,6 +47,25 @@ def optimizer_cls_and_kwargs(args: PoseTrainingArguments) -> tuple[type[torch.op
         return torch.optim.SGD, {"lr": args.learning_rate, "momentum": args.sgd_momentum}
     adam = {"lr": args.learning_rate, "betas": (args.adam_beta1, args.adam_beta2), "eps": args.adam_epsilon}
     return (torch.optim.Adam if args.optimizer == "adam" else torch.optim.AdamW), adam
+
+
+def size_dataloader_workers(args: PoseTrainingArguments) -> None:
+    """Cap ``dataloader_num_workers`` at the cores this process has beside its own (4 workers on 2 cores slowed the
+    tiny model down); persistent workers need at least one worker."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    limit = max(cores // max(args.world_size, 1) - 1, 0)
+    if args.dataloader_num_workers > limit:
+        logger.info("dataloader_num_workers %d -> %d (%d cores)", args.dataloader_num_workers, limit, cores)
+        args.dataloader_num_workers = limit
+    if args.dataloader_num_workers == 0:
+        args.dataloader_persistent_workers = False
+
+
+def evaluation_grammar(
+    args: PoseTrainingArguments, tokenizer: PreTrainedTokenizerBase, caption_column: str, sizes: np.ndarray
+) -> CaptionGrammar | None:
+    """The constrained-decoding grammar of the evaluation captions (None with ``--constrained_decoding false``)."""
+    return CaptionGrammar.for_sizes(tokenizer, caption_column, sizes) if args.constrained_decoding else None
 
 
 class BlipCaptionTrainer(Seq2SeqTrainer):
@@ -56,6 +80,7 @@ class BlipCaptionTrainer(Seq2SeqTrainer):
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
+        size_dataloader_workers(self.args)
         self.model_accepts_loss_kwargs = False
         self.max_new_tokens = max_new_tokens
         self.grammar = grammar  # grammar-constrained decoding (None: off)
