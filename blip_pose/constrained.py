@@ -19,6 +19,7 @@ WordPiece tokenizer: the presets' caption vocabulary and BLIP's BERT-uncased one
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 import torch
@@ -77,7 +78,7 @@ class CaptionGrammar(LogitsProcessor):
         word_slot = self._word_slot
         unit = entry.format.unit
         if entry.format.name == "loc":
-            ids = tokenizer.convert_tokens_to_ids(list(LOC_TOKENS))
+            ids = cast("list[int]", tokenizer.convert_tokens_to_ids(list(LOC_TOKENS)))
             if tokenizer.unk_token_id in ids:
                 raise ValueError("loc_text captions need the <locN> tokens: call blip_pose.loc_tokens.add_loc_tokens")
             slots: list[_WordSlot | _TokenSlot] = [_TokenSlot(tuple(ids[:LOC_BINS]))] * 32
@@ -213,7 +214,7 @@ class CaptionGrammar(LogitsProcessor):
             col_ids.append(allowed)
         keep = torch.zeros(scores.shape, dtype=torch.bool, device=scores.device)
         keep[torch.cat(row_ids).to(scores.device), torch.cat(col_ids).to(scores.device)] = True
-        return scores.masked_fill(~keep, float("-inf"))
+        return cast("torch.FloatTensor", scores.masked_fill(~keep, float("-inf")))
 
     def _state(self, prefix: tuple[int, ...]) -> tuple:
         state = self._states.get(prefix)

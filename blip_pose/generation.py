@@ -59,7 +59,7 @@ def generate_from_embeds(
 
     The length limit is explicit: ``text_decoder.generate`` does not read the model's saved generation config.
     """
-    text = model.config.text_config
+    text: Any = model.config.text_config  # a BlipTextConfig (typed as a union of config kinds)
     batch = image_embeds.shape[0]
     prompt = torch.full((batch, 1), text.bos_token_id, dtype=torch.long, device=image_embeds.device)
     image_mask = torch.ones(image_embeds.shape[:-1], dtype=torch.long, device=image_embeds.device)

@@ -8,6 +8,8 @@ caption's ``123`` is, so a pretrained BLIP's sense of numbers carries over inste
 
 from __future__ import annotations
 
+from typing import cast
+
 import torch
 from transformers import BlipForConditionalGeneration, PreTrainedTokenizerBase
 from transformers.tokenization_utils_base import AddedToken
@@ -17,7 +19,7 @@ from blip_pose.pose_format import LOC_TOKENS
 
 def has_loc_tokens(tokenizer: PreTrainedTokenizerBase) -> bool:
     """True when every ``<locN>`` is one token of ``tokenizer``."""
-    ids = tokenizer.convert_tokens_to_ids(list(LOC_TOKENS))
+    ids = cast("list[int]", tokenizer.convert_tokens_to_ids(list(LOC_TOKENS)))
     return tokenizer.unk_token_id not in ids and None not in ids
 
 
@@ -33,7 +35,7 @@ def add_loc_tokens(model: BlipForConditionalGeneration, tokenizer: PreTrainedTok
     # Digit strings before the tokens exist, so "123" is tokenized the way text captions write it.
     digit_ids = [tokenizer(str(i), add_special_tokens=False)["input_ids"] for i in range(len(LOC_TOKENS))]
     added = tokenizer.add_tokens([AddedToken(t, single_word=False, normalized=False) for t in LOC_TOKENS])
-    new_ids = tokenizer.convert_tokens_to_ids(list(LOC_TOKENS))
+    new_ids = cast("list[int]", tokenizer.convert_tokens_to_ids(list(LOC_TOKENS)))
     model.resize_token_embeddings(len(tokenizer), mean_resizing=False)
     decoder = model.text_decoder
     embeddings = decoder.get_input_embeddings().weight

@@ -53,7 +53,7 @@ def _text_forward(
         key = layer_cache.layers[self.layer_idx].keys
         value = layer_cache.layers[self.layer_idx].values
     else:
-        states = encoder_hidden_states if is_cross else hidden_states
+        states = hidden_states if encoder_hidden_states is None else encoder_hidden_states
         kv_shape = (*states.shape[:-1], -1, self.attention_head_size)
         key = self.key(states).view(kv_shape).transpose(1, 2)
         value = self.value(states).view(kv_shape).transpose(1, 2)
@@ -77,7 +77,7 @@ def use_sdpa(model: nn.Module) -> int:
             module.forward = types.MethodType(_vision_forward, module)  # type: ignore[method-assign]
             count += 1
         elif isinstance(module, BlipTextSelfAttention):
-            module.forward = types.MethodType(_text_forward, module)  # type: ignore[method-assign]
+            module.forward = types.MethodType(_text_forward, module)
             count += 1
     return count
 

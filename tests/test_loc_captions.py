@@ -1,4 +1,4 @@
-"""``loc_text``: 32 added coordinate tokens per caption, from the caption table through training, metric and predictor."""
+"""``loc_text``: 32 added coordinate tokens per caption, from the caption table through training, metric, predictor."""
 
 from __future__ import annotations
 

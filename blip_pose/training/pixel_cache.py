@@ -55,6 +55,6 @@ def model_inputs(
     """The columns the collator reads: caption and image, or caption and cached pixels (no image decode at all)."""
     if not pixel_cache:
         return data.select_columns([caption_column, image_column])
-    return cache_pixels(data.select_columns([caption_column, image_column]), image_processor, image_column).select_columns(
-        [caption_column, PIXELS]
-    )
+    return cache_pixels(
+        data.select_columns([caption_column, image_column]), image_processor, image_column
+    ).select_columns([caption_column, PIXELS])

@@ -88,10 +88,14 @@ class BlipCaptionTrainer(Seq2SeqTrainer):
         self.optimizer_cls_and_kwargs = optimizer_cls_and_kwargs
 
     def generation_kwargs(self) -> dict[str, Any]:
-        kwargs: dict[str, Any] = {"max_new_tokens": self.max_new_tokens, "num_beams": self.args.generation_num_beams or 1}
+        kwargs: dict[str, Any] = {
+            "max_new_tokens": self.max_new_tokens,
+            "num_beams": self.args.generation_num_beams or 1,
+        }
         if self.grammar is not None:
             # Room for the longest caption the grammar allows, so it always reaches EOS.
-            limit = self.model.config.text_config.max_position_embeddings - 1
+            text_config: Any = self.accelerator.unwrap_model(self.model).config.text_config
+            limit = text_config.max_position_embeddings - 1
             kwargs["max_new_tokens"] = min(max(self.max_new_tokens, self.grammar.max_new_tokens), limit)
             kwargs["logits_processor"] = LogitsProcessorList([self.grammar])
         return kwargs
