@@ -169,6 +169,7 @@ class PosePredictor:
         revision: str | None = None,
         cache_dir: str | Path | None = None,
         token: str | bool | None = None,
+        constrained: bool = True,
     ) -> PosePredictor:
         """Load from a Hub id or a local folder (a training ``output_dir`` or a checkpoint), identically.
 
@@ -178,6 +179,7 @@ class PosePredictor:
             caption_column: the caption column the model writes (a coordinate column of
                 :data:`~blip_pose.pose_format.CAPTION_COLUMNS`); default: the run's in ``run_config.json``, else
                 ``text``.
+            constrained: grammar-constrained decoding (:mod:`blip_pose.constrained`): every caption parses.
         """
         model_id = str(model_id)
         hub: dict[str, Any] = {"revision": revision, "cache_dir": cache_dir, "token": token}
@@ -198,7 +200,15 @@ class PosePredictor:
         if caption_column is None:
             run_config = _optional_file(model_id, RUN_CONFIG_FILE, **hub)
             caption_column = caption_column_name(flatten_run_config(read_json(run_config))) if run_config else "text"
-        return cls(model, processor, preprocessing, caption_column=caption_column, device=device, dtype=dtype)
+        return cls(
+            model,
+            processor,
+            preprocessing,
+            caption_column=caption_column,
+            device=device,
+            dtype=dtype,
+            constrained=constrained,
+        )
 
     def transform_for(self, width: int, height: int, person_box: PersonBox | None = None) -> BoxTransform:
         """The training transform of a ``width`` x ``height`` image (crop models: around ``person_box``)."""

@@ -115,3 +115,14 @@ def test_a_tokenizer_that_does_not_split_punctuation_is_refused():
     tokenizer.backend_tokenizer.pre_tokenizer = None  # whole caption, one "word"
     with pytest.raises(ValueError, match="WordPiece tokenizer that splits punctuation"):
         CaptionGrammar(tokenizer, "text", SIZE, SIZE)
+
+
+def test_predictor_decodes_under_the_grammar_by_default(model_dir):
+    from pose_model_fixtures import SAMPLE_IMAGES
+
+    from blip_pose.predictor import PosePredictor
+
+    poses = PosePredictor.from_pretrained(model_dir, device="cpu")(SAMPLE_IMAGES[:2])
+    assert all(pose.found.all() for pose in poses)
+    free = PosePredictor.from_pretrained(model_dir, device="cpu", constrained=False)(SAMPLE_IMAGES[:2])
+    assert not all(pose.found.all() for pose in free)  # the untrained model alone writes no full caption
