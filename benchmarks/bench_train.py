@@ -19,8 +19,9 @@ import time
 import torch
 from transformers import BlipConfig, BlipForConditionalGeneration
 
-#: Tokens of a 16-joint caption with BERT's WordPiece ("rank ##l : 123 , 356"), plus BOS/SEP.
-CAPTION_TOKENS = 98
+#: Tokens of a 16-joint caption with BERT's uncased WordPiece ("ran ##k ##l : 123 , 356"; 103-114 measured), plus
+#: BOS/SEP. ``loc_text`` captions are 34 (32 coordinate tokens).
+CAPTION_TOKENS = 105
 
 
 def autocast(device: torch.device, dtype: str):
@@ -61,18 +62,26 @@ def train_throughput(model, config, args, device) -> float:
 
 
 @torch.no_grad()
-def generation_throughput(model, config, size: int, device, dtype: str) -> float:
+def generation_throughput(model, config, size: int, device, dtype: str) -> tuple[float, float]:
+    """(images/s for full-length captions, seconds per decoder step after the first, per batch)."""
     model.eval()
     pixel_values = batch(config, size, device)["pixel_values"]
     new_tokens = CAPTION_TOKENS - 1
-    # Warm up at the timed batch size (kernels are chosen per shape), then time one batch of full-length captions.
-    with autocast(device, dtype):
-        model.generate(pixel_values=pixel_values, max_new_tokens=4)
+
+    def run(tokens: int) -> float:
         synchronize(device)
         start = time.perf_counter()
-        model.generate(pixel_values=pixel_values, max_new_tokens=new_tokens, min_new_tokens=new_tokens)
-    synchronize(device)
-    return size / (time.perf_counter() - start)
+        model.generate(pixel_values=pixel_values, max_new_tokens=tokens, min_new_tokens=tokens)
+        synchronize(device)
+        return time.perf_counter() - start
+
+    # Warm up at the timed batch size (kernels are chosen per shape), then time 1 token and full-length captions:
+    # the difference is the cost of the sequential decoder steps a caption's length buys.
+    with autocast(device, dtype):
+        run(4)
+        first = run(1)
+        full = run(new_tokens)
+    return size / full, (full - first) / (new_tokens - 1)
 
 
 def main() -> None:
@@ -101,8 +110,11 @@ def main() -> None:
         f"({args.steps} steps)"
     )
     for size in gen_sizes:
-        rate = generation_throughput(model, config, size, device, args.dtype)
-        print(f"generation batch {size:3d}: {rate:8.2f} images/s ({CAPTION_TOKENS - 1} new tokens each)")
+        rate, per_token = generation_throughput(model, config, size, device, args.dtype)
+        print(
+            f"generation batch {size:3d}: {rate:8.2f} images/s ({CAPTION_TOKENS - 1} new tokens each); "
+            f"{per_token * 1e3:.1f} ms per decoder step after the first ({per_token / size * 1e3:.2f} ms per image)"
+        )
     if gpu:
         print(f"peak GPU memory: {torch.cuda.max_memory_allocated(device) / 2**30:.1f} GiB")
 

@@ -15,7 +15,13 @@ visibility_text            ``rankl:1 rknee:0 ...``                           ren
 simple_visibility_text     ``upper_neck:1``                                  render_visibility / parse_visibility
 normalized_text            ``rankl:0.320,0.927 ...`` (x/width, y/height)     render_normalized / parse_normalized
 normalized_simple_text     ``upper_neck:0.495,0.208``                        render_normalized / parse_normalized
+loc_text                   ``<loc123><loc356>...`` (32 tokens, MPII order)   render_loc / parse_loc_batch
 =========================  ==============================================  ==========================
+
+``loc_text`` is the compact format (PaliGemma / Pix2Seq style): x then y of every joint in MPII id order, each one
+added tokenizer token ``<locN>`` for bin N of :data:`LOC_BINS` over the processed image, so names are implied and a
+caption is 32 tokens + BOS/EOS (the method's text is ~82 with the presets' vocabulary, ~105 with BERT's WordPiece).
+With ``LOC_BINS`` a multiple of the image side (384 and 128 px) whole pixels round-trip exactly.
 
 Parsing reads what a model really emits after ``tokenizer.decode``: any case, spaces around ``:``, ``,`` and
 ``.`` (``"rankl : 123 , 356"``), ``"upper _ neck"``, joints missing, repeated (the first one counts) or out of
@@ -325,6 +331,45 @@ def parse_coords_batch(captions: Sequence[str]) -> tuple[np.ndarray, np.ndarray]
     return xy, found
 
 
+#: Bins of a loc token over the processed image's width (x) or height (y): one per pixel at the method's 384 px.
+LOC_BINS = 384
+LOC_TOKENS: tuple[str, ...] = tuple(f"<loc{i}>" for i in range(LOC_BINS))
+_LOC_RE = re.compile(r"<\s*loc\s*(\d+)\s*>", re.IGNORECASE)
+
+
+def render_loc(points: Sequence | np.ndarray, width: float, height: float) -> str:
+    """``"<loc123><loc356>..."``: bin ``round(x / width * LOC_BINS)`` then y, for all 16 joints in MPII id order."""
+    if width <= 0 or height <= 0:
+        raise ValueError(f"image size must be positive, got {width}x{height}")
+    norm = _as_points(points) / np.array([width, height], dtype=np.float64)
+    outside = ((norm < 0) | (norm > 1)).any(axis=1)
+    if outside.any():
+        bad = [CAPTION_NAMES[j] for j in np.flatnonzero(outside)]
+        raise ValueError(f"joints {bad} lie outside the {width}x{height} image; loc captions need them inside")
+    bins = np.minimum(round_half_up(norm * LOC_BINS), LOC_BINS - 1)  # x == width is the last pixel's far edge
+    return "".join(LOC_TOKENS[b] for b in bins.reshape(-1))
+
+
+def parse_loc_batch(captions: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Loc captions -> ``(fractions (N, 16, 2), found (N, 16))``: the first 32 loc tokens, x then y per joint.
+
+    A joint is found when both its tokens are there and are bins below :data:`LOC_BINS`; anything between tokens
+    (decode spaces, garbage) is ignored.
+    """
+    values = np.full((len(captions), NUM_JOINTS, 2), np.nan)
+    found = np.zeros((len(captions), NUM_JOINTS), dtype=bool)
+    for i, caption in enumerate(captions):
+        if not isinstance(caption, str):
+            continue
+        bins = [int(b) if len(b) <= MAX_DIGITS else LOC_BINS for b in _LOC_RE.findall(caption)[: 2 * NUM_JOINTS]]
+        bins += [LOC_BINS] * (2 * NUM_JOINTS - len(bins))  # missing tokens: out of range, so not found
+        pairs = np.asarray(bins, dtype=np.float64).reshape(NUM_JOINTS, 2)
+        ok = (pairs < LOC_BINS).all(axis=1)
+        values[i][ok] = pairs[ok] / LOC_BINS
+        found[i] = ok
+    return values, found
+
+
 # ----------------------------------------------------------------------------------------------------------------
 # The caption-column table: every other module asks it which columns carry coordinates, which joints a column
 # writes, and how to render and parse it. A new caption format is one CaptionFormat plus the columns that use it.
@@ -426,7 +471,8 @@ NORMALIZED = CaptionFormat(
 VISIBILITY = CaptionFormat(
     "visibility", "flag", lambda xy, vis, w, h, ids: render_visibility(vis, ids), _parse_visibility_batch
 )
-CAPTION_FORMATS: tuple[CaptionFormat, ...] = (PIXEL, NORMALIZED, VISIBILITY)
+LOC = CaptionFormat("loc", "fraction", lambda xy, vis, w, h, ids: render_loc(xy, w, h), parse_loc_batch)
+CAPTION_FORMATS: tuple[CaptionFormat, ...] = (PIXEL, NORMALIZED, VISIBILITY, LOC)
 
 CAPTION_COLUMNS: dict[str, CaptionColumn] = {
     column.name: column
@@ -437,6 +483,7 @@ CAPTION_COLUMNS: dict[str, CaptionColumn] = {
         CaptionColumn("simple_visibility_text", VISIBILITY, simple=True),
         CaptionColumn("normalized_text", NORMALIZED),
         CaptionColumn("normalized_simple_text", NORMALIZED, simple=True),
+        CaptionColumn("loc_text", LOC),
     )
 }
 #: Columns whose captions carry joint positions: the ones a pose model can be trained on and scored with.

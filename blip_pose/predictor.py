@@ -26,8 +26,10 @@ import torch
 from huggingface_hub import errors as hub_errors
 from huggingface_hub import hf_hub_download
 from PIL import Image, ImageOps
-from transformers import BlipForConditionalGeneration, BlipProcessor
+from transformers import BlipForConditionalGeneration, BlipProcessor, LogitsProcessorList
 
+from blip_pose.constrained import CaptionGrammar
+from blip_pose.generation import encode_loss_generate
 from blip_pose.geometry import MPII_SCALE_PX, PREPROCESSING_FILE, BoxTransform, Preprocessing
 from blip_pose.images import open_image, to_rgb
 from blip_pose.pose_format import CAPTION_NAMES, JOINT_NAMES, NUM_JOINTS, parse_pixels
@@ -179,6 +181,7 @@ class PosePredictor:
         caption_column: str = "text",
         device: str | torch.device | None = None,
         dtype: str | torch.dtype | None = None,
+        constrained: bool = True,
     ) -> None:
         self.caption_column = caption_column_entry(caption_column).name  # a coordinate column, or an error
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
@@ -191,6 +194,9 @@ class PosePredictor:
         self.processor = processor
         self.preprocessing = preprocessing
         self._warned_no_box = False
+        # Grammar-constrained decoding: every generated caption parses (built on first use: it scans the vocabulary).
+        self.constrained = constrained
+        self._grammar: CaptionGrammar | None = None
 
     @classmethod
     def from_pretrained(
@@ -203,6 +209,7 @@ class PosePredictor:
         revision: str | None = None,
         cache_dir: str | Path | None = None,
         token: str | bool | None = None,
+        constrained: bool = True,
     ) -> PosePredictor:
         """Load from a Hub id or a local folder (a training ``output_dir`` or a checkpoint), identically.
 
@@ -212,6 +219,7 @@ class PosePredictor:
             caption_column: the caption column the model writes (a coordinate column of
                 :data:`~blip_pose.pose_format.CAPTION_COLUMNS`); default: the run's in ``run_config.json``, else
                 ``text``.
+            constrained: grammar-constrained decoding (:mod:`blip_pose.constrained`): every caption parses.
         """
         model_id = str(model_id)
         hub: dict[str, Any] = {"revision": revision, "cache_dir": cache_dir, "token": token}
@@ -231,7 +239,15 @@ class PosePredictor:
         if caption_column is None:
             run_config = _optional_file(model_id, RUN_CONFIG_FILE, **hub)
             caption_column = caption_column_name(flatten_run_config(read_json(run_config))) if run_config else "text"
-        return cls(model, processor, preprocessing, caption_column=caption_column, device=device, dtype=dtype)
+        return cls(
+            model,
+            processor,
+            preprocessing,
+            caption_column=caption_column,
+            device=device,
+            dtype=dtype,
+            constrained=constrained,
+        )
 
     def transform_for(self, width: int, height: int, person_box: PersonBox | None = None) -> BoxTransform:
         """The training transform of a ``width`` x ``height`` image (crop models: around ``person_box``)."""
@@ -264,13 +280,24 @@ class PosePredictor:
         """Captions of processed-frame images; the model sees only the image (never a caption prompt)."""
         pixels = self.processor(images=frames, return_tensors="pt")["pixel_values"]
         config = self.model.generation_config
-        # BLIP's generate hands over to its text decoder, which does not read the saved generation config.
-        ids = self.model.generate(
-            pixel_values=pixels.to(device=self.device, dtype=self.dtype),
-            max_new_tokens=config.max_new_tokens or self.processor.tokenizer.model_max_length,
+        # BLIP's text decoder does not read the saved generation config: the limits are passed explicitly.
+        max_new_tokens = config.max_new_tokens or self.processor.tokenizer.model_max_length
+        processors = None
+        if self.constrained:
+            if self._grammar is None:
+                size = self.preprocessing.image_size
+                self._grammar = CaptionGrammar(self.processor.tokenizer, self.caption_column, size, size)
+            max_new_tokens = max(max_new_tokens, self._grammar.max_new_tokens)  # the longest valid caption fits
+            processors = LogitsProcessorList([self._grammar])
+        out = encode_loss_generate(
+            self.model,
+            pixels.to(device=self.device, dtype=self.dtype),
+            max_new_tokens=max_new_tokens,
             num_beams=config.num_beams or 1,
+            logits_processor=processors,
         )
-        return self.processor.batch_decode(ids, skip_special_tokens=True)
+        assert out.sequences is not None
+        return self.processor.batch_decode(out.sequences, skip_special_tokens=True)
 
     def decode(
         self, caption: str, transform: BoxTransform, width: int, height: int, source: str | None

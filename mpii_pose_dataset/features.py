@@ -54,6 +54,7 @@ COLUMN_DOCS: dict[str, str] = {
     "simple_visibility_text": "visibility of the joint subset",
     "normalized_text": "all 16 joints as x/width, y/height with 3 decimals",
     "normalized_simple_text": "the joint subset, normalized",
+    "loc_text": "all 16 joints as 32 <locN> tokens (x, y per joint; bins of 1/384 of the image), for added tokens",
     "width": "processed image width (int32)",
     "height": "processed image height (int32)",
     "original_width": "original image width (int32)",

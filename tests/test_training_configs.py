@@ -16,8 +16,8 @@ CONFIGS = Path(__file__).resolve().parents[1] / "training" / "configs"
 def test_paper_config_is_the_method():
     model_args, data_args, args = parse_arguments([str(CONFIGS / "paper.yaml")])
     assert model_args.model_name_or_path == "Salesforce/blip-image-captioning-base"
-    assert (args.optimizer, args.learning_rate, args.per_device_train_batch_size, args.num_train_epochs) == (
-        "adamw",
+    assert (args.optim, args.learning_rate, args.per_device_train_batch_size, args.num_train_epochs) == (
+        "adamw_torch_fused",  # AdamW as one fused kernel
         2e-5,
         4,
         25,

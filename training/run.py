@@ -26,8 +26,9 @@ from blip_pose.training.collator import PoseCaptionCollator
 from blip_pose.training.data import DataError, checked_splits, load_pose_dataset, preprocessing_record, references
 from blip_pose.training.evaluation import PoseMetrics, load_pose_metric
 from blip_pose.training.modeling import CheckpointError, load_model_and_processor, resolve_checkpoint
+from blip_pose.training.pixel_cache import model_inputs
 from blip_pose.training.plots import plot_training_curves, write_overlays
-from blip_pose.training.trainer import BlipCaptionTrainer, optimizer_cls_and_kwargs
+from blip_pose.training.trainer import BlipCaptionTrainer, evaluation_grammar, optimizer_cls_and_kwargs
 from mpii_pose_dataset.sample import resolve_dataset
 
 logger = logging.getLogger(__name__)
@@ -55,7 +56,13 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     # 1. Model and processor: a preset is first saved as a checkpoint (by the main process) and loaded like one.
     with training_args.main_process_first(desc="model preset"):
         checkpoint = resolve_checkpoint(model_args.model_name_or_path, output_dir, model_args.preset_seed)
-    model, processor = load_model_and_processor(checkpoint, model_args.label_smoothing, model_args.cache_dir)
+    model, processor = load_model_and_processor(
+        checkpoint,
+        model_args.label_smoothing,
+        model_args.cache_dir,
+        data_args.caption_column,
+        model_args.attn_implementation,
+    )
     text_config = model.config.text_config
 
     # 2. Data, checked before anything is trained.
@@ -90,14 +97,15 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     trainer = BlipCaptionTrainer(
         model=model,
         args=training_args,
-        train_dataset=train_split.select_columns(list(columns)),
-        eval_dataset=eval_split.select_columns(list(columns)),
+        train_dataset=model_inputs(train_split, *columns, processor.image_processor, data_args.pixel_cache),
+        eval_dataset=model_inputs(eval_split, *columns, processor.image_processor, data_args.pixel_cache),
         data_collator=PoseCaptionCollator(processor, text_config.bos_token_id, *columns),
         processing_class=processor,
         compute_metrics=compute_metrics,
         callbacks=[RunRecordCallback(record)],
         optimizer_cls_and_kwargs=optimizer_cls_and_kwargs(training_args),
         max_new_tokens=max_new_tokens,
+        grammar=evaluation_grammar(training_args, processor.tokenizer, data_args.caption_column, eval_references.sizes),
     )
     compute_metrics.name = lambda: f"step-{trainer.state.global_step:06d}"
 

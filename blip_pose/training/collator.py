@@ -38,9 +38,12 @@ class PoseCaptionCollator:
             )
 
     def __call__(self, examples: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
-        images = [example[self.image_column].convert("RGB") for example in examples]
         captions = [example[self.caption_column] for example in examples]
-        pixel_values = self.processor.image_processor(images, return_tensors="pt")["pixel_values"]
+        if "pixel_values" in examples[0]:  # training.pixel_cache: processed once, ahead of time
+            pixel_values = torch.stack([torch.as_tensor(example["pixel_values"]) for example in examples])
+        else:
+            images = [example[self.image_column].convert("RGB") for example in examples]
+            pixel_values = self.processor.image_processor(images, return_tensors="pt")["pixel_values"]
         # No truncation: data.check_captions refused over-long captions before training.
         text = self.processor.tokenizer(captions, padding="longest", return_tensors="pt")
         input_ids = text["input_ids"].clone()

@@ -7,7 +7,11 @@ from pathlib import Path
 from transformers import BlipForConditionalGeneration, BlipProcessor
 
 from blip_pose.checkpoint import missing_processor_parts
+from blip_pose.loc_tokens import add_loc_tokens
+from blip_pose.pose_format import LOC
+from blip_pose.pose_format import caption_column as caption_column_entry
 from blip_pose.presets import PRESETS, save_preset
+from blip_pose.sdpa import set_attention
 
 PRESET_PREFIX = "preset:"
 
@@ -53,8 +57,13 @@ def resolve_checkpoint(model_name_or_path: str, output_dir: str | Path, seed: in
 
 
 def load_model_and_processor(
-    checkpoint: str, label_smoothing: float | None = None, cache_dir: str | None = None
+    checkpoint: str,
+    label_smoothing: float | None = None,
+    cache_dir: str | None = None,
+    caption_column: str = "text",
+    attn_implementation: str = "eager",
 ) -> tuple[BlipForConditionalGeneration, BlipProcessor]:
+    """Model and processor of ``checkpoint``; ``loc_text`` captions get their tokens (and embeddings) added."""
     try:
         processor = BlipProcessor.from_pretrained(checkpoint, cache_dir=cache_dir)
         model = BlipForConditionalGeneration.from_pretrained(checkpoint, cache_dir=cache_dir)
@@ -62,6 +71,9 @@ def load_model_and_processor(
         raise CheckpointError(f"cannot load BLIP checkpoint {checkpoint!r}: {err}") from None
     if label_smoothing is not None:
         set_label_smoothing(model, label_smoothing)
+    if caption_column_entry(caption_column).format is LOC:
+        add_loc_tokens(model, processor.tokenizer)
+    set_attention(model, attn_implementation)
     return model, processor
 
 

@@ -10,6 +10,9 @@ BLIP traps handled here:
 * ``Seq2SeqTrainer.evaluate`` gathers predictions with plain ``gather`` (transformers#27025, made for
   ``num_return_sequences > 1``), which keeps the duplicates DDP pads the last batch with: under 2 processes 5
   images would be scored as 8. With one caption per image ``gather_for_metrics`` is right and is restored.
+* ``prediction_step`` would run the vision encoder twice (the loss pass and ``generate``); it encodes each batch
+  once and runs the text decoder for the loss and for generation on the same embeddings
+  (:func:`blip_pose.generation.encode_loss_generate`), optionally under grammar-constrained decoding.
 * The Trainer pickles its arguments into ``training_args.bin``; they are written as JSON instead (no pickle).
 * BLIP's ``forward`` takes ``**kwargs``, so the Trainer assumes it normalises its loss by ``num_items_in_batch``
   and skips dividing by the gradient-accumulation steps (and multiplies by the process count); BLIP's loss is a
@@ -18,15 +21,22 @@ BLIP traps handled here:
 
 from __future__ import annotations
 
+import logging
+import os
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
-from transformers import Seq2SeqTrainer
+from transformers import LogitsProcessorList, PreTrainedTokenizerBase, Seq2SeqTrainer
 from transformers.trainer import TRAINING_ARGS_NAME
 
+from blip_pose.constrained import CaptionGrammar
+from blip_pose.generation import encode_loss_generate
 from blip_pose.run_record import TRAINING_ARGS_FILE
 from blip_pose.training.arguments import PoseTrainingArguments
+
+logger = logging.getLogger(__name__)
 
 
 def optimizer_cls_and_kwargs(args: PoseTrainingArguments) -> tuple[type[torch.optim.Optimizer], dict] | None:
@@ -39,6 +49,25 @@ def optimizer_cls_and_kwargs(args: PoseTrainingArguments) -> tuple[type[torch.op
     return (torch.optim.Adam if args.optimizer == "adam" else torch.optim.AdamW), adam
 
 
+def size_dataloader_workers(args: PoseTrainingArguments) -> None:
+    """Cap ``dataloader_num_workers`` at the cores this process has beside its own (4 workers on 2 cores slowed the
+    tiny model down); persistent workers need at least one worker."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    limit = max(cores // max(args.world_size, 1) - 1, 0)
+    if args.dataloader_num_workers > limit:
+        logger.info("dataloader_num_workers %d -> %d (%d cores)", args.dataloader_num_workers, limit, cores)
+        args.dataloader_num_workers = limit
+    if args.dataloader_num_workers == 0:
+        args.dataloader_persistent_workers = False
+
+
+def evaluation_grammar(
+    args: PoseTrainingArguments, tokenizer: PreTrainedTokenizerBase, caption_column: str, sizes: np.ndarray
+) -> CaptionGrammar | None:
+    """The constrained-decoding grammar of the evaluation captions (None with ``--constrained_decoding false``)."""
+    return CaptionGrammar.for_sizes(tokenizer, caption_column, sizes) if args.constrained_decoding else None
+
+
 class BlipCaptionTrainer(Seq2SeqTrainer):
     args: PoseTrainingArguments
 
@@ -46,17 +75,30 @@ class BlipCaptionTrainer(Seq2SeqTrainer):
         self,
         *args: Any,
         max_new_tokens: int,
+        grammar: CaptionGrammar | None = None,
         optimizer_cls_and_kwargs: tuple[type[torch.optim.Optimizer], dict] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
+        size_dataloader_workers(self.args)
         self.model_accepts_loss_kwargs = False
         self.max_new_tokens = max_new_tokens
+        self.grammar = grammar  # grammar-constrained decoding (None: off)
         # Trainer takes this argument but Seq2SeqTrainer's __init__ does not pass it on.
         self.optimizer_cls_and_kwargs = optimizer_cls_and_kwargs
 
     def generation_kwargs(self) -> dict[str, Any]:
-        return {"max_new_tokens": self.max_new_tokens, "num_beams": self.args.generation_num_beams or 1}
+        kwargs: dict[str, Any] = {
+            "max_new_tokens": self.max_new_tokens,
+            "num_beams": self.args.generation_num_beams or 1,
+        }
+        if self.grammar is not None:
+            # Room for the longest caption the grammar allows, so it always reaches EOS.
+            text_config: Any = self.accelerator.unwrap_model(self.model).config.text_config
+            limit = text_config.max_position_embeddings - 1
+            kwargs["max_new_tokens"] = min(max(self.max_new_tokens, self.grammar.max_new_tokens), limit)
+            kwargs["logits_processor"] = LogitsProcessorList([self.grammar])
+        return kwargs
 
     def evaluation_loop(self, *args: Any, **kwargs: Any):
         self.gather_function = self.accelerator.gather_for_metrics
@@ -73,13 +115,18 @@ class BlipCaptionTrainer(Seq2SeqTrainer):
         if not self.args.predict_with_generate or prediction_loss_only:
             return super().prediction_step(model, inputs, prediction_loss_only, ignore_keys)
         inputs = self._prepare_inputs(inputs)
-        with torch.no_grad():
-            with self.compute_loss_context_manager():
-                loss = model(**inputs).loss.detach().mean()
-            generated = self.accelerator.unwrap_model(model).generate(
-                pixel_values=inputs["pixel_values"], **{**self.generation_kwargs(), **gen_kwargs}
+        kwargs = {**self.generation_kwargs(), **gen_kwargs}
+        with torch.no_grad(), self.compute_loss_context_manager():
+            out = encode_loss_generate(
+                self.accelerator.unwrap_model(model),
+                inputs["pixel_values"],
+                input_ids=inputs["input_ids"],
+                attention_mask=inputs.get("attention_mask"),
+                labels=inputs["labels"],
+                **kwargs,
             )
-        return loss, generated, inputs["labels"]
+        assert out.loss is not None
+        return out.loss.detach().mean(), out.sequences, inputs["labels"]
 
     def _save(self, output_dir: str | None = None, state_dict: dict | None = None) -> None:
         super()._save(output_dir, state_dict)
