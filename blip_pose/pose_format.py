@@ -370,6 +370,17 @@ def parse_loc_batch(captions: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
     return values, found
 
 
+def loc_spans(caption: str) -> list[tuple[int, int] | None]:
+    """Per joint, the characters of its two loc tokens (x through y) as :func:`parse_loc_batch` reads them."""
+    tokens = list(_LOC_RE.finditer(caption))[: 2 * NUM_JOINTS] if isinstance(caption, str) else []
+    spans: list[tuple[int, int] | None] = [None] * NUM_JOINTS
+    for j in range(len(tokens) // 2):
+        x, y = tokens[2 * j], tokens[2 * j + 1]
+        if all(len(t.group(1)) <= MAX_DIGITS and int(t.group(1)) < LOC_BINS for t in (x, y)):
+            spans[j] = (x.start(), y.end())
+    return spans
+
+
 # ----------------------------------------------------------------------------------------------------------------
 # The caption-column table: every other module asks it which columns carry coordinates, which joints a column
 # writes, and how to render and parse it. A new caption format is one CaptionFormat plus the columns that use it.
@@ -471,7 +482,9 @@ NORMALIZED = CaptionFormat(
 VISIBILITY = CaptionFormat(
     "visibility", "flag", lambda xy, vis, w, h, ids: render_visibility(vis, ids), _parse_visibility_batch
 )
-LOC = CaptionFormat("loc", "fraction", lambda xy, vis, w, h, ids: render_loc(xy, w, h), parse_loc_batch)
+LOC = CaptionFormat(
+    "loc", "fraction", lambda xy, vis, w, h, ids: render_loc(xy, w, h), parse_loc_batch, spans=loc_spans
+)
 CAPTION_FORMATS: tuple[CaptionFormat, ...] = (PIXEL, NORMALIZED, VISIBILITY, LOC)
 
 CAPTION_COLUMNS: dict[str, CaptionColumn] = {

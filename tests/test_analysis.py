@@ -14,7 +14,15 @@ from blip_pose.analysis.attention import generate_with_attention, token_labels, 
 from blip_pose.analysis.occlusion import BODY_GROUPS, caption_order, patch_mask
 from blip_pose.analysis.stages import checkpoints
 from blip_pose.cli import main
-from blip_pose.pose_format import CAPTION_NAMES, NUM_JOINTS, joint_spans, parse_coords, render_coords
+from blip_pose.pose_format import (
+    CAPTION_NAMES,
+    NUM_JOINTS,
+    joint_spans,
+    parse_coords,
+    parse_loc_batch,
+    render_coords,
+    render_loc,
+)
 from blip_pose.predictor import PosePredictor
 
 CONFIG = Path(__file__).resolve().parents[1] / "training" / "configs" / "tiny_test.yaml"
@@ -43,6 +51,18 @@ def test_spans_are_what_the_parser_read():
     assert caption[slice(*spans[0])] == "rankl : 12 , 3"  # the first rankl, not the repeat
     with pytest.raises(ValueError, match="holds no joint coordinates"):
         joint_spans("rankl:1", "visibility_text")
+
+
+def test_loc_spans_are_what_the_loc_parser_read():
+    """Attention labels work for the compact format too: a joint's span is its x and y tokens."""
+    xy = np.arange(NUM_JOINTS * 2).reshape(NUM_JOINTS, 2) * 11 % 380
+    caption = " ".join(render_loc(xy, 384, 384).replace("><", "> <").split()[:-1])  # decode spaces; lwri's y cut
+    spans = joint_spans(caption, "loc_text")
+    values, found = parse_loc_batch([caption])
+    assert [s is not None for s in spans] == found[0].tolist() == [True] * 15 + [False]
+    for j, span in enumerate(spans[:15]):
+        again, _ = parse_loc_batch([caption[slice(*span)]])
+        np.testing.assert_array_equal(again[0, 0], values[0, j])
 
 
 def test_token_labels_match_parser_spans(model_dir):
