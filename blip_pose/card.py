@@ -23,8 +23,8 @@ from blip_pose.pose_format import JOINTS, PAPER_TABLE_SWAPS, caption_column
 from blip_pose.run_record import (
     CHECKPOINT_CHOICE_FILE,
     RESULTS_FILE,
-    RUN_RECORDS,
     RUN_CONFIG_FILE,
+    RUN_RECORDS,
     SAMPLE_DATASET_NAME,
     TRAINING_ARGS_FILE,
     TRAINING_KEYS,

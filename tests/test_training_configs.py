@@ -16,8 +16,8 @@ CONFIGS = Path(__file__).resolve().parents[1] / "training" / "configs"
 def test_paper_config_is_the_method():
     model_args, data_args, args = parse_arguments([str(CONFIGS / "paper.yaml")])
     assert model_args.model_name_or_path == "Salesforce/blip-image-captioning-base"
-    assert (args.optimizer, args.learning_rate, args.per_device_train_batch_size, args.num_train_epochs) == (
-        "adamw",
+    assert (args.optim, args.learning_rate, args.per_device_train_batch_size, args.num_train_epochs) == (
+        "adamw_torch",
         2e-5,
         4,
         25,
@@ -28,8 +28,9 @@ def test_paper_config_is_the_method():
     assert args.report_to == ["tensorboard"] and data_args.caption_column == "text"
     _, simple, _ = parse_arguments([str(CONFIGS / "simple.yaml")])
     assert simple.caption_column == "simple_text"
-    _, _, overridden = parse_arguments([str(CONFIGS / "paper.yaml"), "--optimizer", "sgd", "--learning_rate", "5e-5"])
-    assert (overridden.optimizer, overridden.learning_rate) == ("sgd", 5e-5)
+    _, _, overridden = parse_arguments([str(CONFIGS / "paper.yaml"), "--optim", "sgd", "--learning_rate", "5e-5"])
+    assert (overridden.optim, overridden.learning_rate) == ("sgd", 5e-5)
+    assert args.label_smoothing_factor == 0.1  # the method's smoothing of BLIP's caption loss
 
 
 def test_demo_config_is_offline_and_small():

@@ -41,11 +41,6 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=training_args.get_process_log_level()
     )
     transformers.utils.logging.set_verbosity(training_args.get_process_log_level())
-    if training_args.label_smoothing_factor:
-        raise ConfigError(
-            "--label_smoothing_factor would apply the Trainer's smoother to BLIP's unshifted logits; "
-            "use --label_smoothing (BLIP's own caption loss) instead"
-        )
     # The collator reads the raw image and caption columns, and scores need generated captions.
     training_args.remove_unused_columns = False
     training_args.predict_with_generate = True
@@ -55,7 +50,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     # 1. Model and processor: a preset is first saved as a checkpoint (by the main process) and loaded like one.
     with training_args.main_process_first(desc="model preset"):
         checkpoint = resolve_checkpoint(model_args.model_name_or_path, output_dir, model_args.preset_seed)
-    model, processor = load_model_and_processor(checkpoint, model_args.label_smoothing, model_args.cache_dir)
+    model, processor = load_model_and_processor(checkpoint, training_args.label_smoothing_factor, model_args.cache_dir)
     text_config = model.config.text_config
 
     # 2. Data, checked before anything is trained.
