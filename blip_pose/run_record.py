@@ -15,6 +15,8 @@ from blip_pose.pose_format import caption_column
 RESULTS_FILE = "all_results.json"
 #: The ``--dataset_name`` that makes training build the bundled synthetic sample (and the card say it is synthetic).
 SAMPLE_DATASET_NAME = "sample"
+#: Where training builds that sample, inside its output folder.
+SAMPLE_DATASET_FOLDER = "sample-dataset"
 RUN_CONFIG_FILE = "run_config.json"
 TRAINING_ARGS_FILE = "training_args.json"
 #: Folder of the training curves (training/plots.py writes them, a push may include them).

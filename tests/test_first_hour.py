@@ -110,3 +110,119 @@ def test_label_smoothing_is_one_flag_applied_inside_blips_loss(tmp_path):
     trainer = BlipCaptionTrainer(model=model, args=args, max_new_tokens=4)
     assert model.text_decoder.label_smoothing == 0.1  # BLIP shifts its labels before smoothing
     assert trainer.label_smoother is None  # the Trainer's smoother would score the logits unshifted
+
+
+def _run_folder(folder, *names):
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in names:
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_text("{}")
+    return folder
+
+
+def _training_args(folder, *flags):
+    from blip_pose.training.arguments import parse_arguments
+
+    return parse_arguments([DEMO, "--output_dir", str(folder), "--overwrite_output_dir", "false", *flags])[2]
+
+
+def test_a_previous_run_in_output_dir_stops_training_unless_told(tmp_path):
+    # Trap 2: a 10-step run into outputs/demo left the old checkpoint-800 and predictions beside the new ones.
+    from blip_pose.training.arguments import ConfigError
+    from blip_pose.training.output_dir import check_output_dir
+
+    old = ("checkpoint-800/training_args.json", "run_config.json", "predictions/step-000800.jsonl", "model.safetensors")
+    run = _run_folder(tmp_path / "demo", *old, "sample-dataset/reports/paper.json", "preset-tiny/config.json")
+    with pytest.raises(ConfigError) as err:
+        check_output_dir(_training_args(run))
+    message = str(err.value)
+    assert "holds a previous run (checkpoint-800, model.safetensors, predictions, run_config.json)" in message
+    assert "--overwrite_output_dir" in message and "--resume_from_checkpoint" in message
+    assert (run / "checkpoint-800").is_dir()  # nothing deleted
+
+    check_output_dir(_training_args(run, "--resume_from_checkpoint", "last"))  # continuing is allowed
+    assert (run / "checkpoint-800").is_dir()
+    check_output_dir(_training_args(run, "--overwrite_output_dir", "true"))  # start clean
+    assert sorted(p.name for p in run.iterdir()) == ["preset-tiny", "sample-dataset"]  # cached inputs are kept
+    check_output_dir(_training_args(run))  # now free
+
+
+def test_overwrite_never_deletes_a_folder_that_is_no_run(tmp_path):
+    from blip_pose.training.arguments import ConfigError
+    from blip_pose.training.output_dir import check_output_dir
+
+    project = _run_folder(tmp_path / "project", "README.md", "pyproject.toml")
+    with pytest.raises(ConfigError, match="is not empty .* and holds no training run"):
+        check_output_dir(_training_args(project, "--overwrite_output_dir", "true"))
+    assert sorted(p.name for p in project.iterdir()) == ["README.md", "pyproject.toml"]
+    check_output_dir(_training_args(tmp_path / "new"))  # a new folder is fine
+
+
+def test_the_demo_config_stays_rerunnable():
+    from blip_pose.training.arguments import parse_arguments
+
+    assert parse_arguments([DEMO])[2].overwrite_output_dir
+
+
+def _state(scores, save_every=40, greater=True):
+    """A TrainerState after evaluations+saves, driven through the Trainer's own best-metric rule."""
+    from transformers import TrainerState
+
+    from blip_pose.training.report import KeepLastUntilScored
+
+    args = _training_args("/tmp/unused", "--metric_for_best_model", "accuracy@25")
+    state = TrainerState()
+    for i, score in enumerate(scores, 1):
+        state.global_step = i * save_every
+        state.log_history.append({"step": state.global_step, "eval_accuracy@25": score})
+        if state.best_metric is None or score > state.best_metric:  # Trainer._determine_best_metric
+            state.best_metric, state.best_global_step = score, state.global_step
+        if state.best_global_step:  # Trainer._save_checkpoint
+            state.best_model_checkpoint = f"out/checkpoint-{state.best_global_step}"
+        KeepLastUntilScored().on_save(args, state, None)
+    return state, args
+
+
+def test_a_run_that_never_scored_keeps_its_last_checkpoint_and_says_why(tmp_path):
+    # Trap 5: with every score 0, the first checkpoint "won".
+    from blip_pose.training.report import checkpoint_choice
+
+    state, args = _state([0.0, 0.0, 0.0])
+    assert state.best_model_checkpoint is None  # load_best_model_at_end has nothing to load: the last model stays
+    choice = checkpoint_choice(state, args, "validation", 6)
+    assert choice["rule"] == "last" and choice["step"] == 120
+    assert "never rose above 0 in 3 evaluations" in choice["description"]
+
+    state, args = _state([0.0, 0.5, 0.25])
+    choice = checkpoint_choice(state, args, "validation", 6)
+    assert (choice["checkpoint"], choice["rule"]) == ("checkpoint-80", "best")
+    assert choice["description"].startswith("checkpoint-80 (step 80 of 120), the best accuracy@25 of 3 evaluations")
+    assert "`validation` split (6 images)" in choice["description"] and "optimistic" in choice["description"]
+
+
+def test_card_and_summary_say_which_checkpoint_the_numbers_are_from(tmp_path):
+    from blip_pose.card import write_model_card
+    from blip_pose.training.report import checkpoint_choice, run_summary, save_checkpoint_choice
+
+    state, args = _state([0.0, 0.5, 0.25])
+    run = _run_folder(tmp_path / "run", "run_config.json", "plots/loss.png", "model.safetensors")
+    (run / "all_results.json").write_text('{"eval_accuracy@25": 0.5, "eval_mae": 3.0}')
+    choice = checkpoint_choice(state, args, "validation", 6)
+    save_checkpoint_choice(choice, run)
+    card = write_model_card(run).read_text()
+    assert "The numbers are those of checkpoint-80 (step 80 of 120), the best accuracy@25" in card
+    final = {"eval_accuracy@25": 0.5, "eval_accuracy@5": 0.25, "eval_mae": 3.0, "eval_pck@5/head": 0.1}
+    summary = run_summary(run, state.log_history, final, choice, args)
+    assert "final scores of checkpoint-80 (step 80 of 120)" in summary
+    assert "accuracy@25 0.500, accuracy@5 0.250, mae 3.00 px" in summary and "pck@5/head" not in summary
+    assert f"model card:  {run / 'README.md'}" in summary and f"plots:       {run / 'plots'}" in summary
+    assert "overlays" not in summary  # only outputs that exist are listed
+
+
+def test_console_logs_show_headline_scores_only():
+    # Trap 6: a ~49-key dict per evaluation on the console.
+    from blip_pose.training.report import headline
+
+    logs = {"eval_loss": 1.0, "eval_accuracy@25": 0.5, "eval_pck@5/rankl": 0.1, "eval_mae_x": 2.0, "epoch": 3.0}
+    assert headline(logs) == {"eval_loss": 1.0, "epoch": 3.0, "eval_accuracy@25": 0.5}
+    assert headline({"loss": 2.0, "learning_rate": 1e-3}) == {"loss": 2.0, "learning_rate": 1e-3}
