@@ -66,7 +66,7 @@ def _parser() -> argparse.ArgumentParser:
 
     commands.add_parser("metric-path", help="print the folder of the evaluate metric module (for evaluate.load)")
 
-    predict = commands.add_parser("predict", help="joints of image files: JSON/JSONL records + overlay PNGs")
+    predict = commands.add_parser("predict", help="joints of image files: predictions.jsonl + overlay PNGs")
     predict.add_argument("images", nargs="+", help="image files or folders of images")
     predict.add_argument("--model", required=True, help="Hub id or local model folder")
     predict.add_argument("--out", default="preds", help="output folder (default: %(default)s)")
@@ -78,6 +78,7 @@ def _parser() -> argparse.ArgumentParser:
         help="JSON {image path or name: [x0, y0, x1, y1] or {center: [x, y], scale: s}} person boxes (crop models)",
     )
     predict.add_argument("--no-overlays", action="store_true", help="write only the JSON records")
+    predict.add_argument("--no-labels", action="store_true", help="draw the overlays without joint names")
 
     demo = commands.add_parser("demo", help="serve the browser demo (Gradio) of a model")
     demo.add_argument("model", nargs="?", help=f"Hub id or local model folder (default: {DEMO_RUN}, from `make demo`)")
@@ -153,7 +154,13 @@ def _predict(args: argparse.Namespace) -> int:
     boxes = read_boxes(args.boxes, paths) if args.boxes else None
     predictor = PosePredictor.from_pretrained(args.model, device=args.device, dtype=args.dtype)
     summary = predict_files(
-        predictor, paths, args.out, batch_size=args.batch_size, person_boxes=boxes, overlays=not args.no_overlays
+        predictor,
+        paths,
+        args.out,
+        batch_size=args.batch_size,
+        person_boxes=boxes,
+        overlays=not args.no_overlays,
+        names=not args.no_labels,
     )
     print(
         f"{summary.line()}; wrote {summary.outputs[0]}"

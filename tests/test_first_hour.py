@@ -226,3 +226,27 @@ def test_console_logs_show_headline_scores_only():
     logs = {"eval_loss": 1.0, "eval_accuracy@25": 0.5, "eval_pck@5/rankl": 0.1, "eval_mae_x": 2.0, "epoch": 3.0}
     assert headline(logs) == {"eval_loss": 1.0, "epoch": 3.0, "eval_accuracy@25": 0.5}
     assert headline({"loss": 2.0, "learning_rate": 1e-3}) == {"loss": 2.0, "learning_rate": 1e-3}
+
+
+def test_inspect_with_a_config_that_is_not_built_is_an_error(tmp_path, capsys):
+    # Trap 9: `inspect --config nope` without --overlays returned 0.
+    from mpii_pose_dataset.cli import main as dataset_main
+    from mpii_pose_dataset.export import build
+    from mpii_pose_dataset.sample import SAMPLE_DIR
+
+    build(tmp_path / "built", data_dir=SAMPLE_DIR, configs=["paper"])
+    capsys.readouterr()
+    assert dataset_main(["inspect", str(tmp_path / "built"), "--config", "nope"]) == 2
+    assert capsys.readouterr().err == f"error: {tmp_path / 'built'}: config 'nope' is not built here (built: paper)\n"
+    assert dataset_main(["inspect", str(tmp_path / "built"), "--config", "paper"]) == 0
+
+
+def test_console_script_usage_names_itself(monkeypatch, capsys):
+    monkeypatch.setattr("sys.argv", ["/usr/bin/blip-pose", "--help"])
+    with pytest.raises(SystemExit):
+        blip_pose_main()
+    assert capsys.readouterr().out.startswith("usage: blip-pose ")
+    monkeypatch.setattr("sys.argv", ["/x/blip_pose/__main__.py", "--help"])
+    with pytest.raises(SystemExit):
+        blip_pose_main()
+    assert capsys.readouterr().out.startswith("usage: python -m blip_pose ")

@@ -16,7 +16,7 @@ import difflib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import yaml
 from transformers import HfArgumentParser, Seq2SeqTrainingArguments
@@ -70,7 +70,7 @@ class DataArguments:
 
 @dataclass
 class PoseTrainingArguments(Seq2SeqTrainingArguments):
-    optim: str = field(  # type: ignore[assignment]  # the parent's OptimizerNames | str, narrowed to its values
+    optim: str = field(  # the parent's OptimizerNames | str, with its values (and plain Adam) as choices
         default=Seq2SeqTrainingArguments.optim,
         metadata={
             "help": "The optimizer: transformers' names (sgd, adamw_torch, adamw_torch_fused, ...) or "
@@ -111,7 +111,7 @@ class ConfigError(ValueError):
 class _Parser(HfArgumentParser):
     """An error is a :class:`ConfigError` (one line from the caller), not argparse's usage dump and exit."""
 
-    def error(self, message: str):  # type: ignore[override]  # raises instead of exiting
+    def error(self, message: str) -> NoReturn:
         raise ConfigError(f"{message} (see --help)")
 
 
@@ -176,10 +176,11 @@ def parse_arguments(
             if action.dest in config:
                 action.required = False
     try:
-        *outputs, unknown = parser.parse_args_into_dataclasses(args=argv, return_remaining_strings=True)
+        *outputs, remaining = parser.parse_args_into_dataclasses(args=argv, return_remaining_strings=True)
     except ValueError as err:  # a dataclass's __post_init__ check: one line, like the parser's own errors
         raise ConfigError(str(err).strip().splitlines()[0]) from None
     model_args, data_args, training_args, rest = outputs
+    unknown: list[str] = list(remaining)
     if rest.config is not None:  # a second positional (or an unknown flag's value): the config comes first, once
         unknown = sorted([*unknown, rest.config], key=argv.index)
     if unknown:

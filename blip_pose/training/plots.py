@@ -115,7 +115,8 @@ def write_overlays(
     ref_xy: np.ndarray,
     output_dir: str | Path,
 ) -> list[Path]:
-    """``overlays/<row>_<image>.png``: ground truth (green) and prediction (magenta) on the model's input frame.
+    """``overlays/<row>_<image>.png``: prediction (filled joints) over ground truth (rings, pale limbs) on the
+    model's input frame, in the side colours of every overlay (:mod:`blip_pose.overlay`).
 
     The row number keeps apart the several people of one image that ``person_crop`` splits yield.
 
@@ -126,6 +127,6 @@ def write_overlays(
     written = []
     for row, (image, name, xy, found, ref) in enumerate(zip(images, names, pred_xy, pred_found, ref_xy)):
         path = folder / f"{row:03d}_{Path(name).stem}.png"
-        draw_comparison(image, xy, found, ref).save(path)
+        draw_comparison(image, xy, found, ref, label=name).save(path)
         written.append(path)
     return written

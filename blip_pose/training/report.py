@@ -39,12 +39,12 @@ def headline(logs: dict[str, Any]) -> dict[str, Any]:
 
 
 class _HeadlineProgress(ProgressCallback):
-    def on_log(self, args, state, control, logs=None, **kwargs):  # type: ignore[no-untyped-def]
+    def on_log(self, args, state, control, logs=None, **kwargs):
         return super().on_log(args, state, control, logs=headline(logs or {}), **kwargs)
 
 
 class _HeadlinePrinter(PrinterCallback):
-    def on_log(self, args, state, control, logs=None, **kwargs):  # type: ignore[no-untyped-def]
+    def on_log(self, args, state, control, logs=None, **kwargs):
         return super().on_log(args, state, control, logs=headline(logs or {}), **kwargs)
 
 
