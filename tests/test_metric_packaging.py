@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import venv
@@ -57,7 +58,9 @@ def test_metric_space_runs_from_its_own_files_and_pypi(tmp_path, fresh_env, caps
 
 def test_metric_loads_from_the_installed_wheel_outside_a_checkout(tmp_path, fresh_env):
     python, env = fresh_env
-    _run(sys.executable, ["-m", "pip", "wheel", "-q", "--no-deps", str(REPO), "-w", str(tmp_path)], env, tmp_path)
+    source = tmp_path / "source"  # setuptools writes build/ and *.egg-info into the tree it builds: not the checkout
+    shutil.copytree(REPO, source, ignore=shutil.ignore_patterns(".*", "__pycache__", "outputs", "build", "*.egg-info"))
+    _run(sys.executable, ["-m", "pip", "wheel", "-q", "--no-deps", str(source), "-w", str(tmp_path)], env, tmp_path)
     (wheel,) = tmp_path.glob("blip_pose-*.whl")
     # The metric's own needs only (evaluate, numpy): torch and the rest of blip-pose's stack are not needed here.
     _run(python, ["-m", "pip", "install", "-q", "--no-deps", str(wheel)], env, tmp_path)
