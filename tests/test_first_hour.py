@@ -250,3 +250,27 @@ def test_console_script_usage_names_itself(monkeypatch, capsys):
     with pytest.raises(SystemExit):
         blip_pose_main()
     assert capsys.readouterr().out.startswith("usage: python -m blip_pose ")
+
+
+def test_plots_of_a_run_whose_early_evaluations_parsed_nothing(tmp_path):
+    # Trap 7: validation loss not drawn, empty mae axis; here both figures are written and a loss-only run gets
+    # no empty validation figure.
+    from blip_pose.training.plots import plot_training_curves
+
+    nan = float("nan")
+    history = [{"step": s, "loss": 5.0 / s} for s in (10, 20, 30)] + [
+        {
+            "step": s,
+            "eval_loss": 2.0,
+            "eval_accuracy@25": a,
+            "eval_accuracy@5": 0.0,
+            "eval_accuracy@1": 0.0,
+            "eval_mae": m,
+        }
+        for s, a, m in ((10, 0.0, nan), (20, 0.0, nan), (30, 0.5, 12.0))
+    ]
+    written = plot_training_curves(history, tmp_path / "run")
+    assert [p.name for p in written] == ["training_loss.png", "validation_metrics.png"]
+    assert [p.name for p in plot_training_curves(history[:3], tmp_path / "short")] == ["training_loss.png"]
+    none_parsed = [{**row, "eval_mae": nan} for row in history]
+    assert len(plot_training_curves(none_parsed, tmp_path / "none")) == 2  # a "no data" panel, not an error
