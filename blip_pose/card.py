@@ -2,9 +2,10 @@
 
 Everything on the card comes from the run's output folder: ``all_results.json`` (the Trainer's metrics) becomes the
 results table and the ``model-index`` metadata, ``preprocessing.json`` the input frame, ``run_config.json`` (or, for
-the training hyperparameters only, ``training_args.json``) the training data and settings. A missing file leaves its
-section saying so rather than guessing. Training calls :func:`write_model_card` at the end; ``python -m blip_pose
-card DIR`` re-renders it.
+the training hyperparameters only, ``training_args.json``) the training data and settings, ``checkpoint_choice.json``
+which checkpoint the numbers are from and why. A missing file leaves its section saying so rather than guessing.
+Training calls :func:`write_model_card` at the end; ``python -m blip_pose card DIR`` re-renders it. Only a run folder
+(one holding the records training writes) gets a card: anywhere else ``README.md`` could be someone's own file.
 """
 
 from __future__ import annotations
@@ -20,12 +21,15 @@ from huggingface_hub import EvalResult, ModelCard, ModelCardData
 from blip_pose.geometry import PREPROCESSING_FILE, Preprocessing
 from blip_pose.pose_format import JOINTS, PAPER_TABLE_SWAPS, caption_column
 from blip_pose.run_record import (
+    CHECKPOINT_CHOICE_FILE,
     RESULTS_FILE,
     RUN_CONFIG_FILE,
+    RUN_RECORDS,
     SAMPLE_DATASET_NAME,
     TRAINING_ARGS_FILE,
     TRAINING_KEYS,
     caption_column_name,
+    is_run_folder,
     load_run_config,
     read_json,
 )
@@ -111,7 +115,7 @@ def _table(header: list[str], rows: list[list[Any]]) -> str:
     return "\n".join(lines + ["| " + " | ".join(str(c) for c in row) + " |" for row in rows])
 
 
-def _results_table(results: dict[str, Any], split: str) -> str:
+def _results_table(results: dict[str, Any], split: str, choice: dict[str, Any]) -> str:
     rows = []
     for key, (_, name, decimals) in CARD_METRICS.items():
         if key in results:
@@ -127,6 +131,10 @@ def _results_table(results: dict[str, Any], split: str) -> str:
     count = _number(results.get("eval_num_samples"))
     note = f"\n\nOn the `{split}` split" + (f" ({int(count)} images)" if count else "")
     note += f"; {', '.join(extra)}." if extra else "."
+    if choice.get("description"):
+        note += f" The numbers are those of {choice['description']}."
+    else:
+        note += f" Which checkpoint they are from was not recorded (no `{CHECKPOINT_CHOICE_FILE}`)."
     return _table(["metric", "value"], rows) + note
 
 
@@ -183,6 +191,11 @@ def render_model_card(
     output_dir = Path(output_dir)
     if not output_dir.is_dir():
         raise FileNotFoundError(f"{output_dir}: no such run folder")
+    if not is_run_folder(output_dir):
+        raise FileNotFoundError(
+            f"{output_dir}: not a training run folder (none of {', '.join(RUN_RECORDS)}); "
+            "a model card is written only into a folder training/run.py wrote"
+        )
     results = read_json(output_dir / RESULTS_FILE)
     config = load_run_config(output_dir)
     recorded = (output_dir / PREPROCESSING_FILE).is_file()
@@ -244,7 +257,7 @@ def render_model_card(
         model_ref=repo_id or str(output_dir),
         training_data=training_data,
         training_config=_training_config(config),
-        results_table=_results_table(results, split),
+        results_table=_results_table(results, split, read_json(output_dir / CHECKPOINT_CHOICE_FILE)),
         train_size=train_size,
         precision_note=precision,
         preprocessing_note=limit,

@@ -2,12 +2,13 @@
 
 Datasets are built and pushed by ``python -m mpii_pose_dataset``.
 
-    python -m blip_pose card outputs/run1
-    python -m blip_pose push outputs/run1 --repo-id user/blip-mpii-pose
-    python -m blip_pose predict --model user/blip-mpii-pose photos/*.jpg --out preds/
-    python -m blip_pose demo outputs/run1            # browser demo (pip install .[demo])
+    python -m blip_pose card outputs/demo
+    python -m blip_pose push outputs/demo --repo-id user/blip-mpii-pose --dry-run
+    python -m blip_pose predict --model outputs/demo photos/*.jpg --out preds/
+    python -m blip_pose demo outputs/demo            # browser demo (pip install .[demo])
     python -m blip_pose push-demo user/blip-mpii-pose --repo-id user/blip-pose-demo
     python -m blip_pose analyze stages outputs/run1        # also: panels, occlusion, attention MODEL
+    python -m blip_pose metric-path                  # evaluate.load(<this path>)
 
 Bad input ends with one ``error:`` line naming the file and the problem (exit status 2), not a traceback; ``predict``
 exits with 1 when some images failed (the others are still predicted).
@@ -19,6 +20,7 @@ import argparse
 import logging
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from huggingface_hub.errors import HfHubHTTPError
 
@@ -29,7 +31,10 @@ DEMO_RUN = "outputs/demo"
 def _parser() -> argparse.ArgumentParser:
     from blip_pose.hub import DEFAULT_METRIC_DIR
 
-    parser = argparse.ArgumentParser(prog="python -m blip_pose", description=__doc__.split("\n")[0])
+    # The console script says its own name; `python -m blip_pose` runs __main__.py.
+    script = Path(sys.argv[0]).name
+    prog = "python -m blip_pose" if script in ("__main__.py", "-m", "-c", "") else script
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
 
     card = commands.add_parser("card", help="(re)render README.md of a training output folder")
@@ -44,20 +49,25 @@ def _parser() -> argparse.ArgumentParser:
     push.add_argument("--private", action="store_true")
     push.add_argument("--include-plots", action="store_true", help="also upload the run's *.png plots")
     push.add_argument("--keep-card", action="store_true", help="upload README.md as it is (default: re-render it)")
-    push.add_argument("--dry-run", action="store_true", help="list the files that would be uploaded; no network")
+    push.add_argument(
+        "--dry-run", action="store_true", help="name the target repo and list the files (with sizes); no network"
+    )
 
     metric = commands.add_parser("push-metric", help="upload the evaluate metric module as a Gradio Space")
     metric.add_argument(
         "folder",
         nargs="?",
         default=str(DEFAULT_METRIC_DIR),
-        help="the metric module folder (default: the checkout's metrics/pose_threshold_accuracy)",
+        help="the metric module folder (default: the one installed with the package)",
     )
     metric.add_argument("--repo-id", required=True)
     metric.add_argument("--private", action="store_true")
-    metric.add_argument("--dry-run", action="store_true", help="list the files that would be uploaded; no network")
+    metric.add_argument("--out", help="folder to write the Space into (default: a temporary folder)")
+    metric.add_argument("--dry-run", action="store_true", help="write the Space folder and list it; no network")
 
-    predict = commands.add_parser("predict", help="joints of image files: JSON/JSONL records + overlay PNGs")
+    commands.add_parser("metric-path", help="print the folder of the evaluate metric module (for evaluate.load)")
+
+    predict = commands.add_parser("predict", help="joints of image files: predictions.jsonl + overlay PNGs")
     predict.add_argument("images", nargs="+", help="image files or folders of images")
     predict.add_argument("--model", required=True, help="Hub id or local model folder")
     predict.add_argument("--out", default="preds", help="output folder (default: %(default)s)")
@@ -69,6 +79,7 @@ def _parser() -> argparse.ArgumentParser:
         help="JSON {image path or name: [x0, y0, x1, y1] or {center: [x, y], scale: s}} person boxes (crop models)",
     )
     predict.add_argument("--no-overlays", action="store_true", help="write only the JSON records")
+    predict.add_argument("--no-labels", action="store_true", help="draw the overlays without joint names")
 
     demo = commands.add_parser("demo", help="serve the browser demo (Gradio) of a model")
     demo.add_argument("model", nargs="?", help=f"Hub id or local model folder (default: {DEMO_RUN}, from `make demo`)")
@@ -100,11 +111,12 @@ def _card(args: argparse.Namespace) -> int:
 
 
 def _push(args: argparse.Namespace) -> int:
-    from blip_pose.hub import check_model_folder, model_upload_files, push_model
+    from blip_pose.hub import check_model_folder, describe_upload, model_upload_files, push_model
 
     if args.dry_run:
         check_model_folder(args.output_dir)
-        print("\n".join(model_upload_files(args.output_dir, include_plots=args.include_plots)))
+        files = model_upload_files(args.output_dir, include_plots=args.include_plots)
+        print(describe_upload(args.output_dir, files, args.repo_id, "model"))
         return 0
     url = push_model(
         args.output_dir,
@@ -118,13 +130,24 @@ def _push(args: argparse.Namespace) -> int:
 
 
 def _push_metric(args: argparse.Namespace) -> int:
-    from blip_pose.hub import check_metric_folder, metric_upload_files, push_metric
+    import tempfile
 
-    if args.dry_run:
-        check_metric_folder(args.folder)
-        print("\n".join(metric_upload_files(args.folder)))
+    from blip_pose.hub import describe_upload, push_metric, write_metric_space
+
+    if not args.dry_run:
+        print(f"pushed {args.folder} to {push_metric(args.repo_id, args.folder, private=args.private)}")
         return 0
-    print(f"pushed {args.folder} to {push_metric(args.repo_id, args.folder, private=args.private)}")
+    with tempfile.TemporaryDirectory() as tmp:
+        out = args.out or f"{tmp}/space"
+        files = write_metric_space(out, args.folder)
+        print(f"wrote {out}\n" + describe_upload(out, files, args.repo_id, "space"))
+    return 0
+
+
+def _metric_path(args: argparse.Namespace) -> int:
+    from blip_pose import metric_path
+
+    print(metric_path())
     return 0
 
 
@@ -136,7 +159,13 @@ def _predict(args: argparse.Namespace) -> int:
     boxes = read_boxes(args.boxes, paths) if args.boxes else None
     predictor = PosePredictor.from_pretrained(args.model, device=args.device, dtype=args.dtype)
     summary = predict_files(
-        predictor, paths, args.out, batch_size=args.batch_size, person_boxes=boxes, overlays=not args.no_overlays
+        predictor,
+        paths,
+        args.out,
+        batch_size=args.batch_size,
+        person_boxes=boxes,
+        overlays=not args.no_overlays,
+        names=not args.no_labels,
     )
     print(
         f"{summary.line()}; wrote {summary.outputs[0]}"
@@ -147,8 +176,6 @@ def _predict(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
     if args.model is None and not Path(DEMO_RUN).is_dir():
         raise FileNotFoundError(f"no MODEL given and no {DEMO_RUN}: run `make demo` first, or pass a model")
     from blip_pose.demo_app import build_demo, launch
@@ -163,13 +190,14 @@ def _demo(args: argparse.Namespace) -> int:
 def _push_demo(args: argparse.Namespace) -> int:
     import tempfile
 
+    from blip_pose.hub import describe_upload
     from blip_pose.space import push_space, write_space
 
     with tempfile.TemporaryDirectory() as tmp:
         out = args.out or f"{tmp}/space"
         files = write_space(args.model, args.repo_id, out)
         if args.dry_run:
-            print(f"wrote {out}:\n" + "\n".join(files))
+            print(f"wrote {out}\n" + describe_upload(out, files, args.repo_id, "space"))
             return 0
         print(f"pushed the demo of {args.model} to {push_space(out, args.repo_id, private=args.private)}")
     return 0
@@ -187,6 +215,7 @@ COMMANDS = {
     "card": _card,
     "push": _push,
     "push-metric": _push_metric,
+    "metric-path": _metric_path,
     "predict": _predict,
     "demo": _demo,
     "push-demo": _push_demo,

@@ -1,5 +1,9 @@
 """Pushing to the Hugging Face Hub: a run's model folder, the built dataset, the metric module as a Space.
 
+A Space runs from its own files and PyPI, and this project is not on PyPI: the metric Space (like the demo Space of
+:mod:`blip_pose.space`) carries a copy of the ``blip_pose`` package source made by :func:`copy_package` at push time,
+so the one caption module stays the single source of truth.
+
 What a model push uploads is decided by :func:`model_upload_files` alone: the safetensors weights, configs,
 processor/tokenizer files, ``preprocessing.json``, ``run_config.json`` and the card, optionally the plots; never
 checkpoints, ``training_args.bin`` (a pickle), optimizer states, TensorBoard logs or prediction dumps. The token
@@ -8,11 +12,13 @@ comes from huggingface_hub (``HF_TOKEN`` or ``hf auth login``) and is never prin
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterable
 from pathlib import Path
 
 from huggingface_hub import CommitOperationAdd, HfApi
 
+from blip_pose import metric_path
 from blip_pose.card import CARD_FILE, write_model_card
 from blip_pose.checkpoint import CONFIG_FILES, PROCESSOR_FILES, WEIGHT_FILES, missing_processor_parts
 from blip_pose.geometry import PREPROCESSING_FILE
@@ -21,9 +27,10 @@ from blip_pose.run_record import PLOTS_DIR, RUN_CONFIG_FILE
 
 #: Files that must exist before a model folder is pushed (the card is rendered when missing).
 REQUIRED_FILES = ("config.json", PREPROCESSING_FILE)
-#: Where the metric module lives in a checkout (it is not installed with the package).
-DEFAULT_METRIC_DIR = Path(__file__).resolve().parents[1] / "metrics" / "pose_threshold_accuracy"
-METRIC_REQUIRED = ("README.md", "app.py")
+#: The metric module, installed with the package (a checkout's metrics/pose_threshold_accuracy links to it).
+DEFAULT_METRIC_DIR = Path(metric_path())
+METRIC_REQUIRED = ("README.md", "app.py", "requirements.txt")
+PACKAGE_DIR = Path(__file__).resolve().parent
 
 
 def model_upload_files(output_dir: str | Path, *, include_plots: bool = False) -> list[str]:
@@ -58,6 +65,31 @@ def check_model_folder(output_dir: str | Path) -> None:
         pickles = sorted(p.name for p in output_dir.glob("pytorch_model*.bin"))
         hint = f" (found {', '.join(pickles)}: only safetensors weights are pushed)" if pickles else ""
         raise FileNotFoundError(f"{output_dir}: cannot push, missing {', '.join(missing)}{hint}")
+
+
+def describe_upload(folder: str | Path, files: Iterable[str], repo_id: str, repo_type: str) -> str:
+    """What a push would do: the target repo, then each file with its size, and the total."""
+    folder = Path(folder)
+    sizes = {name: (folder / name).stat().st_size for name in files}
+    url = f"https://huggingface.co/{'spaces/' if repo_type == 'space' else ''}{repo_id}"
+    lines = [f"would upload {len(sizes)} file(s), {_size(sum(sizes.values()))}, to the {repo_type} repo {url}:"]
+    lines += [f"  {_size(size):>9}  {name}" for name, size in sizes.items()]
+    return "\n".join(lines)
+
+
+def _size(n: int) -> str:
+    for unit in ("B", "kB", "MB"):
+        if n < 1000 or unit == "MB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000  # type: ignore[assignment]  # int -> float
+    raise AssertionError("unreachable")
+
+
+def copy_package(out_dir: str | Path) -> Path:
+    """A copy of the ``blip_pose`` package source in ``out_dir/blip_pose`` (for a Space; no caches)."""
+    target = Path(out_dir) / "blip_pose"
+    shutil.copytree(PACKAGE_DIR, target, ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "metric"))
+    return target
 
 
 def _upload(
@@ -114,16 +146,26 @@ def metric_upload_files(folder: str | Path) -> list[str]:
 
 
 def check_metric_folder(folder: str | Path) -> None:
-    """An evaluate module Space needs its script (``<folder name>.py``), a card with Space metadata and ``app.py``."""
+    """An evaluate module Space needs its script (``<folder name>.py``), a card with Space metadata, ``app.py`` and
+    ``requirements.txt``."""
     folder = Path(folder)
     if not folder.is_dir():
-        raise FileNotFoundError(
-            f"{folder}: no metric module folder (it ships with a checkout, not with pip install; "
-            "pass the folder's path)"
-        )
+        raise FileNotFoundError(f"{folder}: no metric module folder")
     missing = [name for name in (f"{folder.name}.py", *METRIC_REQUIRED) if not (folder / name).is_file()]
     if missing:
         raise FileNotFoundError(f"{folder}: cannot push the metric Space, missing {', '.join(missing)}")
+
+
+def write_metric_space(out_dir: str | Path, folder: str | Path = DEFAULT_METRIC_DIR) -> list[str]:
+    """The metric Space in ``out_dir`` (new or empty): the module folder's files and a copy of ``blip_pose``, whose
+    caption parser and metric math the module imports; its ``requirements.txt`` names only PyPI packages."""
+    folder, out = Path(folder), Path(out_dir)
+    check_metric_folder(folder)
+    if out.exists() and any(out.iterdir()):
+        raise FileExistsError(f"{out}: not empty; the Space folder is written to a new or empty folder")
+    shutil.copytree(folder, out, dirs_exist_ok=True, ignore=shutil.ignore_patterns("__pycache__", "*.pyc", ".*"))
+    copy_package(out)
+    return metric_upload_files(out)
 
 
 def push_metric(
@@ -133,9 +175,12 @@ def push_metric(
     private: bool = False,
     token: str | None = None,
 ) -> str:
-    """Create (or reuse) a Gradio Space and upload the metric module folder; returns the commit URL."""
-    folder = Path(folder)
-    check_metric_folder(folder)
+    """Create (or reuse) a Gradio Space and upload the metric Space (:func:`write_metric_space`); the commit URL."""
+    import tempfile
+
     api = hub_api(token)
-    message = f"Upload evaluate module {folder.name}"
-    return _upload(api, folder, metric_upload_files(folder), repo_id, "space", message, private)
+    with tempfile.TemporaryDirectory() as tmp:
+        space = Path(tmp) / "space"
+        files = write_metric_space(space, folder)
+        message = f"Upload evaluate module {Path(folder).name}"
+        return _upload(api, space, files, repo_id, "space", message, private)

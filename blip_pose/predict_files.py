@@ -1,4 +1,5 @@
-"""Predict image files into a folder: a JSON record per image (JSONL for several) and a skeleton overlay PNG.
+"""Predict image files into a folder: ``predictions.jsonl`` (one JSON record per image, whatever their number) and a
+skeleton overlay PNG per image.
 
 A file that cannot be used (missing, not an image, corrupt, over PIL's decompression-bomb limit) is reported on
 stderr, recorded with an ``error`` field and counted in the summary; the other files are still predicted.
@@ -123,11 +124,12 @@ def predict_files(
     batch_size: int = 8,
     person_boxes: Sequence[PersonBox | None] | None = None,
     overlays: bool = True,
+    names: bool = True,
     progress: bool | None = None,
 ) -> Summary:
-    """Predict ``paths`` into ``out_dir``: ``<stem>.json`` for one image, else ``predictions.jsonl`` (input order).
+    """Predict ``paths`` into ``out_dir``: ``predictions.jsonl`` (input order) and ``<stem>.png`` overlays.
 
-    ``progress``: show a tqdm bar (default: for more than one image).
+    ``names``: write joint names on the overlays. ``progress``: show a tqdm bar (default: for more than one image).
     """
     from blip_pose.predictor import load_image
 
@@ -137,7 +139,7 @@ def predict_files(
     boxes = list(person_boxes) if person_boxes is not None else [None] * len(paths)
     single = len(paths) == 1
     summary = Summary()
-    record_path = out_dir / (f"{stems[0]}.json" if single else JSONL_FILE)
+    record_path = out_dir / JSONL_FILE
     summary.outputs.append(record_path)
     bar = tqdm(total=len(paths), unit="image", disable=not (progress if progress is not None else not single))
     with record_path.open("w", encoding="utf-8") as records:
@@ -168,9 +170,11 @@ def predict_files(
                     summary.predicted += 1
                     if overlays:
                         overlay = out_dir / f"{stems[i]}.png"
-                        draw_pose(loaded[i], results[i].xy, results[i].found, label=paths[i].name).save(overlay)
+                        draw_pose(loaded[i], results[i].xy, results[i].found, names=names, label=paths[i].name).save(
+                            overlay
+                        )
                         summary.outputs.append(overlay)
-                records.write(json.dumps(record, indent=2 if single else None) + "\n")
+                records.write(json.dumps(record) + "\n")
             bar.update(len(chunk))
     bar.close()
     return summary

@@ -15,21 +15,27 @@ from blip_pose.pose_format import caption_column
 RESULTS_FILE = "all_results.json"
 #: The ``--dataset_name`` that makes training build the bundled synthetic sample (and the card say it is synthetic).
 SAMPLE_DATASET_NAME = "sample"
+#: Where training builds that sample, inside its output folder.
+SAMPLE_DATASET_FOLDER = "sample-dataset"
 RUN_CONFIG_FILE = "run_config.json"
 TRAINING_ARGS_FILE = "training_args.json"
 #: Folder of the training curves (training/plots.py writes them, a push may include them).
 PLOTS_DIR = "plots"
+#: How the numbers of a run were chosen: which checkpoint, by what rule (written by training, read by the card).
+CHECKPOINT_CHOICE_FILE = "checkpoint_choice.json"
+#: Records only this project's training writes: a folder holding one of them (or a ``checkpoint-*`` folder) is a run.
+RUN_RECORDS = (RUN_CONFIG_FILE, TRAINING_ARGS_FILE, "trainer_state.json")
 #: Training settings the card shows, in this order (also the keys taken from ``training_args.json``).
 TRAINING_KEYS = (
     "model_name_or_path",
-    "optimizer",
     "optim",
+    "optim_args",
     "learning_rate",
     "lr_scheduler_type",
     "warmup_steps",
     "warmup_ratio",
     "weight_decay",
-    "label_smoothing",
+    "label_smoothing_factor",
     "num_train_epochs",
     "max_steps",
     "per_device_train_batch_size",
@@ -40,6 +46,14 @@ TRAINING_KEYS = (
     "fp16",
     "seed",
 )
+
+
+def is_run_folder(folder: str | Path) -> bool:
+    """Whether ``folder`` is a training run's output folder, recognised by the records training writes."""
+    folder = Path(folder)
+    if any((folder / name).is_file() for name in RUN_RECORDS):
+        return True
+    return any(path.is_dir() and (path / TRAINING_ARGS_FILE).is_file() for path in folder.glob("checkpoint-*"))
 
 
 def read_json(path: str | Path) -> dict[str, Any]:

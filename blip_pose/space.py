@@ -19,10 +19,9 @@ import gradio
 from huggingface_hub.utils import validate_repo_id
 
 from blip_pose.demo_app import SAMPLE_IMAGES_DIR
-from blip_pose.hub import _upload, metric_upload_files
+from blip_pose.hub import _upload, copy_package, metric_upload_files
 from blip_pose.hub_auth import hub_api
 
-PACKAGE_DIR = Path(__file__).resolve().parent
 DISTRIBUTION = "blip-pose"
 
 APP = '''"""BLIP pose captions demo: the model {model_id} from the Hub, the page from blip_pose/ beside it."""
@@ -99,7 +98,7 @@ def write_space(
         README.format(title=title, gradio_version=gradio.__version__, model_id=model_id, repo_id=repo_id)
     )
     (out / "requirements.txt").write_text("\n".join(space_requirements()) + "\n")
-    shutil.copytree(PACKAGE_DIR, out / "blip_pose", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    copy_package(out)
     (out / "examples").mkdir()
     for path in sorted(SAMPLE_IMAGES_DIR.glob("*.jpg"))[:6] if examples is None else map(Path, examples):
         shutil.copy2(path, out / "examples" / path.name)

@@ -83,6 +83,7 @@ def _parser() -> argparse.ArgumentParser:
     inspect.add_argument("--out", default="overlays", help="folder for the overlays (default: %(default)s)")
     inspect.add_argument("--config", help="config to draw (default: the folder's default config)")
     inspect.add_argument("--split", default="validation", choices=SPLITS)
+    inspect.add_argument("--no-labels", action="store_true", help="draw the overlays without joint names")
 
     push = commands.add_parser("push", help="upload a built folder to the Hugging Face Hub")
     push.add_argument("folder")
@@ -124,9 +125,9 @@ def _build(args: argparse.Namespace) -> None:
 def _inspect(args: argparse.Namespace) -> None:
     from mpii_pose_dataset.inspection import summary, write_overlays
 
-    print(summary(args.folder))
+    print(summary(args.folder, args.config))  # an unknown --config is an error even without --overlays
     if args.overlays > 0:
-        paths = write_overlays(args.folder, args.out, args.overlays, args.config, args.split)
+        paths = write_overlays(args.folder, args.out, args.overlays, args.config, args.split, names=not args.no_labels)
         print(f"wrote {len(paths)} overlay(s) to {args.out}")
 
 

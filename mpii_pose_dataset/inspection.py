@@ -29,10 +29,25 @@ def split_sizes(folder: str | Path, config: str) -> dict[str, int]:
     return sizes
 
 
-def summary(folder: str | Path) -> str:
-    """Counts of every built config; the parquet row counts are checked against the build report."""
+def built_config(folder: str | Path, config: str | None) -> str:
+    """``config`` when the folder has it built (default: the folder's default config); else a ValueError naming
+    the configs that are there."""
+    reports = load_reports(folder)
+    if config is None:
+        return default_config(reports)
+    if config not in reports:
+        raise ValueError(f"{folder}: config {config!r} is not built here (built: {', '.join(sorted(reports))})")
+    return config
+
+
+def summary(folder: str | Path, config: str | None = None) -> str:
+    """Counts of every built config (only ``config``'s when given); the parquet row counts are checked against the
+    build report."""
     lines = []
-    for name, report in load_reports(folder).items():
+    reports = load_reports(folder)
+    if config is not None:
+        reports = {built_config(folder, config): reports[config]}
+    for name, report in reports.items():
         lines.append(format_report(report))
         sizes = split_sizes(folder, name)
         if sizes != report["examples"]:
@@ -59,10 +74,17 @@ def read_examples(folder: str | Path, config: str, split: str, n: int) -> Iterat
 
 
 def write_overlays(
-    folder: str | Path, out_dir: str | Path, n: int, config: str | None = None, split: str = "validation"
+    folder: str | Path,
+    out_dir: str | Path,
+    n: int,
+    config: str | None = None,
+    split: str = "validation",
+    *,
+    names: bool = True,
 ) -> list[Path]:
-    """Draw the labelled skeleton (joint names included) on the first ``n`` examples of a split as PNGs."""
-    config = config or default_config(load_reports(folder))
+    """Draw the skeleton (joint names where there is room, unless ``names`` is False) on the first ``n`` examples of
+    a split as PNGs, in the colours of every other overlay of the project (:mod:`blip_pose.overlay`)."""
+    config = built_config(folder, config)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = []
@@ -70,7 +92,7 @@ def write_overlays(
     for i, example in enumerate(tqdm(examples, total=n, desc=f"overlays ({config}/{split})")):
         points = np.asarray(example["joint_points"], dtype=np.float64)
         label = f"{example['image_name']} person {example['person_index']}"
-        image = draw_pose(example["image"], points[:, :2], label=label)
+        image = draw_pose(example["image"], points[:, :2], names=names, label=label)
         path = out_dir / f"{i:03d}_{Path(example['image_name']).stem}_{example['person_index']}.png"
         image.save(path)
         paths.append(path)

@@ -5,7 +5,7 @@ The layout mirrors the real release: the annotation file next to an ``images/`` 
 
 from pathlib import Path
 
-from blip_pose.run_record import SAMPLE_DATASET_NAME
+from blip_pose.run_record import SAMPLE_DATASET_FOLDER, SAMPLE_DATASET_NAME
 from mpii_pose_dataset.download import ANNOTATION_FILE
 
 SAMPLE_DIR = Path(__file__).resolve().parent / "sample"
@@ -21,7 +21,7 @@ def resolve_dataset(name: str, config_name: str | None, work_dir: str | Path) ->
     from mpii_pose_dataset.builder import MpiiPoseCaption
     from mpii_pose_dataset.export import REPORTS_DIR, build
 
-    folder = Path(work_dir) / "sample-dataset"
+    folder = Path(work_dir) / SAMPLE_DATASET_FOLDER
     config = config_name or MpiiPoseCaption.DEFAULT_CONFIG_NAME
     if not (folder / REPORTS_DIR / f"{config}.json").is_file():
         build(folder, data_dir=SAMPLE_DIR, configs=[config])

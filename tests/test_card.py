@@ -31,7 +31,7 @@ RUN_CONFIG = {
         "dataset_config_name": "video_split",
         "caption_column": "text",
     },
-    "training": {"learning_rate": 5e-5, "num_train_epochs": 10, "optimizer": "adamw", "seed": 3},
+    "training": {"learning_rate": 5e-5, "num_train_epochs": 10, "optim": "adam", "seed": 3},
 }
 
 
@@ -92,7 +92,7 @@ def test_card_text_has_every_section(tmp_path):
     ]
     assert "| Accuracy@25 px | 0.8125 |" in text and "| MAE (px) | 12.35 |" in text
     assert "On the `validation` split (6 images); final training loss: 1.25, epochs: 60." in text
-    assert "| `learning_rate` | `5e-05` |" in text and "| `optimizer` | `adamw` |" in text
+    assert "| `learning_rate` | `5e-05` |" in text and "| `optim` | `adam` |" in text
     assert "config `video_split`" in text and "whole image resized to 384x384" in text
     assert "out-of-distribution" in text and "small set" in text
     assert "li2022blip" in text and "andriluka14cvpr" in text
@@ -128,6 +128,7 @@ def test_without_run_config_hyperparameters_come_from_training_args_json(tmp_pat
     assert "| `learning_rate` | `0.001` |" in card.text and "hub_token" not in card.text
     assert "max_steps" not in card.text  # unset settings are left out
     assert "assumed: no `preprocessing.json`" in card.text
+    (folder / "trainer_state.json").write_text("{}")  # still a run folder, without its settings
     (folder / "training_args.json").unlink()
     assert "Not recorded" in ModelCard.load(write_model_card(folder)).text
 

@@ -40,7 +40,9 @@ def test_many_images_give_jsonl_in_input_order_and_overlays(model_dir, tmp_path,
             assert (record["width"], record["height"]) == im.size
         overlay = out / f"{path.stem}.png"
         with Image.open(overlay) as im:
-            assert im.size == (record["width"], record["height"])
+            zoom = im.width // record["width"]  # a small image is drawn enlarged by a whole factor
+            assert im.size == (record["width"] * zoom, record["height"] * zoom)
+            assert min(im.size) >= 256
     assert sorted(p.name for p in out.glob("*.png")) == sorted(f"{p.stem}.png" for p in good)
     err = capsys.readouterr().err
     for path in (text, cut, missing):
@@ -49,19 +51,23 @@ def test_many_images_give_jsonl_in_input_order_and_overlays(model_dir, tmp_path,
     assert "predicted 3 of 6 image(s); 3 failed (corrupt_image: 1, missing_image: 1, not_an_image: 1)" in err
 
 
-def test_one_image_gives_one_json_and_all_missing_is_drawn(model_dir, tmp_path, monkeypatch):
+def test_one_image_gives_the_same_jsonl_and_all_missing_is_drawn(model_dir, tmp_path, monkeypatch):
     monkeypatch.setattr(PosePredictor, "generate", lambda self, frames: ["no joints here"] * len(frames))
     image = drawn_image(tmp_path / "person.png", (200, 120))
     out = tmp_path / "one"
     assert main(["predict", "--model", str(model_dir), str(image), "--out", str(out)]) == 0
-    assert sorted(p.name for p in out.iterdir()) == ["person.json", "person.png"]
-    record = json.loads((out / "person.json").read_text())
+    assert sorted(p.name for p in out.iterdir()) == ["person.png", JSONL_FILE]  # one format whatever the count
+    (record,) = [json.loads(line) for line in (out / JSONL_FILE).read_text().splitlines()]
     assert record["caption"] == "no joints here"
     assert all(not j["found"] and j["x"] is None and j["y"] is None for j in record["joints"])
     with Image.open(out / "person.png") as drawn, Image.open(image) as original:
-        # Nothing drawn but the label and the note listing the missing joints, in the top-left corner.
-        diff = np.abs(np.asarray(drawn, dtype=int) - np.asarray(original.convert("RGB"), dtype=int)).sum(-1)
-        assert diff.any() and not diff[60:, 100:].any()
+        # A small image is drawn 3x larger (legible text); nothing drawn but the header and the missing-joint note.
+        assert drawn.size == (600, 360)
+        enlarged = original.convert("RGB").resize(drawn.size, Image.Resampling.NEAREST)
+        diff = np.abs(np.asarray(drawn, dtype=int) - np.asarray(enlarged, dtype=int)).sum(-1)
+        rows = np.flatnonzero(diff.any(1))
+        assert rows.min() == 0 and rows.max() == 359  # the header and the bottom note
+        assert not diff[60:300].any()
 
 
 def test_folder_input_and_crop_boxes(model_dir, tmp_path, monkeypatch):

@@ -31,7 +31,7 @@ def test_upload_gives_overlay_rows_caption_and_json(handler):
 def test_webcam_data_url_is_decoded(handler, tmp_path):
     data = base64.b64encode(drawn_image(tmp_path / "cam.png", (120, 80)).read_bytes()).decode()
     overlay, rows, *_ = handler({"url": f"data:image/png;base64,{data}", "orig_name": "webcam.png"})
-    assert overlay.size == (120, 80) and len(rows) == 16
+    assert overlay.size == (480, 320) and len(rows) == 16  # a 120x80 photo, drawn 4x larger for legible text
 
 
 @pytest.mark.parametrize(

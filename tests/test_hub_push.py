@@ -153,20 +153,31 @@ def test_metric_space_push(tmp_path, api):
     hub.push_metric("someone/pose_threshold_accuracy", folder)
     _, create, commit = api.calls
     assert create[2]["repo_type"] == "space" and create[2]["space_sdk"] == "gradio"
-    assert commit[2] == expected and commit[3]["repo_type"] == "space"
+    assert commit[3]["repo_type"] == "space"
+    # The metric's files and a copy of the package it imports, so that the Space installs from PyPI alone.
+    assert set(expected) < set(commit[2]) and {"blip_pose/pose_format.py", "blip_pose/pose_metrics.py"} < set(commit[2])
     (folder / "app.py").unlink()
     with pytest.raises(FileNotFoundError, match="missing app.py"):
         hub.push_metric("someone/x", folder)
 
 
-def test_default_metric_folder_is_the_checkouts():
-    assert hub.DEFAULT_METRIC_DIR == Path(__file__).resolve().parents[1] / "metrics" / "pose_threshold_accuracy"
+def test_default_metric_folder_ships_in_the_package_and_the_checkout_links_it():
+    import blip_pose
+
+    assert hub.DEFAULT_METRIC_DIR == Path(blip_pose.__file__).parent / "metric" / "pose_threshold_accuracy"
+    checkout = Path(__file__).resolve().parents[1] / "metrics" / "pose_threshold_accuracy"
+    assert checkout.resolve() == hub.DEFAULT_METRIC_DIR
 
 
 def test_cli_push_commands(tmp_path, api, monkeypatch, capsys):
     folder = make_run(tmp_path)
     assert main(["push", str(folder), "--repo-id", "someone/m", "--dry-run"]) == 0
-    assert capsys.readouterr().out.split() == MODEL_FILES
+    shown = capsys.readouterr().out.splitlines()
+    assert (
+        shown[0].startswith(f"would upload {len(MODEL_FILES)} file(s)")
+        and "https://huggingface.co/someone/m" in shown[0]
+    )
+    assert [line.split()[-1] for line in shown[1:]] == MODEL_FILES and all(" B " in line for line in shown[1:])
     assert api.calls == []  # a dry run makes no Hub call
     assert main(["push", str(folder), "--repo-id", "someone/m", "--include-plots", "--keep-card"]) == 0
     assert api.calls[-1][2] == sorted(MODEL_FILES + PLOTS)
@@ -177,7 +188,8 @@ def test_cli_push_commands(tmp_path, api, monkeypatch, capsys):
 
     metric = make_metric(tmp_path)
     assert main(["push-metric", str(metric), "--repo-id", "someone/s", "--dry-run"]) == 0
-    assert "pose_threshold_accuracy.py" in capsys.readouterr().out.split()
+    shown = capsys.readouterr().out
+    assert "pose_threshold_accuracy.py" in shown.split() and "https://huggingface.co/spaces/someone/s" in shown
     assert main(["push", str(tmp_path / "nowhere"), "--repo-id", "someone/m"]) == 2
     assert "nowhere" in capsys.readouterr().err
 
@@ -190,4 +202,4 @@ def test_python_m_entry_point(tmp_path):
         text=True,
         check=True,
     )
-    assert done.stdout.split() == MODEL_FILES
+    assert [line.split()[-1] for line in done.stdout.splitlines()[1:]] == MODEL_FILES

@@ -104,7 +104,7 @@ def test_checkpoint_without_processor(tmp_path, good_dataset):
     assert "weights-only has no image processor" in message
 
 
-def test_unknown_preset_and_trainer_label_smoothing(tmp_path, good_dataset):
+def test_unknown_preset_and_label_smoothing_out_of_range(tmp_path, good_dataset):
     assert "unknown preset 'huge'" in _run(tmp_path, "--model_name_or_path", "preset:huge")
-    message = _run(tmp_path, "--dataset_name", str(good_dataset), "--label_smoothing_factor", "0.1")
-    assert "use --label_smoothing" in message
+    message = _run(tmp_path, "--dataset_name", str(good_dataset), "--label_smoothing_factor", "1.5")
+    assert "--label_smoothing_factor must be in [0, 1)" in message

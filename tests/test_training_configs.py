@@ -28,8 +28,9 @@ def test_paper_config_is_the_method():
     assert args.report_to == ["tensorboard"] and data_args.caption_column == "text"
     _, simple, _ = parse_arguments([str(CONFIGS / "simple.yaml")])
     assert simple.caption_column == "simple_text"
-    _, _, overridden = parse_arguments([str(CONFIGS / "paper.yaml"), "--optimizer", "sgd", "--learning_rate", "5e-5"])
-    assert (overridden.optimizer, overridden.learning_rate) == ("sgd", 5e-5)
+    _, _, overridden = parse_arguments([str(CONFIGS / "paper.yaml"), "--optim", "sgd", "--learning_rate", "5e-5"])
+    assert (overridden.optim, overridden.learning_rate) == ("sgd", 5e-5)
+    assert args.label_smoothing_factor == 0.1  # the method's smoothing of BLIP's caption loss
 
 
 def test_demo_config_is_offline_and_small():

@@ -26,8 +26,16 @@ from blip_pose.training.collator import PoseCaptionCollator
 from blip_pose.training.data import DataError, checked_splits, load_pose_dataset, preprocessing_record, references
 from blip_pose.training.evaluation import PoseMetrics, load_pose_metric
 from blip_pose.training.modeling import CheckpointError, load_model_and_processor, resolve_checkpoint
+from blip_pose.training.output_dir import check_output_dir
 from blip_pose.training.pixel_cache import model_inputs
 from blip_pose.training.plots import plot_training_curves, write_overlays
+from blip_pose.training.report import (
+    KeepLastUntilScored,
+    checkpoint_choice,
+    log_headlines_only,
+    run_summary,
+    save_checkpoint_choice,
+)
 from blip_pose.training.trainer import BlipCaptionTrainer, evaluation_grammar, optimizer_cls_and_kwargs
 from mpii_pose_dataset.sample import resolve_dataset
 
@@ -42,23 +50,19 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=training_args.get_process_log_level()
     )
     transformers.utils.logging.set_verbosity(training_args.get_process_log_level())
-    if training_args.label_smoothing_factor:
-        raise ConfigError(
-            "--label_smoothing_factor would apply the Trainer's smoother to BLIP's unshifted logits; "
-            "use --label_smoothing (BLIP's own caption loss) instead"
-        )
     # The collator reads the raw image and caption columns, and scores need generated captions.
     training_args.remove_unused_columns = False
     training_args.predict_with_generate = True
     set_seed(training_args.seed)
     output_dir = Path(training_args.output_dir)
+    check_output_dir(training_args)  # a previous run there: overwrite, resume, or stop
 
     # 1. Model and processor: a preset is first saved as a checkpoint (by the main process) and loaded like one.
     with training_args.main_process_first(desc="model preset"):
         checkpoint = resolve_checkpoint(model_args.model_name_or_path, output_dir, model_args.preset_seed)
     model, processor = load_model_and_processor(
         checkpoint,
-        model_args.label_smoothing,
+        training_args.label_smoothing_factor,
         model_args.cache_dir,
         data_args.caption_column,
         model_args.attn_implementation,
@@ -102,16 +106,18 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         data_collator=PoseCaptionCollator(processor, text_config.bos_token_id, *columns),
         processing_class=processor,
         compute_metrics=compute_metrics,
-        callbacks=[RunRecordCallback(record)],
+        callbacks=[RunRecordCallback(record), KeepLastUntilScored()],
         optimizer_cls_and_kwargs=optimizer_cls_and_kwargs(training_args),
         max_new_tokens=max_new_tokens,
         grammar=evaluation_grammar(training_args, processor.tokenizer, data_args.caption_column, eval_references.sizes),
     )
     compute_metrics.name = lambda: f"step-{trainer.state.global_step:06d}"
+    log_headlines_only(trainer)  # the console shows headline scores; files and TensorBoard get every key
 
     # 4. Train (or continue a killed run); save model, processor, generation config and the run's records.
     metrics: dict[str, float] = {}
     history: list[dict] = []
+    choice = None
     if training_args.do_train:
         resume = training_args.resume_from_checkpoint
         if resume in ("last", "true", "True"):
@@ -127,18 +133,21 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         trainer.save_metrics("train", train_result.metrics)
         trainer.save_state()
         history = list(trainer.state.log_history)  # the curves stop here, before the final evaluation
+        choice = checkpoint_choice(trainer.state, training_args, data_args.eval_split, len(eval_split))
+        if trainer.is_world_process_zero():
+            save_checkpoint_choice(choice, output_dir)
 
     # 5. Final evaluation (the best checkpoint when load_best_model_at_end) -> predictions/final.jsonl.
     if training_args.do_eval:
         compute_metrics.name = lambda: "final"
         eval_metrics = trainer.evaluate()
         metrics.update(eval_metrics)
-        trainer.log_metrics("eval", eval_metrics)
-        trainer.save_metrics("eval", eval_metrics)
+        trainer.save_metrics("eval", eval_metrics)  # every key; the summary below shows the headline ones
 
     # 6. Figures and the model card.
     if trainer.is_world_process_zero():
-        write_model_card(output_dir)
+        if training_args.do_train:  # an evaluation-only run saved no model to describe
+            write_model_card(output_dir)
         plot_training_curves(history, output_dir)
         if compute_metrics.latest and data_args.num_overlays > 0:
             n = min(data_args.num_overlays, len(eval_split))
@@ -150,6 +159,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
                 eval_references.xy[:n],
                 output_dir,
             )
+        print(run_summary(output_dir, history, metrics, choice, training_args))
     return metrics
 
 

@@ -2,7 +2,12 @@
 
 A YAML or JSON config is the first positional argument; its keys become argparse defaults, so every flag given
 after it overrides the file. Keys that no dataclass defines are an error naming them (argparse's ``set_defaults``
-would accept them silently).
+would accept them silently). Flags are never abbreviated (``--max_step`` is not ``--max_steps``), and a bad flag
+or value is one ``error:`` line (exit 2), not argparse's full usage.
+
+One flag per meaning: the optimizer is transformers' ``--optim`` (plus ``adam``, plain Adam, which it lacks; SGD
+momentum goes in ``--optim_args momentum=0.9``), label smoothing is ``--label_smoothing_factor`` (applied inside
+BLIP's caption loss, see trainer.py).
 """
 
 from __future__ import annotations
@@ -11,15 +16,18 @@ import difflib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import yaml
 from transformers import HfArgumentParser, Seq2SeqTrainingArguments
+from transformers.training_args import OptimizerNames
 
 from blip_pose.card import DEFAULT_BASE_MODEL
 
-#: Table 3's optimizers, as torch classes (Adam is not one of the Trainer's ``--optim`` names).
-OPTIMIZERS = ("sgd", "adam", "adamw")
+#: The ``--optim`` value of plain Adam (torch.optim.Adam), the one Table 3 optimizer transformers has no name for.
+PLAIN_ADAM = "adam"
+OPTIM_CHOICES = (*(name.value for name in OptimizerNames), PLAIN_ADAM)
+USAGE = "%(prog)s [CONFIG.yaml|CONFIG.json] [--flag value ...]"
 
 
 @dataclass
@@ -27,14 +35,6 @@ class ModelArguments:
     model_name_or_path: str = field(
         default=DEFAULT_BASE_MODEL,
         metadata={"help": "Hub id, local checkpoint folder, or a named offline preset ('tiny' or 'preset:tiny')."},
-    )
-    label_smoothing: float | None = field(
-        default=None,
-        metadata={
-            "help": "Label smoothing of BLIP's caption loss. None keeps the checkpoint's value (0.0 in "
-            "transformers >= 4.38 configs; BLIP's code hard-coded 0.1 before). The Trainer's "
-            "--label_smoothing_factor must stay 0: it would score BLIP's logits unshifted."
-        },
     )
     preset_seed: int = field(default=0, metadata={"help": "Seed of a preset's random initialisation."})
     cache_dir: str | None = field(default=None, metadata={"help": "Where Hub downloads are cached."})
@@ -86,20 +86,39 @@ class DataArguments:
 
 @dataclass
 class PoseTrainingArguments(Seq2SeqTrainingArguments):
-    optimizer: str | None = field(
-        default=None,
-        metadata={"help": f"One of {OPTIMIZERS} (the method's Table 3); overrides --optim when set."},
+    optim: str = field(  # the parent's OptimizerNames | str, with its values (and plain Adam) as choices
+        default=Seq2SeqTrainingArguments.optim,
+        metadata={
+            "help": "The optimizer: transformers' names (sgd, adamw_torch, adamw_torch_fused, ...) or "
+            f"{PLAIN_ADAM!r} (plain torch.optim.Adam). Options such as SGD momentum go in --optim_args.",
+            "choices": OPTIM_CHOICES,
+        },
     )
-    sgd_momentum: float = field(default=0.0, metadata={"help": "Momentum of --optimizer sgd."})
+    label_smoothing_factor: float = field(
+        default=0.0,
+        metadata={"help": "Label smoothing of BLIP's own caption loss (the method uses 0.1); 0 turns it off."},
+    )
+    overwrite_output_dir: bool = field(
+        default=False,
+        metadata={
+            "help": "Start clean when --output_dir holds a previous run: its outputs are deleted first "
+            "(transformers 5 dropped its own flag of this name). --resume_from_checkpoint continues it instead."
+        },
+    )
     constrained_decoding: bool = field(
         default=True,
         metadata={"help": "Evaluate with grammar-constrained decoding (blip_pose.constrained): every caption parses."},
     )
 
     def __post_init__(self) -> None:
+        plain_adam = self.optim == PLAIN_ADAM
+        if plain_adam:  # the parent checks the name against OptimizerNames; put back below
+            self.optim = OptimizerNames.ADAMW_TORCH.value
         super().__post_init__()
-        if self.optimizer is not None and self.optimizer not in OPTIMIZERS:
-            raise ValueError(f"--optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
+        if plain_adam:
+            self.optim = PLAIN_ADAM
+        if not 0.0 <= self.label_smoothing_factor < 1.0:
+            raise ValueError(f"--label_smoothing_factor must be in [0, 1), got {self.label_smoothing_factor}")
 
 
 ARGUMENT_CLASSES = (ModelArguments, DataArguments, PoseTrainingArguments)
@@ -107,6 +126,25 @@ ARGUMENT_CLASSES = (ModelArguments, DataArguments, PoseTrainingArguments)
 
 class ConfigError(ValueError):
     """A config file or flag that cannot be used; the message names the file and the key."""
+
+
+class _Parser(HfArgumentParser):
+    """An error is a :class:`ConfigError` (one line from the caller), not argparse's usage dump and exit."""
+
+    def error(self, message: str) -> NoReturn:
+        raise ConfigError(f"{message} (see --help)")
+
+
+def build_parser() -> HfArgumentParser:
+    """The parser of ``training/run.py``: the three dataclasses, no abbreviations, the config as a positional."""
+    parser = _Parser(ARGUMENT_CLASSES, prog="training/run.py", usage=USAGE, allow_abbrev=False)  # type: ignore[arg-type]
+    parser.add_argument(
+        "config",
+        nargs="?",
+        help="YAML or JSON file of argument values (first; flags after it override it), e.g. "
+        "training/configs/demo.yaml",
+    )
+    return parser
 
 
 def read_config(path: str | Path) -> dict[str, Any]:
@@ -123,6 +161,12 @@ def read_config(path: str | Path) -> dict[str, Any]:
     return data
 
 
+def _close_flags(arg: str, flags: list[str]) -> list[str]:
+    """Flags ``arg`` may have meant: those it abbreviates (at most 3), else one similar spelling."""
+    prefixed = [flag for flag in flags if flag.startswith(arg)]
+    return prefixed[:3] if prefixed else difflib.get_close_matches(arg, flags, n=1, cutoff=0.75)
+
+
 def parse_arguments(
     argv: list[str] | None = None,
 ) -> tuple[ModelArguments, DataArguments, PoseTrainingArguments]:
@@ -130,7 +174,7 @@ def parse_arguments(
     import sys
 
     argv = list(sys.argv[1:] if argv is None else argv)
-    parser = HfArgumentParser(ARGUMENT_CLASSES)  # type: ignore[arg-type]  # its DataClassType is a Protocol-less alias
+    parser = build_parser()
     if argv and not argv[0].startswith("-"):
         config_path = argv.pop(0)
         config = read_config(config_path)
@@ -140,15 +184,28 @@ def parse_arguments(
                 close = difflib.get_close_matches(key, known, n=1)
                 hint = f" (did you mean {close[0]!r}?)" if close else ""
                 raise ConfigError(f"{config_path}: unknown key {key!r}{hint}")
+        for action in parser._actions:
+            if action.choices is not None and action.dest in config and config[action.dest] not in action.choices:
+                raise ConfigError(
+                    f"{config_path}: {action.dest} {config[action.dest]!r} is not one of {', '.join(action.choices)}"
+                )
         # Lists and numbers keep their YAML types; argparse only converts string defaults.
         parser.set_defaults(**config)
         # A required argument given by the file is no longer required on the command line.
         for action in parser._actions:
             if action.dest in config:
                 action.required = False
-    model_args, data_args, training_args, unknown = parser.parse_args_into_dataclasses(
-        args=argv, return_remaining_strings=True
-    )
+    try:
+        *outputs, remaining = parser.parse_args_into_dataclasses(args=argv, return_remaining_strings=True)
+    except ValueError as err:  # a dataclass's __post_init__ check: one line, like the parser's own errors
+        raise ConfigError(str(err).strip().splitlines()[0]) from None
+    model_args, data_args, training_args, rest = outputs
+    unknown: list[str] = list(remaining)
+    if rest.config is not None:  # a second positional (or an unknown flag's value): the config comes first, once
+        unknown = sorted([*unknown, rest.config], key=argv.index)
     if unknown:
-        raise ConfigError(f"unknown command-line arguments: {' '.join(unknown)}")
+        flags = [option for action in parser._actions for option in action.option_strings if "-" not in option[2:]]
+        close = [match for arg in unknown if arg.startswith("--") for match in _close_flags(arg, flags)]
+        hint = f" (did you mean {' or '.join(close)}?)" if close else ""
+        raise ConfigError(f"unknown command-line arguments: {' '.join(unknown)}{hint}")
     return model_args, data_args, training_args

@@ -1,4 +1,5 @@
-"""PNG figures of a finished run: training loss, validation accuracy@T and MAE per epoch, skeleton overlays."""
+"""PNG figures of a finished run: training and validation loss, validation accuracy@T and MAE per step, skeleton
+overlays."""
 
 from __future__ import annotations
 
@@ -19,31 +20,80 @@ OVERLAYS_DIR = "overlays"
 
 
 def plot_training_curves(log_history: Sequence[dict], output_dir: str | Path) -> list[Path]:
-    """``plots/training_loss.png`` (per logged step) and ``plots/validation_metrics.png`` (per epoch)."""
+    """``plots/training_loss.png`` (training and validation loss per step) and ``plots/validation_metrics.png``
+    (accuracy@T and MAE per step); an axis without data says so instead of showing an empty frame."""
     folder = Path(output_dir) / PLOTS_DIR
     folder.mkdir(parents=True, exist_ok=True)
-    written = []
     train = [(row["step"], row["loss"]) for row in log_history if "loss" in row]
+    evals = [row for row in log_history if any(key.startswith("eval_accuracy@") for key in row)]
+    val_loss = [(row["step"], row["eval_loss"]) for row in evals if "eval_loss" in row]
+    if not train and not evals:
+        return []
+    fig, ax = plt.subplots(figsize=(6, 4))
     if train:
-        fig, ax = plt.subplots(figsize=(6, 4))
-        ax.plot(*zip(*train), marker=".")
-        ax.set(xlabel="step", ylabel="training loss", title="Training loss")
-        ax.grid(alpha=0.3)
-        written.append(_save(fig, folder / "training_loss.png"))
-    evals = [row for row in log_history if "eval_mae" in row]
+        ax.plot(*zip(*train), marker=".", label="training")
+    if val_loss:  # overfitting shows as this line rising while the training loss falls
+        ax.plot(*zip(*val_loss), marker="o", color="tab:orange", label="validation")
+    ax.set(xlabel="step", ylabel="loss", title="Loss")
+    _legend_or_no_data(ax, bool(train or val_loss))
+    written = [_save(fig, folder / "training_loss.png")]
     if evals:
-        epochs = [row["epoch"] for row in evals]
-        fig, (acc_ax, mae_ax) = plt.subplots(1, 2, figsize=(11, 4))
-        for key in sorted({k for row in evals for k in row if k.startswith("eval_accuracy@")}, key=_threshold):
-            acc_ax.plot(epochs, [row.get(key, np.nan) for row in evals], marker="o", label=key.removeprefix("eval_"))
-        acc_ax.set(xlabel="epoch", ylabel="share of images", title="Validation accuracy@T (pixels)", ylim=(0, 1))
-        acc_ax.legend()
-        mae_ax.plot(epochs, [row["eval_mae"] for row in evals], marker="o", color="tab:red")
-        mae_ax.set(xlabel="epoch", ylabel="pixels", title="Validation MAE")
-        for ax in (acc_ax, mae_ax):
-            ax.grid(alpha=0.3)
-        written.append(_save(fig, folder / "validation_metrics.png"))
+        written.append(_validation_figure(evals, folder / "validation_metrics.png"))
     return written
+
+
+#: Accuracy@T styles, widest threshold first: identical curves stay visible as nested markers.
+_ACCURACY_STYLES = [
+    {"marker": "o", "markersize": 11, "markerfacecolor": "none", "linestyle": "-"},
+    {"marker": "s", "markersize": 7, "markerfacecolor": "none", "linestyle": "--"},
+    {"marker": "^", "markersize": 4, "linestyle": ":"},
+]
+
+
+def _validation_figure(evals: list[dict], path: Path) -> Path:
+    steps = np.array([row["step"] for row in evals])
+    fig, (acc_ax, mae_ax) = plt.subplots(1, 2, figsize=(11, 4))
+    keys = sorted({k for row in evals for k in row if k.startswith("eval_accuracy@")}, key=_threshold, reverse=True)
+    for i, key in enumerate(keys):
+        style = _ACCURACY_STYLES[min(i, len(_ACCURACY_STYLES) - 1)]
+        values = [row.get(key, np.nan) for row in evals]
+        acc_ax.plot(steps, values, label=key.removeprefix("eval_"), linewidth=1.5, zorder=3 + i, **style)
+    acc_ax.set(xlabel="step", ylabel="share of images", title="Validation accuracy@T (pixels)", ylim=(-0.05, 1.05))
+    acc_ax.legend(loc="upper left")
+    mae = np.array([row.get("eval_mae", np.nan) for row in evals], dtype=float)
+    parsed = np.isfinite(mae)
+    if parsed.any():
+        mae_ax.plot(steps[parsed], mae[parsed], marker="o", color="tab:red")
+    mae_ax.set(xlabel="step", ylabel="pixels", title="Validation MAE (parsed joints)")
+    if not parsed.all() and parsed.any():  # the line starts late: say why rather than leave a gap
+        for step in steps[~parsed]:
+            mae_ax.axvline(step, color="grey", alpha=0.3, linestyle=":")
+        mae_ax.annotate(
+            f"{int((~parsed).sum())} evaluation(s) parsed no joint\n(dotted lines): no MAE there",
+            xy=(0.98, 0.97),
+            xycoords="axes fraction",
+            ha="right",
+            va="top",
+            fontsize=9,
+            color="dimgrey",
+        )
+    _legend_or_no_data(mae_ax, bool(parsed.any()), "no data: no evaluation parsed a joint", legend=False)
+    if parsed.any():
+        mae_ax.set_xlim(acc_ax.get_xlim())  # same steps as the accuracy panel, the unparsed ones included
+    acc_ax.grid(alpha=0.3)
+    return _save(fig, path)
+
+
+def _legend_or_no_data(ax: plt.Axes, has_data: bool, text: str = "no data", *, legend: bool = True) -> None:
+    """A legend and grid when the axis has lines; otherwise a centred note and no meaningless ticks."""
+    if has_data:
+        if legend:
+            ax.legend()
+        ax.grid(alpha=0.3)
+        return
+    ax.text(0.5, 0.5, text, transform=ax.transAxes, ha="center", va="center", fontsize=11, color="dimgrey")
+    ax.set_xticks([])
+    ax.set_yticks([])
 
 
 def _threshold(key: str) -> float:
@@ -65,7 +115,8 @@ def write_overlays(
     ref_xy: np.ndarray,
     output_dir: str | Path,
 ) -> list[Path]:
-    """``overlays/<row>_<image>.png``: ground truth (green) and prediction (magenta) on the model's input frame.
+    """``overlays/<row>_<image>.png``: prediction (filled joints) over ground truth (rings, pale limbs) on the
+    model's input frame, in the side colours of every overlay (:mod:`blip_pose.overlay`).
 
     The row number keeps apart the several people of one image that ``person_crop`` splits yield.
 
@@ -76,6 +127,6 @@ def write_overlays(
     written = []
     for row, (image, name, xy, found, ref) in enumerate(zip(images, names, pred_xy, pred_found, ref_xy)):
         path = folder / f"{row:03d}_{Path(name).stem}.png"
-        draw_comparison(image, xy, found, ref).save(path)
+        draw_comparison(image, xy, found, ref, label=name).save(path)
         written.append(path)
     return written

@@ -1,4 +1,4 @@
-"""A Seq2SeqTrainer for BLIP captioning: image-only generation at evaluation, BLIP's own loss, Table 3 optimizers.
+"""A Seq2SeqTrainer for BLIP captioning: image-only generation at evaluation, BLIP's own loss, plain Adam.
 
 BLIP traps handled here:
 
@@ -17,6 +17,8 @@ BLIP traps handled here:
 * BLIP's ``forward`` takes ``**kwargs``, so the Trainer assumes it normalises its loss by ``num_items_in_batch``
   and skips dividing by the gradient-accumulation steps (and multiplies by the process count); BLIP's loss is a
   per-batch mean, so that assumption is switched off.
+* ``--label_smoothing_factor`` would make the Trainer smooth BLIP's logits against unshifted labels; BLIP's loss
+  smooths by itself (``load_model_and_processor`` sets it), so the Trainer's smoother is switched off.
 """
 
 from __future__ import annotations
@@ -34,19 +36,20 @@ from transformers.trainer import TRAINING_ARGS_NAME
 from blip_pose.constrained import CaptionGrammar
 from blip_pose.generation import encode_loss_generate
 from blip_pose.run_record import TRAINING_ARGS_FILE
-from blip_pose.training.arguments import PoseTrainingArguments
+from blip_pose.training.arguments import PLAIN_ADAM, PoseTrainingArguments
 
 logger = logging.getLogger(__name__)
 
 
 def optimizer_cls_and_kwargs(args: PoseTrainingArguments) -> tuple[type[torch.optim.Optimizer], dict] | None:
-    """The torch optimizer for ``--optimizer`` (None: the Trainer's ``--optim`` decides)."""
-    if args.optimizer is None:
+    """torch.optim.Adam for ``--optim adam``; None for the Trainer's own ``--optim`` names."""
+    if args.optim != PLAIN_ADAM:
         return None
-    if args.optimizer == "sgd":
-        return torch.optim.SGD, {"lr": args.learning_rate, "momentum": args.sgd_momentum}
-    adam = {"lr": args.learning_rate, "betas": (args.adam_beta1, args.adam_beta2), "eps": args.adam_epsilon}
-    return (torch.optim.Adam if args.optimizer == "adam" else torch.optim.AdamW), adam
+    return torch.optim.Adam, {
+        "lr": args.learning_rate,
+        "betas": (args.adam_beta1, args.adam_beta2),
+        "eps": args.adam_epsilon,
+    }
 
 
 def size_dataloader_workers(args: PoseTrainingArguments) -> None:
@@ -82,6 +85,7 @@ class BlipCaptionTrainer(Seq2SeqTrainer):
         super().__init__(*args, **kwargs)
         size_dataloader_workers(self.args)
         self.model_accepts_loss_kwargs = False
+        self.label_smoother = None  # BLIP's own loss smooths (see the module docstring)
         self.max_new_tokens = max_new_tokens
         self.grammar = grammar  # grammar-constrained decoding (None: off)
         # Trainer takes this argument but Seq2SeqTrainer's __init__ does not pass it on.

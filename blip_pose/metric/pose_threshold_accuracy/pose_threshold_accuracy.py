@@ -59,8 +59,8 @@ Returns:
     pckh@0.5/<joint> (with head information), parse_rate, missing_joint_rate, num_samples,
     num_scored_samples. A value with nothing to average is NaN.
 Examples:
-    >>> import evaluate
-    >>> metric = evaluate.load("metrics/pose_threshold_accuracy")
+    >>> import blip_pose, evaluate
+    >>> metric = evaluate.load(blip_pose.metric_path())
     >>> results = metric.compute(
     ...     predictions=["upper_neck:12,30", "head:40,8"],
     ...     references=["upper_neck:11,30", "upper_neck:52,20"],

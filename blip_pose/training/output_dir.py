@@ -1,0 +1,55 @@
+"""Training into a folder that already holds a run: stop, start clean, or continue, never mix two runs.
+
+As in transformers' example scripts, a previous run in ``--output_dir`` is an error unless the user says what to
+do with it: ``--overwrite_output_dir`` deletes its outputs first, ``--resume_from_checkpoint`` continues it. The
+inputs training caches there (the built sample dataset, a saved preset) are kept: they are the same next time.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from pathlib import Path
+
+from blip_pose.run_record import SAMPLE_DATASET_FOLDER, is_run_folder
+from blip_pose.training.arguments import ConfigError, PoseTrainingArguments
+
+logger = logging.getLogger(__name__)
+#: Folders of inputs that training caches in its output folder and reuses (mpii_pose_dataset.sample, modeling).
+CACHED_INPUTS = (SAMPLE_DATASET_FOLDER, "preset-*")
+
+
+def _outputs(folder: Path) -> list[Path]:
+    """Everything in ``folder`` but the cached inputs."""
+    return sorted(p for p in folder.iterdir() if not any(p.match(pattern) for pattern in CACHED_INPUTS))
+
+
+def check_output_dir(args: PoseTrainingArguments) -> None:
+    """Refuse a training run into a non-empty ``output_dir`` unless it resumes or overwrites a previous run.
+
+    ``--overwrite_output_dir`` deletes only a folder recognised as a run (:func:`blip_pose.run_record.is_run_folder`
+    or TensorBoard logs of a run killed before its first checkpoint); anything else is left alone with an error.
+    """
+    folder = Path(str(args.output_dir))
+    if not args.do_train or not folder.is_dir() or args.resume_from_checkpoint:
+        return
+    outputs = _outputs(folder)
+    if not outputs:
+        return
+    shown = ", ".join(p.name for p in outputs[:4]) + (f" and {len(outputs) - 4} more" if len(outputs) > 4 else "")
+    if not (is_run_folder(folder) or (folder / "runs").is_dir()):
+        raise ConfigError(
+            f"--output_dir {folder} is not empty ({shown}) and holds no training run; "
+            "choose a new or empty folder (--overwrite_output_dir deletes only a previous run)"
+        )
+    if not args.overwrite_output_dir:
+        raise ConfigError(
+            f"--output_dir {folder} holds a previous run ({shown}); pass --overwrite_output_dir to start clean "
+            "or --resume_from_checkpoint last to continue it"
+        )
+    for path in outputs:
+        if path.is_dir():
+            shutil.rmtree(path)
+        else:
+            path.unlink()
+    logger.warning("--overwrite_output_dir: deleted the previous run in %s (%s)", folder, shown)

@@ -1,0 +1,159 @@
+"""What a run tells its user: headline scores on the console, which checkpoint the final numbers come from and
+why, and a closing summary of scores and output paths (the full metric dicts go to the files and TensorBoard)."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+from transformers import (
+    PrinterCallback,
+    ProgressCallback,
+    Trainer,
+    TrainerCallback,
+    TrainerControl,
+    TrainerState,
+    TrainingArguments,
+)
+from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
+
+from blip_pose.card import CARD_FILE
+from blip_pose.run_record import CHECKPOINT_CHOICE_FILE, PLOTS_DIR
+from blip_pose.training.evaluation import PREDICTIONS_DIR
+from blip_pose.training.plots import OVERLAYS_DIR
+
+#: Scores shown on the console, in this order (``eval_`` prefixed in the Trainer's logs).
+HEADLINE_METRICS = ("accuracy@25", "accuracy@5", "accuracy@1", "mae", "pckh@0.5", "parse_rate")
+#: Non-score keys of an evaluation log kept on the console.
+_KEPT = ("eval_loss", "epoch", "step")
+
+
+def headline(logs: dict[str, Any]) -> dict[str, Any]:
+    """An evaluation's log without the per-joint and auxiliary keys; any other log unchanged."""
+    if not any(key.startswith("eval_") for key in logs):
+        return logs
+    keep = (*_KEPT, *(f"eval_{name}" for name in HEADLINE_METRICS))
+    return {key: logs[key] for key in keep if key in logs}
+
+
+class _HeadlineProgress(ProgressCallback):
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        return super().on_log(args, state, control, logs=headline(logs or {}), **kwargs)
+
+
+class _HeadlinePrinter(PrinterCallback):
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        return super().on_log(args, state, control, logs=headline(logs or {}), **kwargs)
+
+
+def log_headlines_only(trainer: Trainer) -> None:
+    """Swap the Trainer's console logger for one that prints :data:`HEADLINE_METRICS` of each evaluation."""
+    for plain, short in ((ProgressCallback, _HeadlineProgress), (PrinterCallback, _HeadlinePrinter)):
+        if trainer.pop_callback(plain) is not None:
+            trainer.add_callback(short)
+
+
+class KeepLastUntilScored(TrainerCallback):
+    """With ``load_best_model_at_end``, a best checkpoint exists only once the score rose above 0.
+
+    The Trainer takes the first evaluation as the best so far, so a run whose accuracy stayed 0 would end on its
+    first checkpoint; with no checkpoint better than another, the last one (most trained) is kept instead.
+    Runs after each save, where the Trainer has just named its best checkpoint.
+    """
+
+    def on_save(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any) -> None:
+        best = state.best_metric
+        if args.greater_is_better and best is not None and not best > 0:
+            state.best_model_checkpoint = None
+            state.best_global_step = None  # else the next save names it again and keeps it from rotation
+
+
+def checkpoint_choice(state: TrainerState, args: TrainingArguments, split: str, num_images: int) -> dict[str, Any]:
+    """Which checkpoint the final numbers are from and how it was chosen (``description`` says it in words)."""
+    last = state.global_step
+    metric = (args.metric_for_best_model or "loss").removeprefix("eval_")
+    evaluations = sum(1 for row in state.log_history if f"eval_{metric}" in row)
+    best = state.best_model_checkpoint
+    if args.load_best_model_at_end and best is not None:
+        step = int(Path(best).name.removeprefix(f"{PREFIX_CHECKPOINT_DIR}-"))
+        description = (
+            f"{PREFIX_CHECKPOINT_DIR}-{step} (step {step} of {last}), the best {metric} of {evaluations} "
+            f"evaluations on the `{split}` split ({num_images} images): chosen on the images it is scored on, "
+            "so the numbers are an optimistic estimate"
+        )
+        return {
+            "checkpoint": f"{PREFIX_CHECKPOINT_DIR}-{step}",
+            "step": step,
+            "rule": "best",
+            "description": description,
+        }
+    if args.load_best_model_at_end:
+        why = f"{metric} never rose above 0 in {evaluations} evaluations, so no checkpoint beat another"
+    else:
+        why = "load_best_model_at_end is off"
+    description = f"the model at the last step ({last} of {last}; {why})"
+    return {"checkpoint": None, "step": last, "rule": "last", "description": description}
+
+
+def save_checkpoint_choice(choice: dict[str, Any], output_dir: str | Path) -> Path:
+    path = Path(output_dir) / CHECKPOINT_CHOICE_FILE
+    path.write_text(json.dumps(choice, indent=2) + "\n")
+    return path
+
+
+def _scores(metrics: dict[str, Any]) -> str:
+    parts = []
+    for name in HEADLINE_METRICS:
+        value = metrics.get(f"eval_{name}")
+        if not isinstance(value, (int, float)):
+            continue
+        if name == "mae":
+            parts.append("mae n/a (no joint parsed)" if math.isnan(value) else f"mae {value:.2f} px")
+        else:
+            parts.append(f"{name} {value:.3f}")
+    return ", ".join(parts) if parts else "no scores"
+
+
+def _best_evaluation(history: list[dict[str, Any]], metric: str, greater: bool) -> dict[str, Any] | None:
+    rows = [row for row in history if isinstance(row.get(f"eval_{metric}"), (int, float))]
+    rows = [row for row in rows if not math.isnan(row[f"eval_{metric}"])]
+    if not rows:
+        return None
+    return (max if greater else min)(rows, key=lambda row: row[f"eval_{metric}"])
+
+
+def run_summary(
+    output_dir: str | Path,
+    history: list[dict[str, Any]],
+    final: dict[str, Any],
+    choice: dict[str, Any] | None,
+    args: TrainingArguments,
+) -> str:
+    """The closing lines of a run: final and best scores, then where each output went (only those that exist)."""
+    out = Path(output_dir)
+    metric = (args.metric_for_best_model or "accuracy@25").removeprefix("eval_")
+    lines = [f"Run finished: {out}"]
+    if final:
+        source = f" of {choice['description']}" if choice else ""
+        lines.append(f"  final scores{source}:\n    {_scores(final)}")
+    greater = args.greater_is_better is not False
+    best = _best_evaluation(history, metric, greater)
+    if best is not None and greater and not best[f"eval_{metric}"] > 0:
+        lines.append(f"  {metric} was 0 at every evaluation during training")
+    elif best is not None:
+        lines.append(f"  best {metric} during training, at step {best['step']}:\n    {_scores(best)}")
+    paths = [
+        ("model", out if (out / "model.safetensors").is_file() else None),
+        ("model card", out / CARD_FILE),
+        ("plots", out / PLOTS_DIR),
+        ("overlays", out / OVERLAYS_DIR),
+        ("predictions", out / PREDICTIONS_DIR),
+        ("TensorBoard", out / "runs"),
+    ]
+    for name, path in paths:
+        if path is not None and path.exists():
+            shown = f"tensorboard --logdir {path}" if name == "TensorBoard" else str(path)
+            lines.append(f"  {name + ':':<13}{shown}")
+    return "\n".join(lines)
