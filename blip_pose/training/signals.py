@@ -72,7 +72,7 @@ class StopOnSignal(TrainerCallback):
         # Once the launcher is gone this process is re-parented (to 1 unless a subreaper adopts it).
         while os.getppid() == launcher and launcher != 1:
             time.sleep(self.poll_seconds)
-        self.cause = f"its launcher (pid {launcher}) ended"
+        self.cause = f"its launcher, pid {launcher}, ended" if launcher != 1 else "its launcher had ended"
         os.kill(os.getpid(), signal.SIGTERM)  # handled in the main thread, like a signal from outside
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
@@ -87,7 +87,7 @@ class StopOnSignal(TrainerCallback):
 
     def _interrupted(self, signum: int) -> Interrupted:
         where = f"at step {self.step} of {self.max_steps}" if self.max_steps else "before training started"
-        message = f"training stopped by {self._what(signum)} {where}"
+        message = f"training stopped ({self._what(signum)}) {where}"
         if self.output_dir is not None and any(self.output_dir.glob(f"{PREFIX_CHECKPOINT_DIR}-*")):
             message += f"; continue with --resume_from_checkpoint last (checkpoints in {self.output_dir})"
         return Interrupted(signum, message)
