@@ -43,7 +43,7 @@ def _launch(launcher: str, *args: str, log: Path) -> subprocess.Popen:
 
 
 @pytest.mark.parametrize("launcher", ["accelerate", "project"])
-@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
 def test_a_signal_to_the_launcher_ends_the_training_child(tmp_path, eight_images, launcher, signum):
     out, log = tmp_path / "out", tmp_path / "log.txt"
     flags = ("--dataset_name", str(eight_images), "--output_dir", str(out), "--max_steps", "100000")
