@@ -15,7 +15,7 @@ from blip_pose.run_record import SAMPLE_DATASET_FOLDER, SYNTHETIC_DATASET_PREFIX
 from blip_pose.training.arguments import ConfigError, PoseTrainingArguments
 
 logger = logging.getLogger(__name__)
-#: Folders of inputs that training caches in its output folder and reuses (mpii_pose_dataset.sample: sample and synthetic builds; modeling).
+#: Folders of inputs that training caches in its output folder and reuses (sample and synthetic builds, presets).
 CACHED_INPUTS = (SAMPLE_DATASET_FOLDER, f"{SYNTHETIC_DATASET_PREFIX}*", "preset-*")
 
 
