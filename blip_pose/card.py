@@ -25,13 +25,13 @@ from blip_pose.run_record import (
     RESULTS_FILE,
     RUN_CONFIG_FILE,
     RUN_RECORDS,
-    SAMPLE_DATASET_NAME,
     TRAINING_ARGS_FILE,
     TRAINING_KEYS,
     caption_column_name,
     is_run_folder,
     load_run_config,
     read_json,
+    synthetic_data_note,
 )
 
 TEMPLATE_PATH = Path(__file__).with_name("templates") / "model_card.md"
@@ -232,11 +232,9 @@ def render_model_card(
         else f"the training split of `{dataset}`"
     )
     dataset_line = f"- dataset: `{dataset}`" + (f", config `{config_name}`" if config_name else "")
-    if config.get("dataset_name") == SAMPLE_DATASET_NAME:
-        dataset_line += (
-            " built from the bundled synthetic sample of `mpii_pose_dataset` (stick figures, not MPII "
-            "photos): a demonstration model, not a pose estimator for real images"
-        )
+    synthetic = synthetic_data_note(config)
+    if synthetic:
+        dataset_line += f": {synthetic}; a demonstration model, not a pose estimator for real images"
     training_data = "\n".join(
         [
             dataset_line,

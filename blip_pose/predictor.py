@@ -34,6 +34,7 @@ from blip_pose.geometry import MPII_SCALE_PX, PREPROCESSING_FILE, BoxTransform, 
 from blip_pose.images import open_image, to_rgb
 from blip_pose.pose_format import CAPTION_NAMES, JOINT_NAMES, NUM_JOINTS, parse_pixels
 from blip_pose.pose_format import caption_column as caption_column_entry
+from blip_pose.pretrained import resolve_pretrained
 from blip_pose.run_record import RUN_CONFIG_FILE, caption_column_name, flatten_run_config, read_json
 
 logger = logging.getLogger(__name__)
@@ -211,7 +212,8 @@ class PosePredictor:
         token: str | bool | None = None,
         constrained: bool = True,
     ) -> PosePredictor:
-        """Load from a Hub id or a local folder (a training ``output_dir`` or a checkpoint), identically.
+        """Load from a Hub id, a local folder (a training ``output_dir`` or a checkpoint) or ``pretrained:<name>``
+        (a model shipped in this package, see :mod:`blip_pose.pretrained`), identically.
 
         Args:
             device: default ``cuda`` when available, else ``cpu``.
@@ -221,7 +223,7 @@ class PosePredictor:
                 ``text``.
             constrained: grammar-constrained decoding (:mod:`blip_pose.constrained`): every caption parses.
         """
-        model_id = str(model_id)
+        model_id = resolve_pretrained(str(model_id))  # "pretrained:tiny-pose": the model the package ships
         hub: dict[str, Any] = {"revision": revision, "cache_dir": cache_dir, "token": token}
         processor, model = _load_model_files(model_id, hub)
         path = _optional_file(model_id, PREPROCESSING_FILE, **hub)

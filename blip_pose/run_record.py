@@ -17,6 +17,12 @@ RESULTS_FILE = "all_results.json"
 SAMPLE_DATASET_NAME = "sample"
 #: Where training builds that sample, inside its output folder.
 SAMPLE_DATASET_FOLDER = "sample-dataset"
+#: The ``--dataset_name`` that makes training generate procedural people (``mpii_pose_dataset.synthetic``).
+SYNTHETIC_DATASET_NAME = "synthetic"
+#: Where training builds it, inside its output folder: ``synthetic-<config>-n<size>-seed<seed>``.
+SYNTHETIC_DATASET_PREFIX = "synthetic-"
+#: Dataset names of synthetic stick figures, not photos: card, plots and demo page say so wherever results show.
+SYNTHETIC_DATASET_NAMES = frozenset({SAMPLE_DATASET_NAME, SYNTHETIC_DATASET_NAME})
 RUN_CONFIG_FILE = "run_config.json"
 TRAINING_ARGS_FILE = "training_args.json"
 #: Folder of the training curves (training/plots.py writes them, a push may include them).
@@ -91,3 +97,17 @@ def load_run_config(output_dir: str | Path) -> dict[str, Any]:
 def caption_column_name(run_config: dict[str, Any]) -> str:
     """The coordinate caption column a run trained on (``text`` when not recorded); an error for any other column."""
     return caption_column(run_config.get("caption_column", "text")).name
+
+
+def synthetic_data_note(run_config: dict[str, Any]) -> str | None:
+    """What a run trained and was scored on when that was synthetic (None for any other dataset)."""
+    name = run_config.get("dataset_name")
+    if name not in SYNTHETIC_DATASET_NAMES:
+        return None
+    if name == SAMPLE_DATASET_NAME:
+        return "the bundled synthetic sample of mpii_pose_dataset (stick figures, not MPII photos)"
+    size, seed = run_config.get("synthetic_size", "?"), run_config.get("synthetic_seed", "?")
+    return (
+        f"synthetic stick figures ({size} procedural frames, seed {seed}; validation on held-out figures), "
+        "not MPII photos"
+    )

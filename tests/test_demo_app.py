@@ -58,10 +58,11 @@ def test_bad_person_box_is_a_message(handler):
     assert "person box must be four numbers x0, y0, x1, y1" in message
 
 
-def test_summary_says_when_the_model_learned_the_synthetic_sample(model_dir, tmp_path):
+def test_summary_says_when_the_model_learned_synthetic_data(model_dir, tmp_path):
     assert "what it was trained on is unknown" in model_summary(model_dir)
-    (tmp_path / "run_config.json").write_text(json.dumps({"data": {"dataset_name": "sample"}}))
-    assert "trained on the bundled synthetic sample" in model_summary(tmp_path)
+    for name in ("sample", "synthetic"):
+        (tmp_path / "run_config.json").write_text(json.dumps({"data": {"dataset_name": name}}))
+        assert f"trained on synthetic data (`{name}`)" in model_summary(tmp_path)
 
 
 def test_demo_without_model_or_demo_run_says_make_demo(tmp_path, monkeypatch, capsys):

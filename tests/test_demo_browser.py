@@ -51,7 +51,7 @@ def test_upload_shows_the_overlay_and_the_16_joints(url, browser, tmp_path):
     names = [cell.text for cell in browser.find_elements(By.CSS_SELECTOR, "#joints [role=gridcell][data-col='0']")]
     assert names == list(CAPTION_NAMES)
     assert browser.find_element(By.CSS_SELECTOR, "#caption textarea").get_attribute("value")
-    assert "synthetic sample" in browser.find_element(By.ID, "model-summary").text
+    assert "trained on synthetic data" in browser.find_element(By.ID, "model-summary").text
     assert (tmp_path / "result.png").stat().st_size > 10_000
 
 

@@ -35,8 +35,12 @@ def test_paper_config_is_the_method():
 
 def test_demo_config_is_offline_and_small():
     model_args, data_args, args = parse_arguments([str(CONFIGS / "demo.yaml")])
-    assert model_args.model_name_or_path == "tiny" and data_args.dataset_name == "sample"
+    assert model_args.model_name_or_path == "pretrained:tiny-pose" and data_args.dataset_name == "synthetic"
     assert args.use_cpu and args.report_to == ["tensorboard"] and not args.push_to_hub
+    # Figures the pretraining never drew, split by video, and at least 200 held-out people scored.
+    _, pretrain, _ = parse_arguments([str(CONFIGS / "pretrain_tiny.yaml")])
+    assert data_args.synthetic_seed != pretrain.synthetic_seed and data_args.dataset_config_name == "video_split"
+    assert data_args.max_eval_samples >= 200
 
 
 # normalized_text needs ~150 tokens, more than the tiny preset's 128 positions (refused up front, see bad inputs).

@@ -18,6 +18,7 @@ import transformers
 from transformers import set_seed
 
 from blip_pose.card import write_model_card
+from blip_pose.run_record import flatten_run_config, synthetic_data_note
 from blip_pose.training.arguments import parse_arguments
 from blip_pose.training.callbacks import RunRecord, RunRecordCallback, run_config
 from blip_pose.training.collator import PoseCaptionCollator
@@ -73,7 +74,13 @@ def main(argv: list[str] | None = None, stop: StopOnSignal | None = None) -> dic
 
     # 2. Data, checked before anything is trained.
     with training_args.main_process_first(desc="dataset"):
-        source = resolve_dataset(data_args.dataset_name, data_args.dataset_config_name, output_dir)
+        source = resolve_dataset(
+            data_args.dataset_name,
+            data_args.dataset_config_name,
+            output_dir,
+            data_args.synthetic_size,
+            data_args.synthetic_seed,
+        )
         dataset = load_pose_dataset(source, data_args.dataset_config_name, model_args.cache_dir)
     columns = (data_args.caption_column, data_args.image_column)
     max_tokens = data_args.max_caption_tokens or min(
@@ -148,7 +155,8 @@ def main(argv: list[str] | None = None, stop: StopOnSignal | None = None) -> dic
     if trainer.is_world_process_zero():
         if training_args.do_train:  # an evaluation-only run saved no model to describe
             write_model_card(output_dir)
-        plot_training_curves(history, output_dir)
+        data_note = synthetic_data_note(flatten_run_config(record.config))  # plots and summary say "synthetic"
+        plot_training_curves(history, output_dir, data_note)
         if compute_metrics.latest and data_args.num_overlays > 0:
             n = min(data_args.num_overlays, len(eval_split))
             write_overlays(
@@ -160,6 +168,8 @@ def main(argv: list[str] | None = None, stop: StopOnSignal | None = None) -> dic
                 output_dir,
             )
         print(run_summary(output_dir, history, metrics, choice, training_args))
+        if data_note:
+            print(f"  data: {data_note}")
     return metrics
 
 

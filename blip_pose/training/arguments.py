@@ -48,9 +48,14 @@ class ModelArguments:
 class DataArguments:
     dataset_name: str = field(
         metadata={
-            "help": "Hub id, a built folder (e.g. mpii_pose_caption), or 'sample' to build the bundled sample "
-            "into <output_dir>/sample-dataset offline."
+            "help": "Hub id, a built folder (e.g. mpii_pose_caption), 'sample' to build the bundled sample "
+            "into <output_dir>/sample-dataset offline, or 'synthetic' for procedural people (see synthetic_size)."
         },
+    )
+    # --dataset_name synthetic: generated and built once into <output_dir>/synthetic-<config>-n<size>-seed<seed>.
+    synthetic_size: int = field(default=2000, metadata={"help": "Frames generated for --dataset_name synthetic."})
+    synthetic_seed: int = field(
+        default=0, metadata={"help": "Seed of --dataset_name synthetic: another seed draws other figures."}
     )
     dataset_config_name: str | None = field(default=None, metadata={"help": "paper, video_split or person_crop."})
     caption_column: str = field(

@@ -16,6 +16,7 @@ from blip_pose.checkpoint import missing_processor_parts
 from blip_pose.loc_tokens import add_loc_tokens
 from blip_pose.pose_format import CAPTION_COLUMNS, LOC
 from blip_pose.presets import PRESETS, save_preset
+from blip_pose.pretrained import resolve_pretrained
 from blip_pose.sdpa import set_attention
 
 logger = logging.getLogger(__name__)
@@ -39,11 +40,16 @@ def preset_name(model_name_or_path: str) -> str | None:
 
 
 def resolve_checkpoint(model_name_or_path: str, output_dir: str | Path, seed: int = 0) -> str:
-    """A path or Hub id that ``from_pretrained`` can load; a preset is saved to ``<output_dir>/preset-<name>``.
+    """A path or Hub id that ``from_pretrained`` can load; a preset is saved to ``<output_dir>/preset-<name>``,
+    ``pretrained:<name>`` is the folder the package ships (:mod:`blip_pose.pretrained`).
 
     Saving the preset first means the run loads it exactly like a downloaded checkpoint (and a resumed run
     finds the same initial weights).
     """
+    try:  # "pretrained:<name>": a model this package ships, loaded like a local folder
+        model_name_or_path = resolve_pretrained(model_name_or_path)
+    except ValueError as err:
+        raise CheckpointError(str(err)) from None
     preset = preset_name(model_name_or_path)
     if preset is not None:
         folder = Path(output_dir) / f"preset-{preset}"

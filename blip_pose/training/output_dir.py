@@ -11,12 +11,12 @@ import logging
 import shutil
 from pathlib import Path
 
-from blip_pose.run_record import SAMPLE_DATASET_FOLDER, is_run_folder
+from blip_pose.run_record import SAMPLE_DATASET_FOLDER, SYNTHETIC_DATASET_PREFIX, is_run_folder
 from blip_pose.training.arguments import ConfigError, PoseTrainingArguments
 
 logger = logging.getLogger(__name__)
-#: Folders of inputs that training caches in its output folder and reuses (mpii_pose_dataset.sample, modeling).
-CACHED_INPUTS = (SAMPLE_DATASET_FOLDER, "preset-*")
+#: Folders of inputs that training caches in its output folder and reuses (sample and synthetic builds, presets).
+CACHED_INPUTS = (SAMPLE_DATASET_FOLDER, f"{SYNTHETIC_DATASET_PREFIX}*", "preset-*")
 
 
 def _outputs(folder: Path) -> list[Path]:

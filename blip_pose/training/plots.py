@@ -19,9 +19,14 @@ from blip_pose.run_record import PLOTS_DIR
 OVERLAYS_DIR = "overlays"
 
 
-def plot_training_curves(log_history: Sequence[dict], output_dir: str | Path) -> list[Path]:
+def plot_training_curves(
+    log_history: Sequence[dict], output_dir: str | Path, data_note: str | None = None
+) -> list[Path]:
     """``plots/training_loss.png`` (training and validation loss per step) and ``plots/validation_metrics.png``
-    (accuracy@T and MAE per step); an axis without data says so instead of showing an empty frame."""
+    (accuracy@T and MAE per step); an axis without data says so instead of showing an empty frame.
+
+    ``data_note`` (e.g. that the data is synthetic) is printed above each figure, so a figure seen alone says it.
+    """
     folder = Path(output_dir) / PLOTS_DIR
     folder.mkdir(parents=True, exist_ok=True)
     train = [(row["step"], row["loss"]) for row in log_history if "loss" in row]
@@ -36,9 +41,9 @@ def plot_training_curves(log_history: Sequence[dict], output_dir: str | Path) ->
         ax.plot(*zip(*val_loss), marker="o", color="tab:orange", label="validation")
     ax.set(xlabel="step", ylabel="loss", title="Loss")
     _legend_or_no_data(ax, bool(train or val_loss))
-    written = [_save(fig, folder / "training_loss.png")]
+    written = [_save(fig, folder / "training_loss.png", data_note)]
     if evals:
-        written.append(_validation_figure(evals, folder / "validation_metrics.png"))
+        written.append(_validation_figure(evals, folder / "validation_metrics.png", data_note))
     return written
 
 
@@ -50,7 +55,7 @@ _ACCURACY_STYLES = [
 ]
 
 
-def _validation_figure(evals: list[dict], path: Path) -> Path:
+def _validation_figure(evals: list[dict], path: Path, data_note: str | None) -> Path:
     steps = np.array([row["step"] for row in evals])
     fig, (acc_ax, mae_ax) = plt.subplots(1, 2, figsize=(11, 4))
     keys = sorted({k for row in evals for k in row if k.startswith("eval_accuracy@")}, key=_threshold, reverse=True)
@@ -81,7 +86,7 @@ def _validation_figure(evals: list[dict], path: Path) -> Path:
     if parsed.any():
         mae_ax.set_xlim(acc_ax.get_xlim())  # same steps as the accuracy panel, the unparsed ones included
     acc_ax.grid(alpha=0.3)
-    return _save(fig, path)
+    return _save(fig, path, data_note)
 
 
 def _legend_or_no_data(ax: plt.Axes, has_data: bool, text: str = "no data", *, legend: bool = True) -> None:
@@ -100,7 +105,9 @@ def _threshold(key: str) -> float:
     return float(key.rsplit("@", 1)[1])
 
 
-def _save(fig: plt.Figure, path: Path) -> Path:
+def _save(fig: plt.Figure, path: Path, data_note: str | None = None) -> Path:
+    if data_note:
+        fig.suptitle(f"data: {data_note}", fontsize=8, color="tab:red")
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
