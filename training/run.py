@@ -21,7 +21,7 @@ from transformers.trainer_utils import get_last_checkpoint
 
 from blip_pose.card import write_model_card
 from blip_pose.training.arguments import ConfigError, parse_arguments
-from blip_pose.training.callbacks import RunRecord, RunRecordCallback, run_config
+from blip_pose.training.callbacks import RunRecord, RunRecordCallback, run_config, study_callbacks
 from blip_pose.training.collator import PoseCaptionCollator
 from blip_pose.training.data import DataError, checked_splits, load_pose_dataset, preprocessing_record, references
 from blip_pose.training.evaluation import PoseMetrics, load_pose_metric
@@ -36,6 +36,7 @@ from blip_pose.training.report import (
     run_summary,
     save_checkpoint_choice,
 )
+from blip_pose.training.sweep_figures import plot_train_validation
 from blip_pose.training.trainer import BlipCaptionTrainer, evaluation_grammar, optimizer_cls_and_kwargs
 from mpii_pose_dataset.sample import resolve_dataset
 
@@ -113,6 +114,8 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     )
     compute_metrics.name = lambda: f"step-{trainer.state.global_step:06d}"
     log_headlines_only(trainer)  # the console shows headline scores; files and TensorBoard get every key
+    for callback in study_callbacks(trainer, train_split, data_args):  # --keep_epochs, --train_eval_samples
+        trainer.add_callback(callback)
 
     # 4. Train (or continue a killed run); save model, processor, generation config and the run's records.
     metrics: dict[str, float] = {}
@@ -149,6 +152,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         if training_args.do_train:  # an evaluation-only run saved no model to describe
             write_model_card(output_dir)
         plot_training_curves(history, output_dir)
+        plot_train_validation(history, output_dir)
         if compute_metrics.latest and data_args.num_overlays > 0:
             n = min(data_args.num_overlays, len(eval_split))
             write_overlays(
