@@ -77,8 +77,10 @@ def test_keep_epochs_keeps_exactly_those_checkpoints(tmp_path, sample):
     args = parse_arguments([str(CONFIGS / "paper.yaml")])[2]
     assert args.keep_epochs == [1, 15, 23] and args.save_strategy == "epoch"
     with pytest.raises(ConfigError, match="--keep_epochs needs --save_strategy epoch"):
-        run.main([str(CONFIGS / "tiny_test.yaml"), "--dataset_name", str(sample), "--output_dir", str(out / "x")]
-                 + ["--save_strategy", "steps", "--keep_epochs", "1"])
+        run.main(
+            [str(CONFIGS / "tiny_test.yaml"), "--dataset_name", str(sample), "--output_dir", str(out / "x")]
+            + ["--save_strategy", "steps", "--keep_epochs", "1"]
+        )
 
 
 def test_designs_and_optimizer_flag():
@@ -115,14 +117,15 @@ def test_demo_sweep_records_resumes_and_draws(tmp_path, sample):
     stamp = done.stat().st_mtime_ns
     assert "3 not run yet" in (out / SUMMARY_FILE).read_text()
     killed = next(p for p in ("bs4-lr0.001-sgd", "bs8-lr0.001-sgd") if p != first[0].setting)
-    (out / killed / "checkpoint-1").mkdir(parents=True)  # a trial killed before it finished
+    (out / killed).mkdir()
+    (out / killed / "stale.txt").write_text("left by a trial killed before it finished")
 
     results = _sweep(out, sample)
     assert sorted(r.setting for r in results) == sorted(
         ["bs4-lr0.001-sgd", "bs4-lr0.001-adamw", "bs8-lr0.001-sgd", "bs8-lr0.001-adamw"]
     )
     assert done.stat().st_mtime_ns == stamp  # the finished trial did not run again
-    assert (out / killed / TRIAL_FILE).is_file() and not (out / killed / "checkpoint-1").exists()
+    assert (out / killed / TRIAL_FILE).is_file() and not (out / killed / "stale.txt").exists()  # started afresh
     rows = list(csv.DictReader((out / RESULTS_CSV).open()))
     assert len(rows) == 4 and {row["status"] for row in rows} == {"finished"}
     assert {row["optimizer"] for row in rows} == {"sgd", "adamw"} and all(float(row["wall_s"]) > 0 for row in rows)
@@ -143,12 +146,15 @@ def test_demo_sweep_records_resumes_and_draws(tmp_path, sample):
 
 
 def test_diverged_trial_is_recorded_and_the_sweep_goes_on(tmp_path, sample):
+    """A learning rate of 1e6 blows the weights up; the baseline beside it still runs and is chosen."""
     out = tmp_path / "diverged"
     results = _sweep(
-        out, sample, "--batch_sizes", "8", "--learning_rates", "1e6", "--optimizers", "sgd", "adamw",
-        "--baseline_batch_size", "8", "--baseline_learning_rate", "1e6",
+        out,
+        sample,
+        *("--design", "paper", "--batch_sizes", "8", "--optimizers", "adamw", "--learning_rates", "1e-3", "1e6"),
+        *("--num_train_epochs", "4", "--warmup_steps", "0"),
     )
-    status = {r.setting: r.status for r in results}
-    assert status["bs8-lr1e+06-sgd"] == "diverged" and len(status) == 2
+    assert {r.setting: r.status for r in results} == {"bs8-lr1e+06-adamw": "diverged", "bs8-lr0.001-adamw": "finished"}
     rows = {row["setting"]: row for row in csv.DictReader((out / RESULTS_CSV).open())}
-    assert rows["bs8-lr1e+06-sgd"]["status"] == "diverged"
+    assert rows["bs8-lr1e+06-adamw"]["status"] == "diverged"
+    assert "Diverged (non-finite training loss or gradient norm" in (out / SUMMARY_FILE).read_text()

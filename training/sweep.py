@@ -128,7 +128,9 @@ def main(argv: list[str] | None = None) -> list[TrialResult]:
 
     # 5. Results of every finished trial (this run's and earlier ones'): CSV, summary, figures.
     results, paths = write_outputs(plan)
-    logger.warning("sweep: %d of %d settings recorded; wrote %s", len(results), len(plan.settings), ", ".join(map(str, paths)))
+    logger.warning(
+        "sweep: %d of %d settings recorded; wrote %s", len(results), len(plan.settings), ", ".join(map(str, paths))
+    )
     return results
 
 

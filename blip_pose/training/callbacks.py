@@ -80,7 +80,8 @@ class KeepEpochsCallback(TrainerCallback):
         if not epochs:
             return None
         if args.save_strategy != SaveStrategy.EPOCH:
-            raise ConfigError(f"--keep_epochs needs --save_strategy epoch, got {args.save_strategy.value!r}")
+            strategy = SaveStrategy(args.save_strategy).value
+            raise ConfigError(f"--keep_epochs needs --save_strategy epoch, got {strategy!r}")
         late = [e for e in epochs if e < 1 or (args.max_steps <= 0 and e > args.num_train_epochs)]
         if late:
             raise ConfigError(f"--keep_epochs {late} outside epochs 1..{args.num_train_epochs:g} of this run")
@@ -103,5 +104,8 @@ def study_callbacks(trainer: Trainer, train_split: Dataset, data_args: DataArgum
     """The callbacks the method's study asks for by config: ``--keep_epochs`` and ``--train_eval_samples``."""
     from blip_pose.training.evaluation import TrainSubsetEvaluation
 
-    callbacks = (KeepEpochsCallback.from_args(trainer.args), TrainSubsetEvaluation.from_args(trainer, train_split, data_args))
+    callbacks = (
+        KeepEpochsCallback.from_args(trainer.args),
+        TrainSubsetEvaluation.from_args(trainer, train_split, data_args),
+    )
     return [callback for callback in callbacks if callback is not None]

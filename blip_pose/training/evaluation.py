@@ -150,7 +150,9 @@ class TrainSubsetEvaluation(TrainerCallback):
         self._running = False
 
     @classmethod
-    def from_args(cls, trainer: Trainer, train_split: Dataset, data_args: DataArguments) -> TrainSubsetEvaluation | None:
+    def from_args(
+        cls, trainer: Trainer, train_split: Dataset, data_args: DataArguments
+    ) -> TrainSubsetEvaluation | None:
         n = data_args.train_eval_samples
         if n is None:
             return None

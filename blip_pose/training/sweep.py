@@ -15,12 +15,13 @@ import math
 import shutil
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
 from transformers.trainer import TRAINER_STATE_NAME
+from transformers.trainer_utils import TrainOutput
 
 from blip_pose.card import write_model_card
 from blip_pose.run_record import read_json
@@ -46,7 +47,9 @@ FACTORS = {"batch_size": "batch", "learning_rate": "lr", "optimizer": "optimizer
 class SweepArguments:
     design: str = field(
         default="paper",
-        metadata={"help": "full: every combination of the three lists; paper: the baseline and each one-factor variant."},
+        metadata={
+            "help": "full: every combination of the three lists; paper: the baseline and each one-factor variant."
+        },
     )
     batch_sizes: list[int] = field(default_factory=lambda: [1, 2, 4], metadata={"help": "Table 3's batch sizes."})
     learning_rates: list[float] = field(default_factory=lambda: [5e-6, 2e-5, 5e-5])
@@ -54,7 +57,9 @@ class SweepArguments:
     baseline_batch_size: int = field(default=4, metadata={"help": "The setting the paper design varies around."})
     baseline_learning_rate: float = field(default=5e-5)
     baseline_optimizer: str = field(default="adamw")
-    backend: str = field(default="optuna", metadata={"help": "optuna (trials in turn) or ray (Ray Tune, 1 GPU a trial)."})
+    backend: str = field(
+        default="optuna", metadata={"help": "optuna (trials in turn) or ray (Ray Tune, 1 GPU a trial)."}
+    )
     ray_address: str | None = field(default=None, metadata={"help": "Ray cluster to join ('auto'); default: local."})
     max_trials: int | None = field(default=None, metadata={"help": "Run at most this many unfinished trials now."})
 
@@ -106,8 +111,13 @@ def design_settings(sweep: SweepArguments) -> list[Setting]:
         return [Setting(*values) for values in grid]
     base = Setting(sweep.baseline_batch_size, sweep.baseline_learning_rate, sweep.baseline_optimizer)
     settings = [base]
-    for factor, values in zip(FACTORS, (sweep.batch_sizes, sweep.learning_rates, sweep.optimizers)):
-        settings += [Setting(**{**base.__dict__, factor: v}) for v in values if v != getattr(base, factor)]
+    variants: tuple[tuple[str, Sequence[Any]], ...] = (
+        ("batch_size", sweep.batch_sizes),
+        ("learning_rate", sweep.learning_rates),
+        ("optimizer", sweep.optimizers),
+    )
+    for factor, values in variants:
+        settings += [replace(base, **{factor: v}) for v in values if v != getattr(base, factor)]
     return settings
 
 
@@ -147,7 +157,8 @@ class SweepPlan:
 
 
 class DivergenceCallback(TrainerCallback):
-    """Stops a trial whose logged training loss is NaN or infinite (the sweep logs it unfiltered)."""
+    """Stops a trial whose logged training loss or gradient norm is NaN or infinite (the sweep logs them unfiltered;
+    a non-finite gradient norm means the weights are already lost)."""
 
     def __init__(self) -> None:
         self.diverged = False
@@ -158,13 +169,16 @@ class DivergenceCallback(TrainerCallback):
     def on_log(
         self, args: TrainingArguments, state: TrainerState, control: TrainerControl, logs: dict | None = None, **kwargs
     ) -> None:
-        if logs and "loss" in logs and not math.isfinite(logs["loss"]):
+        values = [logs[key] for key in ("loss", "grad_norm") if logs and logs.get(key) is not None]
+        if not all(math.isfinite(value) for value in values):
             self.diverged = True
             control.should_training_stop = True
 
 
 class SweepTrainer(BlipCaptionTrainer):
     """Runs each trial of ``hyperparameter_search`` as a whole run in its own folder and records its result."""
+
+    objective: float | None  # what the search backends read after train(); the Trainer sets it too
 
     def __init__(
         self,
@@ -193,9 +207,14 @@ class SweepTrainer(BlipCaptionTrainer):
             return {"setting": tune.grid_search([s.name for s in self.plan.todo])}
         return self.plan.setting_of(trial).arguments(self.args)
 
-    def train(self, resume_from_checkpoint: Any = None, trial: Any = None, **kwargs: Any) -> Any:
+    def train(
+        self,
+        resume_from_checkpoint: str | bool | None = None,
+        trial: Any = None,
+        ignore_keys_for_eval: list[str] | None = None,
+    ) -> TrainOutput:
         if trial is None:
-            return super().train(resume_from_checkpoint, trial, **kwargs)
+            return super().train(resume_from_checkpoint, trial, ignore_keys_for_eval)
         setting = self.plan.setting_of(trial)
         if isinstance(trial, dict):  # Ray: the Trainer sets the arguments a config dict names
             trial = setting.arguments(self.args)
@@ -204,7 +223,7 @@ class SweepTrainer(BlipCaptionTrainer):
             shutil.rmtree(folder)
         self._start_trial(setting, folder)
         started = time.perf_counter()
-        output = super().train(resume_from_checkpoint, trial, **kwargs)
+        output = super().train(resume_from_checkpoint, trial, ignore_keys_for_eval)
         result = self._finish_trial(setting, folder, output.metrics, time.perf_counter() - started)
         self.objective = result.objective(self.plan.metric)
         return output
@@ -260,7 +279,9 @@ class SweepTrainer(BlipCaptionTrainer):
             if latest and not diverged:
                 n = len(self.overlay_images)
                 refs = self.eval_references
-                write_overlays(self.overlay_images, refs.names[:n], latest["xy"][:n], latest["found"][:n], refs.xy[:n], folder)
+                write_overlays(
+                    self.overlay_images, refs.names[:n], latest["xy"][:n], latest["found"][:n], refs.xy[:n], folder
+                )
             result.save(folder)  # last: its presence marks the trial as done
         metric = self.plan.metric
         logger.info(
@@ -347,7 +368,9 @@ def comparison_figures(plan: SweepPlan, done: set[str]) -> list[Path]:
             logger.info("sweep: no %s figure: fewer than two finished settings vary %s alone", factor, factor)
             continue
         line.sort(key=lambda s: getattr(s, factor))
-        histories = {s.label(factor): read_json(plan.root / s.name / TRAINER_STATE_NAME).get("log_history", []) for s in line}
+        histories = {
+            s.label(factor): read_json(plan.root / s.name / TRAINER_STATE_NAME).get("log_history", []) for s in line
+        }
         fixed = ", ".join(base.label(f) for f in FACTORS if f != factor)
         path = plan.root / FIGURES_DIR / f"{factor}.png"
         written.append(plot_factor(FACTORS[factor], histories, plan.metric, path, note=fixed))

@@ -64,7 +64,11 @@ def plot_factor(
     settings held fixed.
     """
     fig, axes = plt.subplots(1, 3, figsize=(15, 4))
-    panels = (("loss", "training loss"), (f"eval_{metric}", f"validation {metric}"), ("eval_mae", "validation MAE (px)"))
+    panels = (
+        ("loss", "training loss"),
+        (f"eval_{metric}", f"validation {metric}"),
+        ("eval_mae", "validation MAE (px)"),
+    )
     for ax, (key, title) in zip(axes, panels):
         for label, history in histories.items():
             epochs, values = curve(history, key)
@@ -92,4 +96,3 @@ def _save(fig: plt.Figure, path: Path) -> Path:
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return path
-

@@ -135,7 +135,10 @@ def summary(order: Sequence[TrialResult], metric: str, design: str, missing: Seq
     if missing:
         lines += ["", "Not run yet: " + ", ".join(f"`{name}`" for name in missing) + "."]
     if diverged:
-        lines += ["", "Diverged (non-finite training loss; stopped early): " + ", ".join(diverged) + "."]
+        lines += [
+            "",
+            "Diverged (non-finite training loss or gradient norm; stopped early): " + ", ".join(diverged) + ".",
+        ]
     return "\n".join(lines) + "\n"
 
 
