@@ -131,7 +131,7 @@ def test_demo_sweep_records_resumes_and_draws(tmp_path, sample):
     assert {row["optimizer"] for row in rows} == {"sgd", "adamw"} and all(float(row["wall_s"]) > 0 for row in rows)
     assert all(row["best_accuracy@25"] != "" and row["final_parse_rate"] != "" for row in rows)
     summary = (out / SUMMARY_FILE).read_text()
-    assert summary.count("| `bs") == 4 and "not run yet" not in summary
+    assert summary.count("| `bs") == 4 and "Not run yet:" not in summary
     assert sorted(p.name for p in (out / "figures").glob("*.png")) == ["batch_size.png", "optimizer.png"]
     for row in rows:  # each trial is a whole run folder
         trial = out / row["setting"]

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from tqdm.auto import tqdm
 from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
 from transformers.trainer import TRAINER_STATE_NAME
 from transformers.trainer_utils import TrainOutput
@@ -219,7 +220,7 @@ class SweepTrainer(BlipCaptionTrainer):
         if isinstance(trial, dict):  # Ray: the Trainer sets the arguments a config dict names
             trial = setting.arguments(self.args)
         folder = self.plan.root / setting.name
-        if folder.exists():  # an attempt killed before it finished: the trial starts again from scratch
+        if folder.exists() and self.is_world_process_zero():  # an attempt killed before it finished: start afresh
             shutil.rmtree(folder)
         self._start_trial(setting, folder)
         started = time.perf_counter()
@@ -238,13 +239,14 @@ class SweepTrainer(BlipCaptionTrainer):
         self.pose_metrics.output_dir = folder if self.is_world_process_zero() else None
         self.pose_metrics.name = lambda: f"step-{self.state.global_step:06d}"
         self.trials_started += 1
-        logger.info(
-            "sweep: trial %d/%d start: %s (%s)",
-            self.trials_started,
-            len(self.plan.todo),
-            setting.name,
-            ", ".join(setting.label(factor) for factor in FACTORS),
-        )
+        labels = ", ".join(setting.label(factor) for factor in FACTORS)
+        self._progress(f"trial {self.trials_started}/{len(self.plan.todo)} start: {setting.name} ({labels})")
+
+    def _progress(self, line: str) -> None:
+        """One line per trial start and end, printed above the progress bar whatever the logging setup (a Ray
+        worker does not inherit the driver's)."""
+        if self.is_world_process_zero():
+            tqdm.write(f"sweep: {line}")
 
     def _finish_trial(self, setting: Setting, folder: Path, train_metrics: dict, wall_s: float) -> TrialResult:
         """What ``training/run.py`` does after ``train()``: save, final evaluation, card, plots, overlays."""
@@ -284,18 +286,10 @@ class SweepTrainer(BlipCaptionTrainer):
                 )
             result.save(folder)  # last: its presence marks the trial as done
         metric = self.plan.metric
-        logger.info(
-            "sweep: trial %d/%d end: %s %s in %.1f s: best %s %s (epoch %s), mae %s px, parse_rate %s",
-            self.trials_started,
-            len(self.plan.todo),
-            setting.name,
-            result.status,
-            wall_s,
-            metric,
-            _short(best.get(metric)),
-            _short(best_epoch),
-            _short(best.get("mae")),
-            _short(best.get("parse_rate")),
+        self._progress(
+            f"trial {self.trials_started}/{len(self.plan.todo)} end: {setting.name} {result.status} in {wall_s:.1f} s: "
+            f"best {metric} {_short(best.get(metric))} (epoch {_short(best_epoch)}), "
+            f"mae {_short(best.get('mae'))} px, parse_rate {_short(best.get('parse_rate'))}"
         )
         return result
 
