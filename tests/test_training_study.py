@@ -32,7 +32,7 @@ def _history(folder: Path) -> list[dict]:
 def test_warm_up_config_learns_its_five_images(tmp_path, sample):
     """warmup.yaml: the simple captions of 5 training images, scored on themselves, are learnt."""
     out = tmp_path / "warm-up"
-    tiny = ("--model_name_or_path", "tiny", "--label_smoothing", "0", "--use_cpu", "true", "--report_to", "none")
+    tiny = ("--model_name_or_path", "tiny", "--label_smoothing_factor", "0", "--use_cpu", "true", "--report_to", "none")
     metrics = run.main(
         [str(CONFIGS / "warmup.yaml"), "--dataset_name", str(sample), "--output_dir", str(out), *tiny]
         + ["--learning_rate", "1e-3", "--num_train_epochs", "150", "--eval_steps", "50"]
@@ -139,7 +139,7 @@ def test_demo_sweep_records_resumes_and_draws(tmp_path, sample):
         assert (trial / "predictions" / "final.jsonl").is_file() and (trial / "plots" / "training_loss.png").is_file()
         assert json.loads((trial / "run_config.json").read_text())["training"]["learning_rate"] == 1e-3
     config = json.loads((out / "bs4-lr0.001-sgd" / "run_config.json").read_text())["training"]
-    assert (config["per_device_train_batch_size"], config["optimizer"]) == (4, "sgd")
+    assert (config["per_device_train_batch_size"], config["optim"]) == (4, "sgd")
 
     again = _sweep(out, sample)  # nothing left: no trial runs, the outputs are rewritten from the records
     assert len(again) == 4 and done.stat().st_mtime_ns == stamp

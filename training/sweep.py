@@ -32,8 +32,11 @@ from blip_pose.training.collator import PoseCaptionCollator
 from blip_pose.training.data import DataError, checked_splits, load_pose_dataset, preprocessing_record, references
 from blip_pose.training.evaluation import PoseMetrics, load_pose_metric
 from blip_pose.training.modeling import CheckpointError, load_model_and_processor, resolve_checkpoint
+from blip_pose.training.pixel_cache import model_inputs
+from blip_pose.training.report import KeepLastUntilScored, log_headlines_only
 from blip_pose.training.sweep import SweepArguments, SweepPlan, SweepTrainer, search, write_outputs
 from blip_pose.training.sweep_results import TrialResult
+from blip_pose.training.trainer import evaluation_grammar
 from mpii_pose_dataset.sample import resolve_dataset
 
 logger = logging.getLogger(__name__)
@@ -42,7 +45,7 @@ GENERATION_MARGIN_TOKENS = 8  # as training/run.py
 
 def main(argv: list[str] | None = None) -> list[TrialResult]:
     sweep_args, model_args, data_args, training_args = parse_dataclasses(
-        (SweepArguments, ModelArguments, DataArguments, PoseTrainingArguments), argv
+        (SweepArguments, ModelArguments, DataArguments, PoseTrainingArguments), argv, prog="training/sweep.py"
     )
     logging.basicConfig(
         format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=training_args.get_process_log_level()
@@ -68,7 +71,13 @@ def main(argv: list[str] | None = None) -> list[TrialResult]:
         # 1. The starting checkpoint (a preset is saved once) and a fresh model from it for every trial.
         with training_args.main_process_first(desc="model preset"):
             checkpoint = resolve_checkpoint(model_args.model_name_or_path, plan.root, model_args.preset_seed)
-        model, processor = load_model_and_processor(checkpoint, model_args.label_smoothing, model_args.cache_dir)
+        model_loading = (
+            training_args.label_smoothing_factor,
+            model_args.cache_dir,
+            data_args.caption_column,
+            model_args.attn_implementation,
+        )
+        model, processor = load_model_and_processor(checkpoint, *model_loading)
         text_config = model.config.text_config
         del model  # model_init loads each trial's own
 
@@ -90,7 +99,7 @@ def main(argv: list[str] | None = None) -> list[TrialResult]:
         max_new_tokens = min(max_new_tokens, text_config.max_position_embeddings - 1)
 
         def model_init():
-            trial_model, _ = load_model_and_processor(checkpoint, model_args.label_smoothing, model_args.cache_dir)
+            trial_model, _ = load_model_and_processor(checkpoint, *model_loading)
             trial_model.generation_config.max_new_tokens = max_new_tokens
             return trial_model
 
@@ -108,18 +117,20 @@ def main(argv: list[str] | None = None) -> list[TrialResult]:
         trainer = SweepTrainer(
             model_init=model_init,
             args=training_args,
-            train_dataset=train_split.select_columns(list(columns)),
-            eval_dataset=eval_split.select_columns(list(columns)),
+            train_dataset=model_inputs(train_split, *columns, processor.image_processor, data_args.pixel_cache),
+            eval_dataset=model_inputs(eval_split, *columns, processor.image_processor, data_args.pixel_cache),
             data_collator=PoseCaptionCollator(processor, text_config.bos_token_id, *columns),
             processing_class=processor,
             compute_metrics=compute_metrics,
-            callbacks=[RunRecordCallback(record)],
+            callbacks=[RunRecordCallback(record), KeepLastUntilScored()],
             max_new_tokens=max_new_tokens,
+            grammar=evaluation_grammar(training_args, processor.tokenizer, columns[0], eval_references.sizes),
             plan=plan,
             record=record,
             run_arguments=(model_args, data_args),
             overlays=([eval_split[i][data_args.image_column] for i in range(n_overlays)], eval_references),
         )
+        log_headlines_only(trainer)
         for callback in study_callbacks(trainer, train_split, data_args):  # --keep_epochs, --train_eval_samples
             trainer.add_callback(callback)
 

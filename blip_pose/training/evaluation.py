@@ -158,9 +158,13 @@ class TrainSubsetEvaluation(TrainerCallback):
             return None
         if n < 1:
             raise ConfigError(f"--train_eval_samples must be a positive number of rows, got {n}")
-        columns = [data_args.caption_column, data_args.image_column]
+        from blip_pose.training.pixel_cache import model_inputs
+
+        columns = (data_args.caption_column, data_args.image_column)
         subset = train_split.select(range(min(n, len(train_split))))
-        return cls(trainer, subset.select_columns(columns), references(subset, *columns))
+        image_processor = trainer.processing_class.image_processor  # type: ignore[union-attr]
+        inputs = model_inputs(subset, *columns, image_processor, data_args.pixel_cache)
+        return cls(trainer, inputs, references(subset, *columns))
 
     def on_evaluate(
         self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs

@@ -233,8 +233,7 @@ class SweepTrainer(BlipCaptionTrainer):
         for key, value in setting.arguments(self.args).items():
             setattr(self.args, key, value)
         self.args.output_dir = str(folder)  # checkpoints (hp_name is ''), records, predictions and plots go here
-        if hasattr(self.args, "optimizer"):
-            self.optimizer_cls_and_kwargs = optimizer_cls_and_kwargs(self.args)
+        self.optimizer_cls_and_kwargs = optimizer_cls_and_kwargs(self.args)  # fixed at __init__ otherwise
         self.record.config = run_config(*self.run_arguments, self.args)
         self.pose_metrics.output_dir = folder if self.is_world_process_zero() else None
         self.pose_metrics.name = lambda: f"step-{self.state.global_step:06d}"
