@@ -39,12 +39,15 @@ def plot_train_validation(log_history: Sequence[dict], output_dir: str | Path) -
         epochs, values = curve(log_history, key)
         if epochs:
             loss_ax.plot(epochs, values, style, label=label, markersize=4)
-    for color, key in zip(plt.rcParams["axes.prop_cycle"].by_key()["color"], val_keys):
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for i, key in enumerate(val_keys):
+        # Hollow markers shrinking per threshold: equal scores (often all 0 early on) stay visible on each other.
+        style = {"color": colors[i % len(colors)], "fillstyle": "none", "markersize": 10 - 3 * (i % 3)}
         name = key.removeprefix("eval_")
-        acc_ax.plot(*curve(log_history, key), "-o", color=color, markersize=4, label=f"validation {name}")
+        acc_ax.plot(*curve(log_history, key), "-o", label=f"validation {name}", **style)
         train = curve(log_history, f"{TRAIN_SUBSET_PREFIX}_{name}")
         if train[0]:
-            acc_ax.plot(*train, "--s", color=color, markersize=4, label=f"training {name}")
+            acc_ax.plot(*train, "--s", label=f"training subset {name}", **style)
     loss_ax.set(xlabel="epoch", ylabel="caption loss", title="Loss")
     acc_ax.set(xlabel="epoch", ylabel="share of images", title="Accuracy@T (pixels)", ylim=(-0.02, 1.02))
     for ax in (loss_ax, acc_ax):
