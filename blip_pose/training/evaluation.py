@@ -60,6 +60,15 @@ class PoseMetrics:
     name: Callable[[], str] = lambda: "eval"
     latest: dict = field(default_factory=dict)  # the last evaluation's captions and joints, for overlays
 
+    def __getstate__(self) -> dict:
+        # The evaluate module is a class imported from a generated module that a fresh process (a Ray Tune
+        # worker) cannot import: it is loaded again where the object is unpickled.
+        return {**self.__dict__, "metric": None}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self.metric = load_pose_metric()
+
     @contextmanager
     def scoring(self, refs: References, prefix: str) -> Iterator[None]:
         """Score another split inside the block (its predictions files named ``<prefix>-<name>``)."""

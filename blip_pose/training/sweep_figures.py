@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 
@@ -42,12 +43,12 @@ def plot_train_validation(log_history: Sequence[dict], output_dir: str | Path) -
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     for i, key in enumerate(val_keys):
         # Hollow markers shrinking per threshold: equal scores (often all 0 early on) stay visible on each other.
-        style = {"color": colors[i % len(colors)], "fillstyle": "none", "markersize": 10 - 3 * (i % 3)}
+        look: dict[str, Any] = {"color": colors[i % len(colors)], "fillstyle": "none", "markersize": 10 - 3 * (i % 3)}
         name = key.removeprefix("eval_")
-        acc_ax.plot(*curve(log_history, key), "-o", label=f"validation {name}", **style)
+        acc_ax.plot(*curve(log_history, key), "-o", label=f"validation {name}", **look)
         train = curve(log_history, f"{TRAIN_SUBSET_PREFIX}_{name}")
         if train[0]:
-            acc_ax.plot(*train, "--s", label=f"training subset {name}", **style)
+            acc_ax.plot(*train, "--s", label=f"training subset {name}", **look)
     loss_ax.set(xlabel="epoch", ylabel="caption loss", title="Loss")
     acc_ax.set(xlabel="epoch", ylabel="share of images", title="Accuracy@T (pixels)", ylim=(-0.02, 1.02))
     for ax in (loss_ax, acc_ax):
