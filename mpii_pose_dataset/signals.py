@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from types import FrameType
@@ -27,13 +29,22 @@ class Interrupted(BaseException):
         self.signum = signum
 
 
-def _stop_children() -> None:
+def _stop_children(every: float = 0.2) -> None:
     """SIGTERM the pool workers and the queue manager now, before datasets shuts the manager down under workers
-    still writing to it (each then printed a traceback)."""
+    still writing to it (each then printed a traceback), and keep doing so until this process exits: the pool's
+    worker handler replaces workers it sees die, and a replacement forked after the pool's own terminate() was
+    never signalled, so the pool's join waited on it forever."""
     import multiprocess
+
+    def stop() -> None:
+        while True:
+            for child in multiprocess.active_children():
+                child.terminate()
+            time.sleep(every)
 
     for child in multiprocess.active_children():
         child.terminate()
+    threading.Thread(target=stop, name="stop-build-children", daemon=True).start()
 
 
 @contextmanager

@@ -178,25 +178,31 @@ def test_a_signal_ends_the_build_with_no_orphans_and_no_temp_folder(big_release,
         stderr=subprocess.PIPE,
         text=True,
     )
-    parent = psutil.Process(proc.pid)
-    deadline = time.monotonic() + 120
-    children: list[psutil.Process] = []
-    while time.monotonic() < deadline and proc.poll() is None:  # wait for the pool (2 workers + manager)
-        children = parent.children(recursive=True)
-        if len(children) >= 3:
-            break
-        time.sleep(0.05)
-    assert proc.poll() is None and len(children) >= 3, "the build ended before the pool started"
-    time.sleep(0.5)
-    pids = [c.pid for c in parent.children(recursive=True)]
-    proc.send_signal(signum)
-    _, err = proc.communicate(timeout=60)
-    assert proc.returncode == 128 + signum, err
-    assert "Traceback" not in err
-    lines = [line for line in err.splitlines() if line.strip() and "Generating" not in line]  # not tqdm bars
-    assert lines == [f"error: build interrupted by {signal.Signals(signum).name}; {out} is unchanged"], err
-    deadline = time.monotonic() + 10
-    while _children_alive(pids) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert _children_alive(pids) == []
+    try:
+        parent = psutil.Process(proc.pid)
+        deadline = time.monotonic() + 120
+        children: list[psutil.Process] = []
+        while time.monotonic() < deadline and proc.poll() is None:  # wait for the pool (2 workers + manager)
+            children = parent.children(recursive=True)
+            if len(children) >= 3:
+                break
+            time.sleep(0.05)
+        assert proc.poll() is None and len(children) >= 3, "the build ended before the pool started"
+        time.sleep(0.5)
+        pids = [c.pid for c in parent.children(recursive=True)]
+        proc.send_signal(signum)
+        _, err = proc.communicate(timeout=60)
+        assert proc.returncode == 128 + signum, err
+        assert "Traceback" not in err
+        lines = [line for line in err.splitlines() if line.strip() and "Generating" not in line]  # not tqdm bars
+        assert lines == [f"error: build interrupted by {signal.Signals(signum).name}; {out} is unchanged"], err
+        deadline = time.monotonic() + 10
+        while _children_alive(pids) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert _children_alive(pids) == []
+    finally:
+        if proc.poll() is None:  # a failed check must not leave the build running
+            for child in psutil.Process(proc.pid).children(recursive=True):
+                child.kill()
+            proc.kill()
     assert not out.exists() and _leftovers(out) == []

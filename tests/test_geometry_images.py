@@ -153,13 +153,17 @@ def test_overlay_draws_found_joints_only():
     xy = np.tile([[50.0, 50.0]], (16, 1))
     found = np.zeros(16, bool)
     blank = np.asarray(draw_pose(img, xy, found, names=False))
-    assert blank[40:60, 40:60].max() == 0  # nothing drawn where the missing joints would be
+    zoom = blank.shape[1] // 100  # small images are drawn enlarged by a whole factor (overlay.MIN_SIDE)
+    assert blank.shape == (100 * zoom, 100 * zoom, 3)
+    centre = slice(40 * zoom, 60 * zoom)
+    assert blank[centre, centre].max() == 0  # nothing drawn where the missing joints would be
     found[6] = True
     drawn = np.asarray(draw_pose(img, xy, found, names=False))
-    assert drawn[48:53, 48:53].max() > 0
+    near = slice(48 * zoom, 53 * zoom)
+    assert drawn[near, near].max() > 0
     both = draw_comparison(img, xy, found, xy)
-    assert both.size == img.size
+    assert both.size == (100 * zoom, 100 * zoom)
     nan_ref = xy.copy()
     nan_ref[:8] = np.nan  # a reference that only has some joints (simple_text) draws without error
     partial = np.asarray(draw_pose(img, nan_ref, names=False))
-    assert partial.shape == (100, 100, 3)
+    assert partial.shape == blank.shape

@@ -12,20 +12,19 @@ with the inputs (config keys, dataset columns, splits, images, captions, checkpo
 from __future__ import annotations
 
 import logging
-import sys
 from pathlib import Path
 
 import transformers
 from transformers import set_seed
-from transformers.trainer_utils import get_last_checkpoint
 
 from blip_pose.card import write_model_card
-from blip_pose.training.arguments import ConfigError, parse_arguments
+from blip_pose.training.arguments import parse_arguments
 from blip_pose.training.callbacks import RunRecord, RunRecordCallback, run_config, study_callbacks
 from blip_pose.training.collator import PoseCaptionCollator
-from blip_pose.training.data import DataError, checked_splits, load_pose_dataset, preprocessing_record, references
+from blip_pose.training.data import checked_splits, load_pose_dataset, preprocessing_record, references
+from blip_pose.training.errors import run_main
 from blip_pose.training.evaluation import PoseMetrics, load_pose_metric
-from blip_pose.training.modeling import CheckpointError, load_model_and_processor, resolve_checkpoint
+from blip_pose.training.modeling import load_model_and_processor, resolve_checkpoint, resume_checkpoint
 from blip_pose.training.output_dir import check_output_dir
 from blip_pose.training.pixel_cache import model_inputs
 from blip_pose.training.plots import plot_training_curves, write_overlays
@@ -36,6 +35,8 @@ from blip_pose.training.report import (
     run_summary,
     save_checkpoint_choice,
 )
+from blip_pose.training.results import LogBeforeSaves, whole_run_train_metrics
+from blip_pose.training.signals import StopOnSignal
 from blip_pose.training.sweep_figures import plot_train_validation
 from blip_pose.training.trainer import BlipCaptionTrainer, evaluation_grammar, optimizer_cls_and_kwargs
 from mpii_pose_dataset.sample import resolve_dataset
@@ -45,7 +46,8 @@ logger = logging.getLogger(__name__)
 GENERATION_MARGIN_TOKENS = 8
 
 
-def main(argv: list[str] | None = None) -> dict[str, float]:
+def main(argv: list[str] | None = None, stop: StopOnSignal | None = None) -> dict[str, float]:
+    stop = stop or StopOnSignal()  # the script installs its signal handlers; a caller of main() keeps its own
     model_args, data_args, training_args = parse_arguments(argv)
     logging.basicConfig(
         format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=training_args.get_process_log_level()
@@ -107,7 +109,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         data_collator=PoseCaptionCollator(processor, text_config.bos_token_id, *columns),
         processing_class=processor,
         compute_metrics=compute_metrics,
-        callbacks=[RunRecordCallback(record), KeepLastUntilScored()],
+        callbacks=[RunRecordCallback(record), KeepLastUntilScored(), LogBeforeSaves(), stop],
         optimizer_cls_and_kwargs=optimizer_cls_and_kwargs(training_args),
         max_new_tokens=max_new_tokens,
         grammar=evaluation_grammar(training_args, processor.tokenizer, data_args.caption_column, eval_references.sizes),
@@ -122,18 +124,16 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     history: list[dict] = []
     choice = None
     if training_args.do_train:
-        resume = training_args.resume_from_checkpoint
-        if resume in ("last", "true", "True"):
-            resume = get_last_checkpoint(str(output_dir))
-            if resume is None:
-                raise ConfigError(f"--resume_from_checkpoint last: no checkpoint-* folder in {output_dir}")
+        resume = resume_checkpoint(training_args.resume_from_checkpoint, output_dir)
         train_result = trainer.train(resume_from_checkpoint=resume)
+        stop.raise_if_stopped()
         trainer.save_model()
         if trainer.is_world_process_zero():
             record.save(output_dir)
-        metrics.update(train_result.metrics)
-        trainer.log_metrics("train", train_result.metrics)
-        trainer.save_metrics("train", train_result.metrics)
+        train_metrics = whole_run_train_metrics(train_result.metrics, trainer.state, resume)
+        metrics.update(train_metrics)
+        trainer.log_metrics("train", train_metrics)
+        trainer.save_metrics("train", train_metrics)
         trainer.save_state()
         history = list(trainer.state.log_history)  # the curves stop here, before the final evaluation
         choice = checkpoint_choice(trainer.state, training_args, data_args.eval_split, len(eval_split))
@@ -168,8 +168,4 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except (ConfigError, DataError, CheckpointError) as err:  # bad input: one clear line, no traceback
-        print(f"error: {err}", file=sys.stderr)
-        sys.exit(2)
+    run_main(lambda: main(stop=StopOnSignal().install()))  # bad input: one line, exit 2; a signal: 128 + its number

@@ -15,13 +15,11 @@ the trials that did not finish.
 from __future__ import annotations
 
 import logging
-import sys
 
 import transformers
 from transformers import set_seed
 
 from blip_pose.training.arguments import (
-    ConfigError,
     DataArguments,
     ModelArguments,
     PoseTrainingArguments,
@@ -29,9 +27,10 @@ from blip_pose.training.arguments import (
 )
 from blip_pose.training.callbacks import RunRecord, RunRecordCallback, run_config, study_callbacks
 from blip_pose.training.collator import PoseCaptionCollator
-from blip_pose.training.data import DataError, checked_splits, load_pose_dataset, preprocessing_record, references
+from blip_pose.training.data import checked_splits, load_pose_dataset, preprocessing_record, references
 from blip_pose.training.evaluation import PoseMetrics, load_pose_metric
-from blip_pose.training.modeling import CheckpointError, load_model_and_processor, resolve_checkpoint
+from blip_pose.training.errors import run_main
+from blip_pose.training.modeling import load_model_and_processor, resolve_checkpoint
 from blip_pose.training.pixel_cache import model_inputs
 from blip_pose.training.report import KeepLastUntilScored, log_headlines_only
 from blip_pose.training.sweep import SweepArguments, SweepPlan, SweepTrainer, search, write_outputs
@@ -146,8 +145,4 @@ def main(argv: list[str] | None = None) -> list[TrialResult]:
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except (ConfigError, DataError, CheckpointError) as err:  # bad input: one clear line, no traceback
-        print(f"error: {err}", file=sys.stderr)
-        sys.exit(2)
+    run_main(main)  # bad input: one line, exit 2

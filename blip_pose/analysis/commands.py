@@ -5,13 +5,16 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from blip_pose.analysis.common import load_split, output_dir, run_dataset
+# The parser is built for every ``python -m blip_pose`` call: the analysis modules (torch, datasets) load only when
+# an analysis runs, through ``common`` below.
 
 
 def _dataset(args: argparse.Namespace, model: str) -> tuple[str, str | None]:
+    from blip_pose.analysis import common
+
     if args.dataset:
         return args.dataset, args.config
-    name, config = run_dataset(model)
+    name, config = common.run_dataset(model)
     return name, args.config or config
 
 
@@ -22,55 +25,59 @@ def _predictor(args: argparse.Namespace):
 
 
 def stages(args: argparse.Namespace) -> list[Path]:
+    from blip_pose.analysis import common
     from blip_pose.analysis.stages import checkpoints, stages
     from blip_pose.run_record import caption_column_name, load_run_config
 
     dataset, config = _dataset(args, args.run_dir)
     column = caption_column_name(load_run_config(args.run_dir))
     checkpoints(args.run_dir)  # no checkpoints: say so before loading data
-    splits = [load_split(dataset, config, args.split, column, args.images)]
+    splits = [common.load_split(dataset, config, args.split, column, args.images)]
     if args.train_images:
-        splits.append(load_split(dataset, config, args.train_split, column, args.train_images))
-    out = output_dir(args.out, args.run_dir, "stages")
+        splits.append(common.load_split(dataset, config, args.train_split, column, args.train_images))
+    out = common.output_dir(args.out, args.run_dir, "stages")
     return stages(
         args.run_dir, splits, out, max_checkpoints=args.checkpoints, batch_size=args.batch_size, device=args.device
     )
 
 
 def panels(args: argparse.Namespace) -> list[Path]:
+    from blip_pose.analysis import common
     from blip_pose.analysis.panels import folder_panels, split_panels
     from blip_pose.predict_files import expand_inputs
 
     predictor = _predictor(args)
-    out = output_dir(args.out, args.model, "panels")
+    out = common.output_dir(args.out, args.model, "panels")
     if args.inputs:
         paths = expand_inputs(args.inputs)[: args.images]
         return folder_panels(predictor, paths, out, args.batch_size)
-    split = load_split(*_dataset(args, args.model), args.split, predictor.caption_column, args.images)
+    split = common.load_split(*_dataset(args, args.model), args.split, predictor.caption_column, args.images)
     return split_panels(predictor, split, out, args.batch_size)
 
 
 def occlusion(args: argparse.Namespace) -> list[Path]:
+    from blip_pose.analysis import common
     from blip_pose.analysis.occlusion import occlusion
 
     predictor = _predictor(args)
-    split = load_split(*_dataset(args, args.model), args.split, predictor.caption_column, args.images)
-    out = output_dir(args.out, args.model, "occlusion")
+    split = common.load_split(*_dataset(args, args.model), args.split, predictor.caption_column, args.images)
+    out = common.output_dir(args.out, args.model, "occlusion")
     return occlusion(predictor, split, out, patch_scale=args.patch_scale, batch_size=args.batch_size)
 
 
 def attention(args: argparse.Namespace) -> list[Path]:
+    from blip_pose.analysis import common
     from blip_pose.analysis.attention import attention_figures
     from blip_pose.predictor import load_image
 
     predictor = _predictor(args)
-    out = output_dir(args.out, args.model, "attention")
+    out = common.output_dir(args.out, args.model, "attention")
     if args.image:
         image, name = load_image(args.image)
         frames = [predictor.transform_for(image.width, image.height).apply(image)]
         names = [name or str(args.image)]
     else:
-        split = load_split(*_dataset(args, args.model), args.split, predictor.caption_column, args.images)
+        split = common.load_split(*_dataset(args, args.model), args.split, predictor.caption_column, args.images)
         frames, names = split.frames, split.refs.names
     return attention_figures(
         predictor, frames, names, out, layer=args.layer, head=args.head, batch_size=args.batch_size

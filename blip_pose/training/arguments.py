@@ -167,8 +167,12 @@ def read_config(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"config file {path} not found")
-    text = path.read_text(encoding="utf-8")
-    data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+    try:
+        text = path.read_text(encoding="utf-8")
+        data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+    except (UnicodeDecodeError, json.JSONDecodeError, yaml.YAMLError) as err:
+        kind = "JSON" if path.suffix == ".json" else "YAML"
+        raise ConfigError(f"{path}: not a valid {kind} file: {_where(err)}") from None
     if data is None:
         return {}
     if not isinstance(data, dict):
@@ -180,6 +184,16 @@ def _close_flags(arg: str, flags: list[str]) -> list[str]:
     """Flags ``arg`` may have meant: those it abbreviates (at most 3), else one similar spelling."""
     prefixed = [flag for flag in flags if flag.startswith(arg)]
     return prefixed[:3] if prefixed else difflib.get_close_matches(arg, flags, n=1, cutoff=0.75)
+
+
+def _where(err: Exception) -> str:
+    """A parser's error as one line: ``line L, column C: problem``."""
+    mark = getattr(err, "problem_mark", None)
+    if isinstance(err, json.JSONDecodeError):
+        return f"line {err.lineno}, column {err.colno}: {err.msg}"
+    if mark is not None:
+        return f"line {mark.line + 1}, column {mark.column + 1}: {getattr(err, 'problem', err)}"
+    return " ".join(str(err).split())
 
 
 def parse_arguments(

@@ -7,6 +7,7 @@ run up front, not at step 5,000 or as a silently wrong label.
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from dataclasses import dataclass
@@ -35,6 +36,7 @@ def load_pose_dataset(name: str, config_name: str | None, cache_dir: str | None 
     """A Hub id or a built folder (``load_dataset`` layout or ``save_to_disk``)."""
     path = Path(name)
     if path.is_dir() and (path / "dataset_dict.json").is_file():
+        check_saved_splits(path)
         return load_from_disk(str(path))
     try:
         return load_dataset(name, config_name, cache_dir=cache_dir)
@@ -46,6 +48,21 @@ def load_pose_dataset(name: str, config_name: str | None, cache_dir: str | None 
         if empty:
             raise DataError(f"dataset {name!r}: split {empty.group(1)!r} is empty") from None
         raise
+
+
+def check_saved_splits(folder: Path) -> None:
+    """A ``save_to_disk`` folder whose every split has rows: ``load_from_disk`` fails on an empty split with an
+    IndexError that names nothing."""
+    for split in _saved_json(folder / "dataset_dict.json").get("splits", []):
+        if not _saved_json(folder / split / "state.json").get("_data_files"):
+            raise DataError(f"dataset {folder}: split {split!r} is empty (saved with 0 rows)")
+
+
+def _saved_json(path: Path) -> dict:
+    try:
+        return dict(json.loads(path.read_text(encoding="utf-8")))
+    except (OSError, ValueError, TypeError) as err:
+        raise DataError(f"dataset file {path} cannot be read: {err}") from None
 
 
 def check_split(

@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import json
+import logging
 from pathlib import Path
 
+from huggingface_hub.errors import HFValidationError
+from safetensors import SafetensorError, safe_open
 from transformers import BlipForConditionalGeneration, BlipProcessor
+from transformers.trainer import TRAINER_STATE_NAME
+from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
 from blip_pose.checkpoint import missing_processor_parts
 from blip_pose.loc_tokens import add_loc_tokens
-from blip_pose.pose_format import LOC
-from blip_pose.pose_format import caption_column as caption_column_entry
+from blip_pose.pose_format import CAPTION_COLUMNS, LOC
 from blip_pose.presets import PRESETS, save_preset
 from blip_pose.sdpa import set_attention
 
+logger = logging.getLogger(__name__)
 PRESET_PREFIX = "preset:"
 
 
@@ -46,6 +52,9 @@ def resolve_checkpoint(model_name_or_path: str, output_dir: str | Path, seed: in
         return str(folder)
     folder = Path(model_name_or_path)
     if folder.is_dir():
+        unreadable = unreadable_files(folder)
+        if unreadable:
+            raise CheckpointError(f"checkpoint {folder}: {unreadable}")
         missing = missing_processor_parts(folder)
         if missing:
             parts = ", no ".join(f"{what} (none of {', '.join(names)})" for what, names in missing.items())
@@ -67,11 +76,14 @@ def load_model_and_processor(
     try:
         processor = BlipProcessor.from_pretrained(checkpoint, cache_dir=cache_dir)
         model = BlipForConditionalGeneration.from_pretrained(checkpoint, cache_dir=cache_dir)
+    except HFValidationError as err:
+        raise CheckpointError(f"--model_name_or_path {checkpoint}: no such folder, and not a Hub id ({err})") from None
     except OSError as err:
         raise CheckpointError(f"cannot load BLIP checkpoint {checkpoint!r}: {err}") from None
     if label_smoothing is not None:
         set_label_smoothing(model, label_smoothing)
-    if caption_column_entry(caption_column).format is LOC:
+    column = CAPTION_COLUMNS.get(caption_column)  # an unknown column is refused by the data checks, naming the split
+    if column is not None and column.format is LOC:
         add_loc_tokens(model, processor.tokenizer)
     set_attention(model, attn_implementation)
     return model, processor
@@ -87,3 +99,66 @@ def set_label_smoothing(model: BlipForConditionalGeneration, value: float) -> No
         raise ValueError(f"label_smoothing must be in [0, 1), got {value}")
     model.text_decoder.label_smoothing = value
     model.config.text_config.label_smoothing = value  # type: ignore[union-attr]  # typed as a union of config kinds
+
+
+def unreadable_files(folder: Path) -> str | None:
+    """What in a model folder cannot be read: a JSON file that does not parse, a cut or corrupt safetensors file.
+
+    Checked before ``from_pretrained`` and the Trainer's resume, whose errors (``JSONDecodeError``,
+    ``SafetensorError``) do not say which file they are about. Safetensors files are checked by their header, which
+    must cover the whole file, so a truncated copy is caught without reading the weights.
+    """
+    for path in sorted(folder.glob("*.json")):
+        try:
+            json.loads(path.read_text(encoding="utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as err:
+            return f"{path.name} is not valid JSON ({err})"
+    for path in sorted(folder.glob("*.safetensors")):
+        try:
+            with safe_open(str(path), framework="numpy"):
+                pass
+        except (SafetensorError, OSError) as err:
+            return f"{path.name} is truncated or corrupt ({err})"
+    return None
+
+
+def incomplete(checkpoint: Path) -> str | None:
+    """Why a Trainer checkpoint folder cannot be resumed from, or None.
+
+    The Trainer writes ``trainer_state.json`` after the weights, optimizer and RNG states, so a checkpoint cut short
+    by a kill lacks it or holds it half-written.
+    """
+    if not (checkpoint / TRAINER_STATE_NAME).is_file():
+        return f"no {TRAINER_STATE_NAME}"
+    if not any((checkpoint / name).is_file() for name in ("model.safetensors", "model.safetensors.index.json")):
+        return "no model weights"
+    return unreadable_files(checkpoint)
+
+
+def resume_checkpoint(resume: str | None, output_dir: str | Path) -> str | None:
+    """``--resume_from_checkpoint`` as a folder to resume from: ``last`` is the newest complete checkpoint.
+
+    Incomplete newer checkpoints are skipped with a warning naming each; a folder given by path must be complete.
+    """
+    if resume is None:
+        return None
+    if resume not in ("last", "true", "True"):
+        folder = Path(resume)
+        problem = incomplete(folder) if folder.is_dir() else "no such folder"
+        if problem:
+            raise CheckpointError(f"--resume_from_checkpoint {resume}: {problem}")
+        return resume
+    pattern = f"{PREFIX_CHECKPOINT_DIR}-*"
+    folders = [path for path in Path(output_dir).glob(pattern) if path.is_dir() and path.name.split("-")[-1].isdigit()]
+    skipped: list[str] = []
+    for folder in sorted(folders, key=lambda path: int(path.name.split("-")[-1]), reverse=True):
+        problem = incomplete(folder)
+        if problem is None:
+            if skipped:
+                logger.warning(
+                    "--resume_from_checkpoint last: resuming from %s, skipping %s", folder, "; ".join(skipped)
+                )
+            return str(folder)
+        skipped.append(f"{folder.name} (incomplete: {problem})")
+    found = f"; skipped {'; '.join(skipped)}" if skipped else ""
+    raise CheckpointError(f"--resume_from_checkpoint last: no complete {pattern} folder in {output_dir}{found}")

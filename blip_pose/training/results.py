@@ -1,0 +1,64 @@
+"""The run's reported training figures, taken from the records of the whole run rather than the last ``train()`` call.
+
+The Trainer's ``train_loss`` is the mean loss of the steps run in *this* call: after a killed run is resumed it covers
+only the steps since the checkpoint, so a resumed run with the same weights as an uninterrupted one reported a
+different "final training loss". ``trainer_state.json``'s ``log_history`` travels with every checkpoint and holds the
+loss of every logged interval since step 0; :class:`LogBeforeSaves` makes those intervals cover every step.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
+from transformers.trainer import TRAINER_STATE_NAME
+
+
+class LogBeforeSaves(TrainerCallback):
+    """Logs the running loss whenever the Trainer is about to save, evaluate or stop.
+
+    The Trainer logs only every ``logging_steps``: the loss of the steps between the last log and a checkpoint
+    would be lost from the history a resumed run continues, and that of the steps after the last log is never
+    recorded at all.
+    """
+
+    def on_step_end(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs) -> None:
+        if control.should_save or control.should_evaluate or control.should_training_stop:
+            control.should_log = True
+
+    on_epoch_end = on_step_end
+
+
+def mean_training_loss(log_history: Sequence[dict[str, Any]]) -> float | None:
+    """The mean loss per step over every logged step since step 0 (each row's ``loss`` is its interval's mean)."""
+    previous, total, steps = 0, 0.0, 0
+    for row in log_history:
+        if "loss" in row:
+            interval = int(row["step"]) - previous
+            total += float(row["loss"]) * interval
+            steps += interval
+            previous = int(row["step"])
+    return total / steps if steps else None
+
+
+def whole_run_train_metrics(
+    metrics: dict[str, float], state: TrainerState, resumed_from: str | None
+) -> dict[str, float]:
+    """``train()``'s metrics with ``train_loss`` over the whole run, also in the state's final summary row.
+
+    A resumed run records the step it resumed from: its runtime and throughput figures cover only the steps after it.
+    """
+    metrics = dict(metrics)
+    loss = mean_training_loss(state.log_history)
+    if loss is not None:
+        metrics["train_loss"] = loss
+        for row in reversed(state.log_history):
+            if "train_loss" in row:
+                row["train_loss"] = loss
+                break
+    if resumed_from is not None:
+        resumed = TrainerState.load_from_json(str(Path(resumed_from) / TRAINER_STATE_NAME))
+        metrics["train_resumed_from_step"] = resumed.global_step
+    return metrics
