@@ -28,8 +28,8 @@ from blip_pose.training.arguments import (
 from blip_pose.training.callbacks import RunRecord, RunRecordCallback, run_config, study_callbacks
 from blip_pose.training.collator import PoseCaptionCollator
 from blip_pose.training.data import checked_splits, load_pose_dataset, preprocessing_record, references
-from blip_pose.training.evaluation import PoseMetrics, load_pose_metric
 from blip_pose.training.errors import run_main
+from blip_pose.training.evaluation import PoseMetrics, load_pose_metric
 from blip_pose.training.modeling import load_model_and_processor, resolve_checkpoint
 from blip_pose.training.pixel_cache import model_inputs
 from blip_pose.training.report import KeepLastUntilScored, log_headlines_only
