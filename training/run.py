@@ -20,7 +20,7 @@ from transformers import set_seed
 from blip_pose.card import write_model_card
 from blip_pose.run_record import flatten_run_config, synthetic_data_note
 from blip_pose.training.arguments import parse_arguments
-from blip_pose.training.callbacks import RunRecord, RunRecordCallback, run_config
+from blip_pose.training.callbacks import RunRecord, RunRecordCallback, run_config, study_callbacks
 from blip_pose.training.collator import PoseCaptionCollator
 from blip_pose.training.data import checked_splits, load_pose_dataset, preprocessing_record, references
 from blip_pose.training.errors import run_main
@@ -38,6 +38,7 @@ from blip_pose.training.report import (
 )
 from blip_pose.training.results import LogBeforeSaves, whole_run_train_metrics
 from blip_pose.training.signals import StopOnSignal
+from blip_pose.training.sweep_figures import plot_train_validation
 from blip_pose.training.trainer import BlipCaptionTrainer, evaluation_grammar, optimizer_cls_and_kwargs
 from mpii_pose_dataset.sample import resolve_dataset
 
@@ -122,6 +123,8 @@ def main(argv: list[str] | None = None, stop: StopOnSignal | None = None) -> dic
     )
     compute_metrics.name = lambda: f"step-{trainer.state.global_step:06d}"
     log_headlines_only(trainer)  # the console shows headline scores; files and TensorBoard get every key
+    for callback in study_callbacks(trainer, train_split, data_args):  # --keep_epochs, --train_eval_samples
+        trainer.add_callback(callback)
 
     # 4. Train (or continue a killed run); save model, processor, generation config and the run's records.
     metrics: dict[str, float] = {}
@@ -157,6 +160,7 @@ def main(argv: list[str] | None = None, stop: StopOnSignal | None = None) -> dic
             write_model_card(output_dir)
         data_note = synthetic_data_note(flatten_run_config(record.config))  # plots and summary say "synthetic"
         plot_training_curves(history, output_dir, data_note)
+        plot_train_validation(history, output_dir)
         if compute_metrics.latest and data_args.num_overlays > 0:
             n = min(data_args.num_overlays, len(eval_split))
             write_overlays(

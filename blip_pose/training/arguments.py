@@ -79,6 +79,13 @@ class DataArguments:
     )
     validate_images: bool = field(default=True, metadata={"help": "Decode every image before training starts."})
     num_overlays: int = field(default=4, metadata={"help": "Validation images drawn with predicted skeletons."})
+    train_eval_samples: int | None = field(
+        default=None,
+        metadata={
+            "help": "Also score the first N training rows at every evaluation (metrics eval_train_*), so the "
+            "curves show training beside validation accuracy: the overfitting picture of the simple task."
+        },
+    )
     pixel_cache: bool = field(
         default=False,
         metadata={
@@ -114,6 +121,13 @@ class PoseTrainingArguments(Seq2SeqTrainingArguments):
         default=True,
         metadata={"help": "Evaluate with grammar-constrained decoding (blip_pose.constrained): every caption parses."},
     )
+    keep_epochs: list[int] | None = field(
+        default=None,
+        metadata={
+            "help": "Epochs whose checkpoints are kept as epoch-NN/ besides the best and last ones (which "
+            "save_total_limit rotates); needs save_strategy epoch."
+        },
+    )
 
     def __post_init__(self) -> None:
         plain_adam = self.optim == PLAIN_ADAM
@@ -140,9 +154,10 @@ class _Parser(HfArgumentParser):
         raise ConfigError(f"{message} (see --help)")
 
 
-def build_parser() -> HfArgumentParser:
-    """The parser of ``training/run.py``: the three dataclasses, no abbreviations, the config as a positional."""
-    parser = _Parser(ARGUMENT_CLASSES, prog="training/run.py", usage=USAGE, allow_abbrev=False)  # type: ignore[arg-type]
+def build_parser(classes: tuple[type, ...] = ARGUMENT_CLASSES, prog: str = "training/run.py") -> HfArgumentParser:
+    """The parser of ``training/run.py`` (or a script adding its own dataclasses): no abbreviations, the config as
+    a positional."""
+    parser = _Parser(classes, prog=prog, usage=USAGE, allow_abbrev=False)  # type: ignore[arg-type]
     parser.add_argument(
         "config",
         nargs="?",
@@ -190,10 +205,18 @@ def parse_arguments(
     argv: list[str] | None = None,
 ) -> tuple[ModelArguments, DataArguments, PoseTrainingArguments]:
     """``[config.yaml|config.json] [--flag value ...]`` -> the three argument dataclasses."""
+    model_args, data_args, training_args = parse_dataclasses(ARGUMENT_CLASSES, argv)
+    return model_args, data_args, training_args
+
+
+def parse_dataclasses(
+    classes: tuple[type, ...], argv: list[str] | None = None, prog: str = "training/run.py"
+) -> tuple[Any, ...]:
+    """``[config.yaml|config.json] [--flag value ...]`` -> one instance of each class (other scripts add theirs)."""
     import sys
 
     argv = list(sys.argv[1:] if argv is None else argv)
-    parser = build_parser()
+    parser = build_parser(classes, prog)
     if argv and not argv[0].startswith("-"):
         config_path = argv.pop(0)
         config = read_config(config_path)
@@ -218,7 +241,7 @@ def parse_arguments(
         *outputs, remaining = parser.parse_args_into_dataclasses(args=argv, return_remaining_strings=True)
     except ValueError as err:  # a dataclass's __post_init__ check: one line, like the parser's own errors
         raise ConfigError(str(err).strip().splitlines()[0]) from None
-    model_args, data_args, training_args, rest = outputs
+    *parsed, rest = outputs
     unknown: list[str] = list(remaining)
     if rest.config is not None:  # a second positional (or an unknown flag's value): the config comes first, once
         unknown = sorted([*unknown, rest.config], key=argv.index)
@@ -227,4 +250,4 @@ def parse_arguments(
         close = [match for arg in unknown if arg.startswith("--") for match in _close_flags(arg, flags)]
         hint = f" (did you mean {' or '.join(close)}?)" if close else ""
         raise ConfigError(f"unknown command-line arguments: {' '.join(unknown)}{hint}")
-    return model_args, data_args, training_args
+    return tuple(parsed)

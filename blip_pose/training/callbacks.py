@@ -1,18 +1,24 @@
-"""The run's side records (``preprocessing.json``, ``run_config.json``), written beside the model and into every
-checkpoint, so the predictor and the model card can use any checkpoint on its own."""
+"""Trainer callbacks: the run's side records (``preprocessing.json``, ``run_config.json``), written beside the model
+and into every checkpoint so the predictor and the model card can use any checkpoint on its own; and the kept epochs
+that checkpoint rotation would delete."""
 
 from __future__ import annotations
 
 import json
+import os
+import shutil
+from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
-from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
+from datasets import Dataset
+from transformers import Trainer, TrainerCallback, TrainerControl, TrainerState, TrainingArguments
+from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, SaveStrategy
 
 from blip_pose.geometry import Preprocessing
 from blip_pose.run_record import RUN_CONFIG_FILE, TRAINING_KEYS
+from blip_pose.training.arguments import ConfigError, DataArguments
 
 
 def run_config(model_args: Any, data_args: Any, training_args: TrainingArguments) -> dict[str, dict]:
@@ -53,3 +59,53 @@ class RunRecordCallback(TrainerCallback):
             if checkpoint.is_dir():
                 self.record.save(checkpoint)
         return control
+
+
+KEPT_EPOCH_PREFIX = "epoch-"
+
+
+class KeepEpochsCallback(TrainerCallback):
+    """Keeps the checkpoints of chosen epochs (the method kept 1, 15 and 23 of 25) as ``epoch-NN/`` folders.
+
+    ``save_total_limit`` rotation deletes every ``checkpoint-*`` but the best and the newest; a kept epoch is
+    hard-linked to a name the rotation does not match, so it costs no disk space until its checkpoint is rotated away.
+    """
+
+    def __init__(self, epochs: Sequence[int]) -> None:
+        self.epochs = set(epochs)
+
+    @classmethod
+    def from_args(cls, args: TrainingArguments) -> KeepEpochsCallback | None:
+        epochs = getattr(args, "keep_epochs", None)
+        if not epochs:
+            return None
+        if args.save_strategy != SaveStrategy.EPOCH:
+            strategy = SaveStrategy(args.save_strategy).value
+            raise ConfigError(f"--keep_epochs needs --save_strategy epoch, got {strategy!r}")
+        late = [e for e in epochs if e < 1 or (args.max_steps <= 0 and e > args.num_train_epochs)]
+        if late:
+            raise ConfigError(f"--keep_epochs {late} outside epochs 1..{args.num_train_epochs:g} of this run")
+        return cls(epochs)
+
+    def on_save(
+        self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs
+    ) -> TrainerControl:
+        epoch = round(state.epoch or 0)
+        if state.is_world_process_zero and epoch in self.epochs:
+            checkpoint = Path(str(args.output_dir)) / f"{PREFIX_CHECKPOINT_DIR}-{state.global_step}"
+            kept = Path(str(args.output_dir)) / f"{KEPT_EPOCH_PREFIX}{epoch:02d}"
+            if kept.exists():  # a resumed run saves the epoch again
+                shutil.rmtree(kept)
+            shutil.copytree(checkpoint, kept, copy_function=os.link)
+        return control
+
+
+def study_callbacks(trainer: Trainer, train_split: Dataset, data_args: DataArguments) -> list[TrainerCallback]:
+    """The callbacks the method's study asks for by config: ``--keep_epochs`` and ``--train_eval_samples``."""
+    from blip_pose.training.evaluation import TrainSubsetEvaluation
+
+    callbacks = (
+        KeepEpochsCallback.from_args(trainer.args),
+        TrainSubsetEvaluation.from_args(trainer, train_split, data_args),
+    )
+    return [callback for callback in callbacks if callback is not None]

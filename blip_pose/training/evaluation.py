@@ -2,29 +2,43 @@
 
 Predictions arrive in evaluation-split order (the Trainer gathers them across processes and drops the padding
 duplicates); the decoded labels are compared with the split's own captions so that a misaligned gather is an
-error rather than a wrong score.
+error rather than a wrong score. :class:`TrainSubsetEvaluation` scores a fixed training subset beside the
+validation split (``eval_train_*``), leaving the validation metrics their usual ``eval_*`` names.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-from transformers import EvalPrediction, PreTrainedTokenizerBase
+from datasets import Dataset
+from transformers import (
+    EvalPrediction,
+    PreTrainedTokenizerBase,
+    Trainer,
+    TrainerCallback,
+    TrainerControl,
+    TrainerState,
+    TrainingArguments,
+)
 
 from blip_pose.geometry import to_original_frame
 from blip_pose.hub import DEFAULT_METRIC_DIR
 from blip_pose.pose_metrics import parse_captions
-from blip_pose.training.data import References
+from blip_pose.training.arguments import ConfigError, DataArguments
+from blip_pose.training.data import References, references
 
 if TYPE_CHECKING:
     import evaluate
 
 PREDICTIONS_DIR = "predictions"
+#: Metric-key prefix of the training subset's scores (``eval_train_accuracy@25``, ``eval_train_loss``, ...).
+TRAIN_SUBSET_PREFIX = "eval_train"
 
 
 def load_pose_metric() -> evaluate.EvaluationModule:
@@ -45,6 +59,26 @@ class PoseMetrics:
     output_dir: Path | None  # where predictions files go; None on processes other than the main one
     name: Callable[[], str] = lambda: "eval"
     latest: dict = field(default_factory=dict)  # the last evaluation's captions and joints, for overlays
+
+    def __getstate__(self) -> dict:
+        # The evaluate module is a class imported from a generated module that a fresh process (a Ray Tune
+        # worker) cannot import: it is loaded again where the object is unpickled.
+        return {**self.__dict__, "metric": None}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self.metric = load_pose_metric()
+
+    @contextmanager
+    def scoring(self, refs: References, prefix: str) -> Iterator[None]:
+        """Score another split inside the block (its predictions files named ``<prefix>-<name>``)."""
+        saved = self.references, self.name, self.latest
+        name = self.name
+        self.references, self.name = refs, lambda: f"{prefix}-{name()}"
+        try:
+            yield
+        finally:
+            self.references, self.name, self.latest = saved
 
     def decode(self, ids: np.ndarray) -> list[str]:
         ids = np.where(ids == -100, self.tokenizer.pad_token_id, ids)  # the Trainer pads with -100
@@ -108,3 +142,47 @@ class PoseMetrics:
                 record = {"image_name": name, "caption": caption, "reference": reference, "joints": joints}
                 out.write(json.dumps(record) + "\n")
         return path
+
+
+class TrainSubsetEvaluation(TrainerCallback):
+    """After each evaluation of the validation split, scores a fixed training subset as ``eval_train_*``.
+
+    The method's simple task (Figure 3) shows training accuracy climbing while validation stays flat; the Trainer
+    only evaluates its ``eval_dataset``, so this runs a second ``evaluate`` on the subset with its own references.
+    """
+
+    def __init__(self, trainer: Trainer, subset: Dataset, refs: References) -> None:
+        if not isinstance(trainer.compute_metrics, PoseMetrics):
+            raise TypeError("TrainSubsetEvaluation needs the trainer's compute_metrics to be a PoseMetrics")
+        self.trainer, self.metrics = trainer, trainer.compute_metrics
+        self.subset, self.references = subset, refs
+        self._running = False
+
+    @classmethod
+    def from_args(
+        cls, trainer: Trainer, train_split: Dataset, data_args: DataArguments
+    ) -> TrainSubsetEvaluation | None:
+        n = data_args.train_eval_samples
+        if n is None:
+            return None
+        if n < 1:
+            raise ConfigError(f"--train_eval_samples must be a positive number of rows, got {n}")
+        from blip_pose.training.pixel_cache import model_inputs
+
+        columns = (data_args.caption_column, data_args.image_column)
+        subset = train_split.select(range(min(n, len(train_split))))
+        image_processor = trainer.processing_class.image_processor  # type: ignore[union-attr]
+        inputs = model_inputs(subset, *columns, image_processor, data_args.pixel_cache)
+        return cls(trainer, inputs, references(subset, *columns))
+
+    def on_evaluate(
+        self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs
+    ) -> TrainerControl:
+        if not self._running:  # the subset's own evaluate() calls back here
+            self._running = True
+            try:
+                with self.metrics.scoring(self.references, "train"):
+                    self.trainer.evaluate(self.subset, metric_key_prefix=TRAIN_SUBSET_PREFIX)
+            finally:
+                self._running = False
+        return control
