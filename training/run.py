@@ -20,11 +20,12 @@ from transformers import set_seed
 from blip_pose.card import write_model_card
 from blip_pose.run_record import flatten_run_config, synthetic_data_note
 from blip_pose.training.arguments import parse_arguments
-from blip_pose.training.callbacks import RunRecord, RunRecordCallback, run_config, study_callbacks
+from blip_pose.training.callbacks import RunRecordCallback, study_callbacks
 from blip_pose.training.collator import PoseCaptionCollator
-from blip_pose.training.data import checked_splits, load_pose_dataset, preprocessing_record, references
+from blip_pose.training.data import load_pose_dataset
 from blip_pose.training.errors import run_main
 from blip_pose.training.evaluation import PoseMetrics, load_pose_metric
+from blip_pose.training.inputs import run_inputs
 from blip_pose.training.modeling import load_model_and_processor, resolve_checkpoint, resume_checkpoint
 from blip_pose.training.output_dir import check_output_dir
 from blip_pose.training.pixel_cache import model_inputs
@@ -43,8 +44,6 @@ from blip_pose.training.trainer import BlipCaptionTrainer, evaluation_grammar, o
 from mpii_pose_dataset.sample import resolve_dataset
 
 logger = logging.getLogger(__name__)
-#: Room for a generated caption beyond the longest reference, so a slightly longer guess is still parsed whole.
-GENERATION_MARGIN_TOKENS = 8
 
 
 def main(argv: list[str] | None = None, stop: StopOnSignal | None = None) -> dict[str, float]:
@@ -84,17 +83,9 @@ def main(argv: list[str] | None = None, stop: StopOnSignal | None = None) -> dic
         )
         dataset = load_pose_dataset(source, data_args.dataset_config_name, model_args.cache_dir)
     columns = (data_args.caption_column, data_args.image_column)
-    max_tokens = data_args.max_caption_tokens or min(
-        processor.tokenizer.model_max_length, text_config.max_position_embeddings
+    train_split, eval_split, eval_references, record, max_new_tokens = run_inputs(
+        dataset, source, processor, text_config, model_args, data_args, training_args
     )
-    train_split, eval_split, longest = checked_splits(dataset, data_args, processor.tokenizer, max_tokens)
-    eval_references = references(eval_split, *columns)
-    record = RunRecord(
-        preprocessing_record(train_split, source, data_args.image_column),
-        run_config(model_args, data_args, training_args),
-    )
-    max_new_tokens = (training_args.generation_max_length or longest + GENERATION_MARGIN_TOKENS) - 1
-    max_new_tokens = min(max_new_tokens, text_config.max_position_embeddings - 1)
     # Saved with the model for the predictor; BLIP's generate() does not read it by itself (see trainer.py).
     model.generation_config.max_new_tokens = max_new_tokens
 

@@ -25,11 +25,12 @@ from blip_pose.training.arguments import (
     PoseTrainingArguments,
     parse_dataclasses,
 )
-from blip_pose.training.callbacks import RunRecord, RunRecordCallback, run_config, study_callbacks
+from blip_pose.training.callbacks import RunRecordCallback, study_callbacks
 from blip_pose.training.collator import PoseCaptionCollator
-from blip_pose.training.data import checked_splits, load_pose_dataset, preprocessing_record, references
+from blip_pose.training.data import load_pose_dataset
 from blip_pose.training.errors import run_main
 from blip_pose.training.evaluation import PoseMetrics, load_pose_metric
+from blip_pose.training.inputs import run_inputs
 from blip_pose.training.modeling import load_model_and_processor, resolve_checkpoint
 from blip_pose.training.pixel_cache import model_inputs
 from blip_pose.training.report import KeepLastUntilScored, log_headlines_only
@@ -39,7 +40,6 @@ from blip_pose.training.trainer import evaluation_grammar
 from mpii_pose_dataset.sample import resolve_dataset
 
 logger = logging.getLogger(__name__)
-GENERATION_MARGIN_TOKENS = 8  # as training/run.py
 
 
 def main(argv: list[str] | None = None) -> list[TrialResult]:
@@ -85,17 +85,9 @@ def main(argv: list[str] | None = None) -> list[TrialResult]:
             source = resolve_dataset(data_args.dataset_name, data_args.dataset_config_name, plan.root)
             dataset = load_pose_dataset(source, data_args.dataset_config_name, model_args.cache_dir)
         columns = (data_args.caption_column, data_args.image_column)
-        max_tokens = data_args.max_caption_tokens or min(
-            processor.tokenizer.model_max_length, text_config.max_position_embeddings
+        train_split, eval_split, eval_references, record, max_new_tokens = run_inputs(
+            dataset, source, processor, text_config, model_args, data_args, training_args
         )
-        train_split, eval_split, longest = checked_splits(dataset, data_args, processor.tokenizer, max_tokens)
-        eval_references = references(eval_split, *columns)
-        record = RunRecord(
-            preprocessing_record(train_split, source, data_args.image_column),
-            run_config(model_args, data_args, training_args),
-        )
-        max_new_tokens = (training_args.generation_max_length or longest + GENERATION_MARGIN_TOKENS) - 1
-        max_new_tokens = min(max_new_tokens, text_config.max_position_embeddings - 1)
 
         def model_init():
             trial_model, _ = load_model_and_processor(checkpoint, *model_loading)

@@ -1,0 +1,47 @@
+"""A run's checked inputs (splits, references, records, generation budget): shared by ``training/run.py`` and
+``training/sweep.py`` so both check and size things by one rule."""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+from datasets import Dataset, DatasetDict
+from transformers import BlipProcessor, Seq2SeqTrainingArguments
+
+from blip_pose.training.arguments import DataArguments, ModelArguments
+from blip_pose.training.callbacks import RunRecord, run_config
+from blip_pose.training.data import References, checked_splits, preprocessing_record, references
+
+#: Room for a generated caption beyond the longest reference, so a slightly longer guess is still parsed whole.
+GENERATION_MARGIN_TOKENS = 8
+
+
+class RunInputs(NamedTuple):
+    train: Dataset
+    eval: Dataset
+    references: References  # of the evaluation split
+    record: RunRecord  # preprocessing.json + run_config.json
+    max_new_tokens: int  # longest caption + margin, within the decoder's positions
+
+
+def run_inputs(
+    dataset: DatasetDict,
+    source: str,
+    processor: BlipProcessor,
+    text_config: Any,
+    model_args: ModelArguments,
+    data_args: DataArguments,
+    training_args: Seq2SeqTrainingArguments,
+) -> RunInputs:
+    """Check the splits (columns, captions, images) and derive what training and evaluation need from them."""
+    columns = (data_args.caption_column, data_args.image_column)
+    tokenizer = processor.tokenizer
+    max_tokens = data_args.max_caption_tokens or min(tokenizer.model_max_length, text_config.max_position_embeddings)
+    train, evals, longest = checked_splits(dataset, data_args, tokenizer, max_tokens)
+    record = RunRecord(
+        preprocessing_record(train, source, data_args.image_column),
+        run_config(model_args, data_args, training_args),
+    )
+    max_new_tokens = (training_args.generation_max_length or longest + GENERATION_MARGIN_TOKENS) - 1
+    max_new_tokens = min(max_new_tokens, text_config.max_position_embeddings - 1)
+    return RunInputs(train, evals, references(evals, *columns), record, max_new_tokens)
