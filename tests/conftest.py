@@ -15,3 +15,19 @@ def offline(monkeypatch):
 def model_dir(tmp_path_factory):
     """The tiny model saved once per test module."""
     return save_tiny_model(tmp_path_factory.mktemp("model"))
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    """The tiny preset saved as a bare checkpoint (no run records) once per module."""
+    from blip_pose.presets import save_preset
+
+    return save_preset("tiny", tmp_path_factory.mktemp("tiny"))
+
+
+@pytest.fixture(scope="module")
+def rows():
+    """Four training rows of the tests' small pose-caption dataset."""
+    from training_fixtures import make_pose_dataset
+
+    return make_pose_dataset(n_train=4, n_eval=2, seed=3)["train"]

@@ -6,26 +6,15 @@ import copy
 
 import pytest
 import torch
-from training_fixtures import make_pose_dataset
 
 from blip_pose.generation import encode_loss_generate
-from blip_pose.presets import build_processor, save_preset
+from blip_pose.presets import build_processor
 from blip_pose.sdpa import use_sdpa
 from blip_pose.training.arguments import PoseTrainingArguments
 from blip_pose.training.collator import PoseCaptionCollator
 from blip_pose.training.modeling import load_model_and_processor
 from blip_pose.training.pixel_cache import PIXELS, model_inputs, processor_key
 from blip_pose.training.trainer import BlipCaptionTrainer, size_dataloader_workers
-
-
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory):
-    return save_preset("tiny", tmp_path_factory.mktemp("tiny"))
-
-
-@pytest.fixture(scope="module")
-def rows():
-    return make_pose_dataset(n_train=4, n_eval=2, seed=3)["train"]
 
 
 @pytest.fixture(scope="module")

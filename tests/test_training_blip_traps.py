@@ -8,21 +8,10 @@ import torch
 from training_fixtures import make_pose_dataset
 from transformers import BlipForConditionalGeneration
 
-from blip_pose.presets import save_preset
 from blip_pose.training.arguments import PoseTrainingArguments
 from blip_pose.training.collator import IGNORE_INDEX, PoseCaptionCollator
 from blip_pose.training.modeling import load_model_and_processor, set_label_smoothing
 from blip_pose.training.trainer import BlipCaptionTrainer, optimizer_cls_and_kwargs
-
-
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory):
-    return save_preset("tiny", tmp_path_factory.mktemp("tiny"))
-
-
-@pytest.fixture(scope="module")
-def rows():
-    return make_pose_dataset(n_train=4, n_eval=2, seed=3)["train"]
 
 
 def _batch(tiny, rows, column="text"):
