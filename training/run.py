@@ -21,14 +21,12 @@ from blip_pose.card import write_model_card
 from blip_pose.run_record import flatten_run_config, synthetic_data_note
 from blip_pose.training.arguments import parse_arguments
 from blip_pose.training.callbacks import RunRecordCallback, study_callbacks
-from blip_pose.training.collator import PoseCaptionCollator
 from blip_pose.training.data import load_pose_dataset
 from blip_pose.training.errors import run_main
 from blip_pose.training.evaluation import PoseMetrics, load_pose_metric
 from blip_pose.training.inputs import run_inputs
 from blip_pose.training.modeling import load_model_and_processor, resolve_checkpoint, resume_checkpoint
 from blip_pose.training.output_dir import check_output_dir
-from blip_pose.training.pixel_cache import model_inputs
 from blip_pose.training.plots import plot_training_curves, write_overlays
 from blip_pose.training.report import (
     KeepLastUntilScored,
@@ -40,7 +38,7 @@ from blip_pose.training.report import (
 from blip_pose.training.results import LogBeforeSaves, whole_run_train_metrics
 from blip_pose.training.signals import StopOnSignal
 from blip_pose.training.sweep_figures import plot_train_validation
-from blip_pose.training.trainer import BlipCaptionTrainer, evaluation_grammar, optimizer_cls_and_kwargs
+from blip_pose.training.trainer import BlipCaptionTrainer, optimizer_cls_and_kwargs
 from mpii_pose_dataset.sample import resolve_dataset
 
 logger = logging.getLogger(__name__)
@@ -82,10 +80,8 @@ def main(argv: list[str] | None = None, stop: StopOnSignal | None = None) -> dic
             data_args.synthetic_seed,
         )
         dataset = load_pose_dataset(source, data_args.dataset_config_name, model_args.cache_dir)
-    columns = (data_args.caption_column, data_args.image_column)
-    train_split, eval_split, eval_references, record, max_new_tokens = run_inputs(
-        dataset, source, processor, text_config, model_args, data_args, training_args
-    )
+    inputs = run_inputs(dataset, source, processor, text_config, model_args, data_args, training_args)
+    train_split, eval_split, eval_references, record, max_new_tokens = inputs
     # Saved with the model for the predictor; BLIP's generate() does not read it by itself (see trainer.py).
     model.generation_config.max_new_tokens = max_new_tokens
 
@@ -102,15 +98,10 @@ def main(argv: list[str] | None = None, stop: StopOnSignal | None = None) -> dic
     trainer = BlipCaptionTrainer(
         model=model,
         args=training_args,
-        train_dataset=model_inputs(train_split, *columns, processor.image_processor, data_args.pixel_cache),
-        eval_dataset=model_inputs(eval_split, *columns, processor.image_processor, data_args.pixel_cache),
-        data_collator=PoseCaptionCollator(processor, text_config.bos_token_id, *columns),
-        processing_class=processor,
         compute_metrics=compute_metrics,
         callbacks=[RunRecordCallback(record), KeepLastUntilScored(), LogBeforeSaves(), stop],
         optimizer_cls_and_kwargs=optimizer_cls_and_kwargs(training_args),
-        max_new_tokens=max_new_tokens,
-        grammar=evaluation_grammar(training_args, processor.tokenizer, data_args.caption_column, eval_references.sizes),
+        **inputs.trainer_kwargs(processor, text_config, data_args, training_args),
     )
     compute_metrics.name = lambda: f"step-{trainer.state.global_step:06d}"
     log_headlines_only(trainer)  # the console shows headline scores; files and TensorBoard get every key

@@ -26,17 +26,14 @@ from blip_pose.training.arguments import (
     parse_dataclasses,
 )
 from blip_pose.training.callbacks import RunRecordCallback, study_callbacks
-from blip_pose.training.collator import PoseCaptionCollator
 from blip_pose.training.data import load_pose_dataset
 from blip_pose.training.errors import run_main
 from blip_pose.training.evaluation import PoseMetrics, load_pose_metric
 from blip_pose.training.inputs import run_inputs
 from blip_pose.training.modeling import load_model_and_processor, resolve_checkpoint
-from blip_pose.training.pixel_cache import model_inputs
 from blip_pose.training.report import KeepLastUntilScored, log_headlines_only
 from blip_pose.training.sweep import SweepArguments, SweepPlan, SweepTrainer, search, write_outputs
 from blip_pose.training.sweep_results import TrialResult
-from blip_pose.training.trainer import evaluation_grammar
 from mpii_pose_dataset.sample import resolve_dataset
 
 logger = logging.getLogger(__name__)
@@ -84,10 +81,8 @@ def main(argv: list[str] | None = None) -> list[TrialResult]:
         with training_args.main_process_first(desc="dataset"):
             source = resolve_dataset(data_args.dataset_name, data_args.dataset_config_name, plan.root)
             dataset = load_pose_dataset(source, data_args.dataset_config_name, model_args.cache_dir)
-        columns = (data_args.caption_column, data_args.image_column)
-        train_split, eval_split, eval_references, record, max_new_tokens = run_inputs(
-            dataset, source, processor, text_config, model_args, data_args, training_args
-        )
+        inputs = run_inputs(dataset, source, processor, text_config, model_args, data_args, training_args)
+        train_split, eval_split, eval_references, record, max_new_tokens = inputs
 
         def model_init():
             trial_model, _ = load_model_and_processor(checkpoint, *model_loading)
@@ -108,14 +103,9 @@ def main(argv: list[str] | None = None) -> list[TrialResult]:
         trainer = SweepTrainer(
             model_init=model_init,
             args=training_args,
-            train_dataset=model_inputs(train_split, *columns, processor.image_processor, data_args.pixel_cache),
-            eval_dataset=model_inputs(eval_split, *columns, processor.image_processor, data_args.pixel_cache),
-            data_collator=PoseCaptionCollator(processor, text_config.bos_token_id, *columns),
-            processing_class=processor,
             compute_metrics=compute_metrics,
             callbacks=[RunRecordCallback(record), KeepLastUntilScored()],
-            max_new_tokens=max_new_tokens,
-            grammar=evaluation_grammar(training_args, processor.tokenizer, columns[0], eval_references.sizes),
+            **inputs.trainer_kwargs(processor, text_config, data_args, training_args),
             plan=plan,
             record=record,
             run_arguments=(model_args, data_args),

@@ -8,9 +8,12 @@ from typing import Any, NamedTuple
 from datasets import Dataset, DatasetDict
 from transformers import BlipProcessor, Seq2SeqTrainingArguments
 
-from blip_pose.training.arguments import DataArguments, ModelArguments
+from blip_pose.training.arguments import DataArguments, ModelArguments, PoseTrainingArguments
 from blip_pose.training.callbacks import RunRecord, run_config
+from blip_pose.training.collator import PoseCaptionCollator
 from blip_pose.training.data import References, checked_splits, preprocessing_record, references
+from blip_pose.training.pixel_cache import model_inputs
+from blip_pose.training.trainer import evaluation_grammar
 
 #: Room for a generated caption beyond the longest reference, so a slightly longer guess is still parsed whole.
 GENERATION_MARGIN_TOKENS = 8
@@ -22,6 +25,28 @@ class RunInputs(NamedTuple):
     references: References  # of the evaluation split
     record: RunRecord  # preprocessing.json + run_config.json
     max_new_tokens: int  # longest caption + margin, within the decoder's positions
+
+    def trainer_kwargs(
+        self,
+        processor: BlipProcessor,
+        text_config: Any,
+        data_args: DataArguments,
+        training_args: PoseTrainingArguments,
+    ) -> dict[str, Any]:
+        """What every :class:`BlipCaptionTrainer` of these inputs gets: model-ready splits (pixel cache when asked),
+        the collator, the generation budget and the evaluation grammar."""
+        columns = (data_args.caption_column, data_args.image_column)
+        image_processor = processor.image_processor
+        return {
+            "train_dataset": model_inputs(self.train, *columns, image_processor, data_args.pixel_cache),
+            "eval_dataset": model_inputs(self.eval, *columns, image_processor, data_args.pixel_cache),
+            "data_collator": PoseCaptionCollator(processor, text_config.bos_token_id, *columns),
+            "processing_class": processor,
+            "max_new_tokens": self.max_new_tokens,
+            "grammar": evaluation_grammar(
+                training_args, processor.tokenizer, data_args.caption_column, self.references.sizes
+            ),
+        }
 
 
 def run_inputs(
