@@ -20,6 +20,7 @@ from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
 from blip_pose.geometry import PREPROCESSING_FILE, Preprocessing
 from blip_pose.pose_format import JOINTS, PAPER_TABLE_SWAPS, caption_column
+from blip_pose.presets import PRESETS
 from blip_pose.run_record import (
     CHECKPOINT_CHOICE_FILE,
     RESULTS_FILE,
@@ -172,6 +173,25 @@ def _preprocessing_text(pre: Preprocessing, recorded: bool) -> tuple[str, str, s
     return how, precision, limit
 
 
+def _origin(start: str | None, base_model: str | None) -> str:
+    """The card's sentence on what training started from: a Hub model, a shipped model, a preset or a folder."""
+    from blip_pose.pretrained import PRETRAINED_PREFIX  # blip_pose.pretrained renders cards with this module
+
+    if base_model:
+        return f"Fine-tuned from [`{base_model}`](https://huggingface.co/{base_model})."
+    if start in PRESETS:
+        return (
+            f"Trained from scratch: `{start}` is a random-initialised model preset of this project "
+            "(a config, no pretrained weights)."
+        )
+    if start and start.startswith(PRETRAINED_PREFIX):
+        return (
+            f"Fine-tuned from `{start}`, a small pose captioner this package ships "
+            "(trained by the project on synthetic people, see its own card)."
+        )
+    return f"Trained from the local checkpoint `{start}` (not a Hub model)."
+
+
 def render_model_card(
     output_dir: str | Path,
     *,
@@ -206,11 +226,7 @@ def render_model_card(
     start = config.get("model_name_or_path")
     if base_model is None:
         base_model = _hub_id(start) if start is not None else DEFAULT_BASE_MODEL
-    origin = (
-        f"Fine-tuned from [`{base_model}`](https://huggingface.co/{base_model})."
-        if base_model
-        else f"Trained from `{start}` (not a Hub checkpoint; a random-initialised preset is for offline tests only)."
-    )
+    origin = _origin(start, base_model)
     dataset = dataset or _hub_id(config.get("dataset_name")) or DEFAULT_DATASET
     config_name = config.get("dataset_config_name")
     split = config.get("eval_split", "validation")

@@ -104,12 +104,26 @@ def test_preset_run_records_no_base_model_and_missing_results_say_so(tmp_path):
     card = ModelCard.load(write_model_card(folder))
     assert card.data.base_model is None and card.data.eval_results is None
     assert card.data.datasets == ["mpii_pose_caption"]  # "sample" is no Hub id
-    assert "Trained from `tiny` (not a Hub checkpoint" in card.text
+    assert "Trained from scratch: `tiny` is a random-initialised model preset" in card.text
     assert "bundled synthetic sample" in card.text  # a demo model is not passed off as an MPII model
     assert "No evaluation results recorded" in card.text
     assert "square of 1.25 x the person's size" in card.text and "256x256" in card.text
     assert "rankl:0." in card.text  # the example caption is in the run's (normalized) format
     assert f'from_pretrained("{folder}")' in card.text
+
+
+@pytest.mark.parametrize("start", ["pretrained:tiny-pose", "local"])
+def test_card_says_what_a_run_without_a_hub_base_started_from(tmp_path, start):
+    start = str(tmp_path) if start == "local" else start  # an existing folder is a local checkpoint, not a Hub id
+    folder = run_folder(tmp_path, results=None, run_config={"model_name_or_path": start, "dataset_name": "sample"})
+    card = ModelCard.load(write_model_card(folder))
+    origin = (
+        "Fine-tuned from `pretrained:tiny-pose`, a small pose captioner this package ships"
+        if start.startswith("pretrained:")
+        else f"Trained from the local checkpoint `{start}` (not a Hub model)."
+    )
+    assert origin in card.text and "random-initialised" not in card.text
+    assert card.data.base_model is None
 
 
 def test_non_finite_metric_is_left_out_of_the_model_index(tmp_path):
