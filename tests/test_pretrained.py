@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 from datasets import load_dataset
 from huggingface_hub import ModelCard
 from training_fixtures import run
@@ -55,6 +56,9 @@ def test_shipped_folder_card_says_synthetic_and_how_it_was_made():
     assert f'from_pretrained("{SHIPPED}")' in card.text
     config = json.loads((folder / "run_config.json").read_text())
     assert config["data"]["dataset_name"] == "synthetic" and config["data"]["synthetic_size"] >= 12000
+    # The card names the checkpoint the pretraining config's own rule chose, not a fixed metric.
+    recipe = yaml.safe_load((Path(__file__).parents[1] / "training/configs/pretrain_tiny.yaml").read_text())
+    assert f"the best {recipe['metric_for_best_model']} of" in card.text
 
 
 def test_unknown_shipped_name_is_one_clear_error(tmp_path):

@@ -18,7 +18,14 @@ from pathlib import Path
 from blip_pose.card import render_model_card
 from blip_pose.checkpoint import CONFIG_FILES, PROCESSOR_FILES, WEIGHT_FILES
 from blip_pose.geometry import PREPROCESSING_FILE
-from blip_pose.run_record import RESULTS_FILE, RUN_CONFIG_FILE, load_run_config, read_json, synthetic_data_note
+from blip_pose.run_record import (
+    CHECKPOINT_CHOICE_FILE,
+    RESULTS_FILE,
+    RUN_CONFIG_FILE,
+    load_run_config,
+    read_json,
+    synthetic_data_note,
+)
 
 PRETRAINED_PREFIX = "pretrained:"
 PRETRAINED_DIR = Path(__file__).resolve().parent
@@ -83,7 +90,8 @@ def provenance(run_dir: str | Path, name: str, command: str, note: str | None = 
         if isinstance(results.get(key), (int, float))
     )
     settings = {k: config.get(k) for k in ("model_name_or_path", "preset_seed", "seed", "learning_rate", "max_steps")}
-    best = state.get("best_model_checkpoint")
+    choice = run_dir / CHECKPOINT_CHOICE_FILE
+    chosen = read_json(choice).get("description") if choice.is_file() else None
     lines = [
         "## Provenance",
         "",
@@ -95,7 +103,7 @@ def provenance(run_dir: str | Path, name: str, command: str, note: str | None = 
         f"- settings: {json.dumps(settings)}",
         f"- scores (validation, pixels of the {_frame(run_dir)} caption frame): {scores}",
         f"- training: {state.get('global_step', '?')} steps in {results.get('train_runtime', float('nan')):.0f} s"
-        + (f"; the numbers are those of `{Path(best).name}` (best accuracy@25)" if best else ""),
+        + (f"; the numbers are those of {chosen}" if chosen else ""),
     ]
     if note:
         lines.append(f"- note: {note}")
