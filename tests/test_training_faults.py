@@ -72,6 +72,38 @@ def test_a_signal_to_the_launcher_ends_the_training_child(tmp_path, eight_images
         assert text.strip().splitlines()[-1].startswith(f"error: training stopped ({signum.name}) at step ")
 
 
+FORKED_CHILD = """
+import multiprocessing, signal, time
+from blip_pose.training.signals import StopOnSignal
+
+def child(queue):
+    queue.put([signal.getsignal(signal.SIGTERM) is signal.SIG_DFL, signal.getsignal(signal.SIGINT) is signal.SIG_IGN])
+    time.sleep(60)
+
+if __name__ == "__main__":
+    StopOnSignal().install(watch_launcher=False)
+    context = multiprocessing.get_context("fork")
+    queue = context.Queue()
+    worker = context.Process(target=child, args=(queue,))
+    worker.start()
+    print(queue.get(timeout=30))
+    worker.terminate()
+    worker.join(30)
+    print(worker.exitcode, signal.getsignal(signal.SIGTERM) is signal.SIG_DFL)
+"""
+
+
+def test_forked_workers_do_not_inherit_the_runs_signal_handlers(tmp_path):
+    # With the run's handlers, a datasets build-pool worker outlived Pool.terminate() about one build in twenty and
+    # the run (make demo) hung before training; a forked worker now dies on SIGTERM and leaves SIGINT to the run.
+    script = tmp_path / "fork_child.py"
+    script.write_text(FORKED_CHILD)
+    result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.split("\n")[:2] == ["[True, True]", "-15 False"]  # the run itself keeps its handlers
+    assert "Traceback" not in result.stderr
+
+
 # Rule 5: each bad input is one line naming the file or flag, exit code 2, no traceback.
 
 

@@ -31,6 +31,21 @@ SIGNALS = (signal.SIGTERM, signal.SIGINT)
 LAUNCHER_ENV = ("ACCELERATE_USE_CPU", "LOCAL_RANK")
 
 
+_FORK_HOOK = False
+
+
+def _worker_defaults() -> None:
+    """In a forked child (datasets' pool and manager, DataLoader workers): SIGTERM kills at once, as by default, and
+    SIGINT (sent by a terminal to the whole group) is left to the main process, which stops the run and its pools.
+
+    An inherited Python handler made a datasets pool worker outlive Pool.terminate() about one build in twenty, and
+    the build (and so ``make demo``) waited on it forever.
+    """
+    if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 class Interrupted(Exception):
     """The run was stopped by a signal; :attr:`exit_code` is the shell's 128 + the signal's number."""
 
@@ -62,6 +77,10 @@ class StopOnSignal(TrainerCallback):
 
     def install(self, watch_launcher: bool | None = None) -> StopOnSignal:
         """Handle SIGTERM and SIGINT from now on; watch the parent process when a launcher started this one."""
+        global _FORK_HOOK
+        if not _FORK_HOOK:
+            os.register_at_fork(after_in_child=_worker_defaults)
+            _FORK_HOOK = True
         for signum in SIGNALS:
             signal.signal(signum, self._handle)
         if started_by_launcher() if watch_launcher is None else watch_launcher:
