@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
+from PIL import Image
 
 from blip_pose.cli import main as blip_pose_main
 from blip_pose.geometry import Preprocessing
@@ -274,3 +276,16 @@ def test_plots_of_a_run_whose_early_evaluations_parsed_nothing(tmp_path):
     assert [p.name for p in plot_training_curves(history[:3], tmp_path / "short")] == ["training_loss.png"]
     none_parsed = [{**row, "eval_mae": nan} for row in history]
     assert len(plot_training_curves(none_parsed, tmp_path / "none")) == 2  # a "no data" panel, not an error
+
+
+def test_the_data_note_fits_the_narrow_loss_figure(tmp_path):
+    # The synthetic-data note ran past both edges of the 6-inch loss figure; it is wrapped to the figure's width.
+    from blip_pose.training.plots import plot_training_curves
+
+    history = [{"step": s, "loss": 5.0 / s} for s in (10, 20, 30)]
+    note = "synthetic stick figures (10000 procedural frames, seed 1; validation on held-out figures), not MPII photos"
+    (path,) = plot_training_curves(history, tmp_path / "run", note)
+    pixels = np.asarray(Image.open(path).convert("RGB")).astype(int)
+    red = (pixels[..., 0] > 150) & (pixels[..., 1] < 110) & (pixels[..., 2] < 110)
+    assert red[:60].sum() > 100  # the note is drawn ...
+    assert not red[:, :4].any() and not red[:, -4:].any()  # ... and no letter is cut by the image's edge

@@ -9,6 +9,7 @@ import pytest
 from training_fixtures import run, sample_dataset
 
 from blip_pose.training.arguments import parse_arguments
+from mpii_pose_dataset.synthetic import MAX_FRAMES
 
 CONFIGS = Path(__file__).resolve().parents[1] / "training" / "configs"
 
@@ -40,7 +41,10 @@ def test_demo_config_is_offline_and_small():
     # Figures the pretraining never drew, split by video, and at least 200 held-out people scored.
     _, pretrain, _ = parse_arguments([str(CONFIGS / "pretrain_tiny.yaml")])
     assert data_args.synthetic_seed != pretrain.synthetic_seed and data_args.dataset_config_name == "video_split"
-    assert data_args.max_eval_samples >= 200
+    # Videos hold 1..MAX_FRAMES frames of one figure (3 on average), so >= 200 figures need >= 600 frames.
+    assert data_args.max_eval_samples >= 200 * (MAX_FRAMES + 1) / 2
+    # The demo's scores are those of its last step, not of a checkpoint chosen on the images that score it.
+    assert not args.load_best_model_at_end and args.eval_on_start
 
 
 # normalized_text needs ~150 tokens, more than the tiny preset's 128 positions (refused up front, see bad inputs).

@@ -3,6 +3,7 @@ overlays."""
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -106,8 +107,9 @@ def _threshold(key: str) -> float:
 
 
 def _save(fig: plt.Figure, path: Path, data_note: str | None = None) -> Path:
-    if data_note:
-        fig.suptitle(f"data: {data_note}", fontsize=8, color="tab:red")
+    if data_note:  # wrapped to the figure's width (~15 characters of 8 pt per inch), or a narrow figure cuts it
+        note = textwrap.fill(f"data: {data_note}", width=int(fig.get_figwidth() * 15))
+        fig.suptitle(note, fontsize=8, color="tab:red")
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
