@@ -1,5 +1,5 @@
 # The README commands: `make demo` (offline: fine-tunes the shipped pretrained:tiny-pose on procedural people, scored
-# on held-out ones), `make test`, and `make pretrain-tiny` (re-makes the shipped model, ~15 min on 2 free cores).
+# on held-out ones), `make test`, and `make pretrain-tiny` (re-makes the shipped model, ~12 min on 2 free cores).
 # Each does all set-up on a fresh machine: a virtual environment in .venv, torch, the project.
 # torch is installed only when the environment lacks it; pick your build with e.g.
 #   make test TORCH="torch --index-url https://download.pytorch.org/whl/cu124"
