@@ -20,7 +20,6 @@ from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
 from blip_pose.geometry import PREPROCESSING_FILE, Preprocessing
 from blip_pose.pose_format import JOINTS, PAPER_TABLE_SWAPS, caption_column
-from blip_pose.presets import PRESETS
 from blip_pose.run_record import (
     CHECKPOINT_CHOICE_FILE,
     RESULTS_FILE,
@@ -175,7 +174,10 @@ def _preprocessing_text(pre: Preprocessing, recorded: bool) -> tuple[str, str, s
 
 def _origin(start: str | None, base_model: str | None) -> str:
     """The card's sentence on what training started from: a Hub model, a shipped model, a preset or a folder."""
-    from blip_pose.pretrained import PRETRAINED_PREFIX  # blip_pose.pretrained renders cards with this module
+    # Imported here: blip_pose.pretrained renders cards with this module, and presets imports torch, which importing
+    # this module (e.g. `python -m blip_pose metric-path` in a torch-free environment) must not need.
+    from blip_pose.presets import PRESETS
+    from blip_pose.pretrained import PRETRAINED_PREFIX
 
     if base_model:
         return f"Fine-tuned from [`{base_model}`](https://huggingface.co/{base_model})."

@@ -172,7 +172,7 @@ def _state(scores, save_every=40, greater=True):
 
     from blip_pose.training.report import KeepLastUntilScored
 
-    args = _training_args("/tmp/unused", "--metric_for_best_model", "accuracy@25")
+    args = _training_args("/tmp/unused", "--metric_for_best_model", "accuracy@25", "--load_best_model_at_end", "true")
     state = TrainerState()
     for i, score in enumerate(scores, 1):
         state.global_step = i * save_every
