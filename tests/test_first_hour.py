@@ -219,6 +219,11 @@ def test_card_and_summary_say_which_checkpoint_the_numbers_are_from(tmp_path):
     assert "accuracy@25 0.500, accuracy@5 0.250, mae 3.00 px" in summary and "pck@5/head" not in summary
     assert f"model card:  {run / 'README.md'}" in summary and f"plots:       {run / 'plots'}" in summary
     assert "overlays" not in summary  # only outputs that exist are listed
+    assert "before training" not in summary  # no evaluation at step 0 in this run
+
+    start = {"step": 0, "eval_accuracy@25": 0.125, "eval_mae": 9.5}
+    summary = run_summary(run, [start, *state.log_history], final, choice, args)
+    assert "  scores before training (step 0):\n    accuracy@25 0.125, mae 9.50 px\n  final scores of" in summary
 
 
 def test_console_logs_show_headline_scores_only():

@@ -135,6 +135,9 @@ def run_summary(
     out = Path(output_dir)
     metric = (args.metric_for_best_model or "accuracy@25").removeprefix("eval_")
     lines = [f"Run finished: {out}"]
+    start = next((row for row in history if row.get("step") == 0 and f"eval_{metric}" in row), None)
+    if start is not None:  # eval_on_start: what training started from, e.g. a pretrained model's own scores
+        lines.append(f"  scores before training (step 0):\n    {_scores(start)}")
     if final:
         source = f" of {choice['description']}" if choice else ""
         lines.append(f"  final scores{source}:\n    {_scores(final)}")
