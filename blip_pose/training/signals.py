@@ -41,7 +41,7 @@ def _worker_defaults() -> None:
     An inherited Python handler made a datasets pool worker outlive Pool.terminate() about one build in twenty, and
     the build (and so ``make demo``) waited on it forever.
     """
-    if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+    if isinstance(getattr(signal.getsignal(signal.SIGTERM), "__self__", None), StopOnSignal):  # only our handlers
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         signal.signal(signal.SIGINT, signal.SIG_IGN)
 
