@@ -90,8 +90,7 @@ def provenance(run_dir: str | Path, name: str, command: str, note: str | None = 
         if isinstance(results.get(key), (int, float))
     )
     settings = {k: config.get(k) for k in ("model_name_or_path", "preset_seed", "seed", "learning_rate", "max_steps")}
-    choice = run_dir / CHECKPOINT_CHOICE_FILE
-    chosen = read_json(choice).get("description") if choice.is_file() else None
+    chosen = read_json(run_dir / CHECKPOINT_CHOICE_FILE).get("description")  # {} when the run recorded none
     lines = [
         "## Provenance",
         "",
