@@ -23,7 +23,7 @@ from blip_pose.training.arguments import parse_arguments
 from blip_pose.training.callbacks import RunRecordCallback, study_callbacks
 from blip_pose.training.data import load_pose_dataset
 from blip_pose.training.errors import run_main
-from blip_pose.training.evaluation import PoseMetrics, load_pose_metric
+from blip_pose.training.evaluation import PoseMetrics
 from blip_pose.training.inputs import run_inputs
 from blip_pose.training.modeling import load_model_and_processor, resolve_checkpoint, resume_checkpoint
 from blip_pose.training.output_dir import check_output_dir
@@ -86,13 +86,11 @@ def main(argv: list[str] | None = None, stop: StopOnSignal | None = None) -> dic
     model.generation_config.max_new_tokens = max_new_tokens
 
     # 3. Trainer.
-    with training_args.main_process_first(desc="metric"):
-        metric = load_pose_metric()
-    compute_metrics = PoseMetrics(
-        tokenizer=processor.tokenizer,
-        references=eval_references,
-        caption_column=data_args.caption_column,
-        metric=metric,
+    compute_metrics = PoseMetrics.for_run(
+        processor.tokenizer,
+        eval_references,
+        data_args.caption_column,
+        training_args,
         output_dir=output_dir if training_args.process_index == 0 else None,
     )
     trainer = BlipCaptionTrainer(

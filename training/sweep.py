@@ -28,7 +28,7 @@ from blip_pose.training.arguments import (
 from blip_pose.training.callbacks import RunRecordCallback, study_callbacks
 from blip_pose.training.data import load_pose_dataset
 from blip_pose.training.errors import run_main
-from blip_pose.training.evaluation import PoseMetrics, load_pose_metric
+from blip_pose.training.evaluation import PoseMetrics
 from blip_pose.training.inputs import run_inputs
 from blip_pose.training.modeling import load_model_and_processor, resolve_checkpoint
 from blip_pose.training.report import KeepLastUntilScored, log_headlines_only
@@ -90,13 +90,11 @@ def main(argv: list[str] | None = None) -> list[TrialResult]:
             return trial_model
 
         # 3. One Trainer; hyperparameter_search re-initialises the model and sets each trial's arguments.
-        with training_args.main_process_first(desc="metric"):
-            metric = load_pose_metric()
-        compute_metrics = PoseMetrics(
-            tokenizer=processor.tokenizer,
-            references=eval_references,
-            caption_column=data_args.caption_column,
-            metric=metric,
+        compute_metrics = PoseMetrics.for_run(
+            processor.tokenizer,
+            eval_references,
+            data_args.caption_column,
+            training_args,
             output_dir=None,  # set to each trial's folder
         )
         n_overlays = min(data_args.num_overlays, len(eval_split))

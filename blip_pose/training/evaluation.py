@@ -60,6 +60,20 @@ class PoseMetrics:
     name: Callable[[], str] = lambda: "eval"
     latest: dict = field(default_factory=dict)  # the last evaluation's captions and joints, for overlays
 
+    @classmethod
+    def for_run(
+        cls,
+        tokenizer: PreTrainedTokenizerBase,
+        references: References,
+        caption_column: str,
+        args: TrainingArguments,
+        output_dir: Path | None,
+    ) -> PoseMetrics:
+        """The run's ``compute_metrics``, its evaluate module loaded by the main process first."""
+        with args.main_process_first(desc="metric"):
+            metric = load_pose_metric()
+        return cls(tokenizer, references, caption_column, metric, output_dir)
+
     def __getstate__(self) -> dict:
         # The evaluate module is a class imported from a generated module that a fresh process (a Ray Tune
         # worker) cannot import: it is loaded again where the object is unpickled.
