@@ -61,6 +61,13 @@ def inside_image(points: np.ndarray, width: float, height: float) -> np.ndarray:
     return (x >= 0) & (x < width) & (y >= 0) & (y < height)
 
 
+def head_box_ok(boxes: np.ndarray) -> np.ndarray:
+    """Which head boxes ``(..., 4)`` as x1, y1, x2, y2 span a positive, finite width and height: PCKh scales by the
+    head size, so a zero-size or inverted rectangle (x2 <= x1 or y2 <= y1) is a broken label, never a score."""
+    b = np.asarray(boxes, dtype=np.float64)
+    return np.isfinite(b).all(axis=-1) & (b[..., 2] > b[..., 0]) & (b[..., 3] > b[..., 1])
+
+
 class CropTooLargeError(ValueError):
     """A crop box reaching further past the image than :data:`CROP_LIMIT` allows."""
 

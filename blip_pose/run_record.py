@@ -10,6 +10,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from blip_pose.dataset_source import synthetic_note
 from blip_pose.pose_format import caption_column
 
 RESULTS_FILE = "all_results.json"
@@ -24,6 +25,8 @@ SYNTHETIC_DATASET_PREFIX = "synthetic-"
 #: Dataset names of synthetic stick figures, not photos: card, plots and demo page say so wherever results show.
 SYNTHETIC_DATASET_NAMES = frozenset({SAMPLE_DATASET_NAME, SYNTHETIC_DATASET_NAME})
 RUN_CONFIG_FILE = "run_config.json"
+#: Key of ``run_config.json``'s data section holding the dataset card's recorded source (``blip_pose.dataset_source``).
+DATASET_SOURCE_KEY = "dataset_source"
 TRAINING_ARGS_FILE = "training_args.json"
 #: Folder of the training curves (training/plots.py writes them, a push may include them).
 PLOTS_DIR = "plots"
@@ -100,14 +103,17 @@ def caption_column_name(run_config: dict[str, Any]) -> str:
 
 
 def synthetic_data_note(run_config: dict[str, Any]) -> str | None:
-    """What a run trained and was scored on when that was synthetic (None for any other dataset)."""
+    """What a run trained and was scored on when that was synthetic (None for any other dataset).
+
+    The dataset card's recorded source (copied into the run config as ``dataset_source``) decides, so a synthetic
+    folder given by path is still called synthetic; runs recorded before sources were kept fall back to the name.
+    """
+    source = run_config.get(DATASET_SOURCE_KEY)
+    if isinstance(source, dict):
+        return synthetic_note(source)
     name = run_config.get("dataset_name")
     if name not in SYNTHETIC_DATASET_NAMES:
         return None
-    if name == SAMPLE_DATASET_NAME:
-        return "the bundled synthetic sample of mpii_pose_dataset (stick figures, not MPII photos)"
-    size, seed = run_config.get("synthetic_size", "?"), run_config.get("synthetic_seed", "?")
-    return (
-        f"synthetic stick figures ({size} procedural frames, seed {seed}; validation on held-out figures), "
-        "not MPII photos"
-    )
+    frames = run_config.get("synthetic_size", "?") if name == SYNTHETIC_DATASET_NAME else None
+    kind = "sample" if name == SAMPLE_DATASET_NAME else "synthetic"
+    return synthetic_note({"kind": kind, "frames": frames, "seed": run_config.get("synthetic_seed", "?")})

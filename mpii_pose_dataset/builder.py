@@ -13,7 +13,9 @@ Configs: ``paper`` (default; the published method), ``video_split`` (the paper's
 are downloaded through the builder's download manager.
 
 ``_split_generators`` reads the annotation file once, admits persons, checks each admitted file's type and image
-header, assigns splits over what passed (no pixels decoded), and writes the admitted records as JSON-lines shard
+header and decodes it (:func:`~mpii_pose_dataset.examples.probe_reason`), uses an image file listed twice only
+once (its first admitted listing; later ones count as ``duplicate_image``, so one picture never sits on both sides),
+assigns splits over what passed, and writes the admitted records as JSON-lines shard
 files to ``work_dir``; ``_generate_examples`` streams one shard file at a time, so no process holds the whole
 release and ``num_proc`` workers share the shards.
 Reasons for skipped candidates are written as small JSON files to ``work_dir`` too (worker processes cannot
@@ -43,6 +45,7 @@ from mpii_pose_dataset.examples import (
     admit,
     check_name,
     defaulted_flags,
+    file_identity,
     make_examples,
     probe_reason,
     record_from_json,
@@ -51,6 +54,7 @@ from mpii_pose_dataset.examples import (
 )
 from mpii_pose_dataset.features import FEATURES
 from mpii_pose_dataset.reader import read_release
+from mpii_pose_dataset.source import release_source
 from mpii_pose_dataset.splits import SPLIT_BY, group_key, validation_groups
 
 DATASET_NAME = "mpii_pose_caption"
@@ -196,12 +200,16 @@ class MpiiPoseCaption(datasets.GeneratorBasedBuilder):
         skips: Counter = Counter()
         visibility_defaulted = 0
         plan: list[tuple[int, object]] = []  # (persons admitted, split group) per admitted image
+        seen: set[object] = set()  # the files already admitted (an image listed twice is used once)
         admitted_file = self.work_dir / "admitted.jsonl"
         with admitted_file.open("w") as admitted:
             for record in release:
                 path = check_name(record, images_dir, mat_path)  # an unsafe name anywhere is refused, used or not
                 persons = admit(record, config.settings, skips)
-                reason = probe_reason(path) if persons else None
+                identity = file_identity(path) if persons else None
+                reason = None if not persons else "duplicate_image" if identity in seen else probe_reason(path)
+                if reason is None and persons:
+                    seen.add(identity)
                 if reason is not None:  # splits are drawn only over files that can be images
                     skips[reason] += len(persons)
                 elif persons:
@@ -212,6 +220,7 @@ class MpiiPoseCaption(datasets.GeneratorBasedBuilder):
             skips["malformed_annotation"] += len(release.skipped)
         report = {
             "annotation_file": str(mat_path),
+            "source": release_source(mat_path),
             "images": len(release),
             "unit": "image" if config.mode == "resize" else "person",
             "skipped": dict(skips),

@@ -67,7 +67,8 @@ def _parser() -> argparse.ArgumentParser:
     build.add_argument(
         "--overwrite",
         action="store_true",
-        help="replace --output even when it is a non-empty folder this project did not write",
+        help="replace --output even when it is a non-empty folder this project did not write, and drop its configs "
+        "built from another source (annotation file)",
     )
     for field, kind in OVERRIDES.items():
         build.add_argument(f"--{field.replace('_', '-')}", type=kind, help=f"override the config's {field}")

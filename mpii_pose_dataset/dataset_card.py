@@ -13,6 +13,7 @@ from datasets.info import DatasetInfo, DatasetInfosDict
 from datasets.utils.metadata import MetadataConfigs
 from huggingface_hub import DatasetCard, DatasetCardData
 
+from blip_pose.dataset_source import DATASET_SOURCE_CARD_KEY, SYNTHETIC_KINDS
 from blip_pose.geometry import MATLAB_ORIGIN, PREPROCESSING_CARD_KEY
 from blip_pose.pose_format import DEFAULT_SIMPLE_JOINTS, JOINTS, PAPER_TABLE_SWAPS
 from mpii_pose_dataset.builder import CITATION, CONFIG_DESCRIPTIONS, HOMEPAGE, SPLITS
@@ -21,6 +22,8 @@ from mpii_pose_dataset.features import COLUMN_DOCS
 
 DEFAULT_CONFIG = "paper"
 DATA_DIR = "data"
+#: License of generated data (the project's own, as in pyproject.toml).
+GENERATED_LICENSE = "apache-2.0"
 
 
 def data_pattern(config: str, split: str) -> str:
@@ -40,21 +43,54 @@ def _size_category(n: int) -> str:
     return "100K<n<1M"
 
 
+def synthetic_source(reports: dict[str, dict]) -> dict | None:
+    """The folder's source when it is generated (bundled sample or procedural people), else None.
+
+    A folder holds one source (:func:`mpii_pose_dataset.source.check_same_source`), so any report tells.
+    """
+    sources = [r.get("source") or {} for r in reports.values()]
+    return sources[0] if all(src.get("kind") in SYNTHETIC_KINDS for src in sources) else None
+
+
+def _origin(report: dict) -> str:
+    """Where a config's images came from, in the card's words."""
+    source = report.get("source") or {}
+    if source.get("kind") == "synthetic":
+        return (
+            f"{report['images']} procedural frames drawn by `{source.get('generator')}` with seed {source.get('seed')}"
+        )
+    if source.get("kind") == "sample":
+        return f"the {report['images']} frames of the bundled synthetic sample of `mpii_pose_dataset`"
+    return f"{report['images']} images of `{report['annotation_file']}`"
+
+
 def card_data(reports: dict[str, dict]) -> DatasetCardData:
     """YAML metadata: license, task, configs -> data files, features and splits of every built config."""
     total = max(sum(r["examples"].values()) for r in reports.values())
-    data = DatasetCardData(
-        pretty_name="MPII Human Pose captions",
-        license="other",
-        license_name="mpii-human-pose",
-        license_link=HOMEPAGE,
-        task_categories=["image-to-text"],
-        tags=["pose-estimation", "human-pose-estimation", "keypoints", "mpii", "image-captioning"],
-        size_categories=[_size_category(total)],
-        source_datasets=["MPII Human Pose (andriluka14cvpr)"],
-    )
+    tags = ["pose-estimation", "human-pose-estimation", "keypoints", "image-captioning"]
+    if synthetic_source(reports):
+        data = DatasetCardData(
+            pretty_name="Synthetic pose captions (procedural stick figures)",
+            license=GENERATED_LICENSE,
+            task_categories=["image-to-text"],
+            tags=[*tags, "synthetic"],
+            size_categories=[_size_category(total)],
+        )
+    else:
+        data = DatasetCardData(
+            pretty_name="MPII Human Pose captions",
+            license="other",
+            license_name="mpii-human-pose",
+            license_link=HOMEPAGE,
+            task_categories=["image-to-text"],
+            tags=[*tags, "mpii"],
+            size_categories=[_size_category(total)],
+            source_datasets=["MPII Human Pose (andriluka14cvpr)"],
+        )
     # How each config's images were made: training reads it to record the predictor's preprocessing.
     setattr(data, PREPROCESSING_CARD_KEY, {name: r["recipe"] for name, r in reports.items()})
+    # What each config was built from: training reads it to say "synthetic" wherever its results show.
+    setattr(data, DATASET_SOURCE_CARD_KEY, {name: r["source"] for name, r in reports.items() if r.get("source")})
     default = default_config(reports)
     MetadataConfigs(
         {
@@ -88,7 +124,7 @@ def _config_section(name: str, reports: dict[str, dict]) -> str:
         "",
         CONFIG_DESCRIPTIONS.get(name, ""),
         "",
-        f"Examples: {examples} (from {report['images']} images of `{report['annotation_file']}`).",
+        f"Examples: {examples} (from {_origin(report)}).",
         "",
         f"Recipe: {recipe}.",
         "",
@@ -104,18 +140,46 @@ def _config_section(name: str, reports: dict[str, dict]) -> str:
     return "\n".join(lines)
 
 
+_MPII_TEXT = (
+    "MPII Human Pose captions",
+    f"Built from the [MPII Human Pose]({HOMEPAGE}) release by the `mpii_pose_dataset` package of the blip-pose "
+    "project.",
+    "MPII images are frames of YouTube videos, often several per video. `paper` splits images at random (as the "
+    "method did), so near-duplicate frames can sit on both sides; `video_split` keeps all frames of a video on one "
+    "side and is the honest measure of generalisation. MPII's own test images (`img_train = 0`) have no published "
+    "joints and never become examples. An image file listed twice in the annotation file is used once "
+    "(`duplicate_image`).",
+    "MPII Human Pose is made available by its authors for research purposes; commercial use is not allowed because "
+    "the authors do not hold the copyright of the images (frames of YouTube videos). The annotations and code are "
+    "distributed by MPII under the Simplified BSD license. This derived dataset inherits those terms: see "
+    f"{HOMEPAGE} before using or redistributing it.\n\n## Citation\n\n```bibtex\n{CITATION}\n```",
+)
+_SYNTHETIC_TEXT = (
+    "Synthetic pose captions (procedural stick figures)",
+    "**Synthetic data, not MPII photos**: procedural stick-figure people drawn by the `mpii_pose_dataset` package "
+    "of the blip-pose project (see each config below for the generator, seed and frame count) and written in the "
+    "MPII annotation format, so the same builder reads them. Only MPII's joint ids and caption layout are used.",
+    "Every generated video draws its own people; `video_split` keeps all frames of a video (so every figure) on "
+    "one side.",
+    f"Generated by the blip-pose project; no MPII image or annotation is included, so MPII's terms do not apply. "
+    f"Released under the project's license ({GENERATED_LICENSE}).",
+)
+
+
 def render_body(reports: dict[str, dict]) -> str:
     """The card's markdown body (everything after the YAML header)."""
     joint_rows = [[j.id, j.name, f"`{j.caption}`"] for j in JOINTS]
     swaps = " and ".join(f"{a}↔{b}" for a, b in PAPER_TABLE_SWAPS)
     column_rows = [[f"`{c}`", doc] for c, doc in COLUMN_DOCS.items()]
     configs = "\n\n".join(_config_section(name, reports) for name in reports)
+    synthetic = synthetic_source(reports)
+    title, origin, splits, terms = _SYNTHETIC_TEXT if synthetic else _MPII_TEXT
     return f"""
-# MPII Human Pose captions
+# {title}
 
 Human pose estimation as image captioning: every example pairs an image with its 16 MPII joints written as text
 (`rankl:123,356 rknee:130,301 … lwri:220,200`), the training data of a BLIP model that writes poses as captions.
-Built from the [MPII Human Pose]({HOMEPAGE}) release by the `mpii_pose_dataset` package of the blip-pose project.
+{origin}
 
 ```python
 from datasets import load_dataset
@@ -161,23 +225,11 @@ joint table with ids {swaps} swapped; this dataset follows the ids of the MPII a
 
 ## Splits
 
-MPII images are frames of YouTube videos, often several per video. `paper` splits images at random (as the
-method did), so near-duplicate frames can sit on both sides; `video_split` keeps all frames of a video on one side
-and is the honest measure of generalisation. MPII's own test images (`img_train = 0`) have no published joints and
-never become examples.
+{splits}
 
 ## License
 
-MPII Human Pose is made available by its authors for research purposes; commercial use is not allowed because
-the authors do not hold the copyright of the images (frames of YouTube videos). The annotations and code are
-distributed by MPII under the Simplified BSD license. This derived dataset inherits those terms: see
-{HOMEPAGE} before using or redistributing it.
-
-## Citation
-
-```bibtex
-{CITATION}
-```
+{terms}
 """
 
 

@@ -1,11 +1,11 @@
 """From MPII records to ``mpii_pose_caption`` examples: which persons qualify, the geometry, the captions.
 
-Three stages, so a build can decide the splits before decoding any pixel:
+Three stages, so a build can decide the splits before making any example:
 
 * :func:`admit` looks only at the annotation (no image I/O) and returns the persons that may become examples,
   counting every rejected candidate under a reason;
-* :func:`probe_reason` checks the file type and image header (a missing, zero-byte, FIFO or non-image file is
-  counted here and never given a place in a split);
+* :func:`probe_reason` checks the file type and image header and decodes the whole file (a missing, zero-byte,
+  FIFO, non-image, truncated or damaged file is counted here and never given a place in a split);
 * :func:`make_examples` opens the image once and yields one example per admitted person, or a skip reason when
   the image cannot be used or a joint falls outside the image / crop.
 
@@ -26,6 +26,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import json
+import os
 import math
 import warnings
 from collections import Counter
@@ -36,9 +37,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from blip_pose.geometry import BoxTransform, CropTooLargeError, Preprocessing, inside_image
+from blip_pose.geometry import BoxTransform, CropTooLargeError, Preprocessing, head_box_ok, inside_image
 from blip_pose.images import ImageError, check_regular_file, open_image, safe_join
 from blip_pose.pose_format import DEFAULT_SIMPLE_JOINTS, NUM_JOINTS, render_captions
+from mpii_pose_dataset.image_check import jpeg_damaged
 from mpii_pose_dataset.reader import ImageRecord, Person, Point
 
 #: Every skip reason a build can report, with what it means (the dataset card prints this table).
@@ -51,6 +53,7 @@ SKIP_REASONS: dict[str, str] = {
     "does not have exactly one annotated person (resize configs)",
     "missing_joints": "fewer than 16 annotated joints",
     "missing_head_box": "no head rectangle (PCKh needs it)",
+    "bad_head_box": "the head rectangle has zero size or is inverted (x2 <= x1 or y2 <= y1): no head size for PCKh",
     "missing_center_scale": "no objpos/scale to place the crop (crop configs)",
     "joint_outside_image": "a joint lies outside the original image",
     "joint_outside_crop": "a joint lies outside the person crop (crop configs)",
@@ -58,6 +61,9 @@ SKIP_REASONS: dict[str, str] = {
     "not_a_regular_file": "the image path is a FIFO, device or folder (never opened)",
     "crop_too_large": "the person crop reaches more than one image size past the image (a bad scale)",
     "corrupt_image": "the image file is corrupt or truncated",
+    "damaged_image_data": "the JPEG's header is valid but its scan data is damaged or ends before the image does "
+    "(the decoder would grey-fill the rest)",
+    "duplicate_image": "the image file is listed again by a later annolist entry; its first admitted listing is kept",
     "not_an_image": "the file is not an image PIL can read",
     "decompression_bomb": "refused by PIL's decompression-bomb guard",
     "exif_orientation": "EXIF says the file is rotated/flipped; the annotation frame is unknown",
@@ -106,6 +112,8 @@ def _person_reason(person: Person, settings: ExampleSettings) -> str | None:
         return "missing_joints"
     if person.head_box is None:
         return "missing_head_box"
+    if not head_box_ok(np.asarray(person.head_box)):
+        return "bad_head_box"
     if settings.mode == "crop" and (person.center is None or person.scale is None or not person.scale > 0):
         return "missing_center_scale"
     return None
@@ -224,17 +232,30 @@ def _probe_size(path: Path) -> tuple[int, int] | None:
         return None
 
 
-def probe_reason(path: Path) -> str | None:
-    """Why the file at ``path`` cannot be an image, from its type and header alone (no decode), or None.
+def file_identity(path: Path) -> object:
+    """What makes two annolist names the same picture: the file itself (device and inode), so ``a.jpg``,
+    ``./a.jpg``, a symlink or a hard link to it are one image; the resolved path when it cannot be stat'ed."""
+    try:
+        info = os.stat(path)
+    except OSError:
+        return str(Path(path).resolve())
+    return (info.st_dev, info.st_ino)
 
-    Run before the splits are drawn, so an unreadable file never takes a place in a split.
+
+def probe_reason(path: Path) -> str | None:
+    """Why the file at ``path`` cannot be an image, or None: its type and header, then a full decode (at 1/8 scale,
+    with the JPEG damage checks of :mod:`~mpii_pose_dataset.image_check`).
+
+    Run before the splits are drawn, so an unusable file never takes a place in a split.
     """
     try:
         check_regular_file(path)
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(path) as probe:
-                width, height = probe.size
+                width, height, jpeg = *probe.size, probe.format == "JPEG"
+                if not jpeg:
+                    probe.load()  # LOAD_TRUNCATED_IMAGES is off: a cut file raises here
     except ImageError as err:
         return err.reason
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
@@ -243,7 +264,9 @@ def probe_reason(path: Path) -> str | None:
         return "not_an_image"
     except (OSError, SyntaxError, ValueError):
         return "corrupt_image"
-    return None if width > 0 and height > 0 else "corrupt_image"
+    if not (width > 0 and height > 0):
+        return "corrupt_image"
+    return "damaged_image_data" if jpeg and jpeg_damaged(path.read_bytes()) else None
 
 
 def make_examples(

@@ -7,7 +7,9 @@
     <output>/data/<config>/validation-00000-of-00001.parquet
     <output>/reports/<config>.json                       skip counts, recipe and dataset_info of each config
 
-Building another config into the same folder adds it; rebuilding a config replaces its files. The card is
+Building another config into the same folder adds it; rebuilding a config replaces its files. One folder holds one
+source (:mod:`mpii_pose_dataset.source`): a config from another annotation file is refused unless ``overwrite``,
+which then drops the configs of the other source. The card is
 regenerated from ``reports/`` every time, so it always lists exactly the configs present. The whole new folder is
 written beside the output and swapped in only when complete (:mod:`mpii_pose_dataset.staging`): a failed, killed
 or interrupted build leaves the previous dataset as it was.
@@ -25,7 +27,9 @@ from typing import Any
 
 from mpii_pose_dataset.builder import SPLITS, MpiiPoseCaption, read_build_report
 from mpii_pose_dataset.dataset_card import DATA_DIR, write_card
+from mpii_pose_dataset.download import find_annotations
 from mpii_pose_dataset.examples import SELECTION_RULES
+from mpii_pose_dataset.source import check_same_source, release_source
 from mpii_pose_dataset.staging import staged
 
 REPORTS_DIR = "reports"
@@ -62,17 +66,30 @@ def build(
         data_dir: the MPII folder (annotation ``.mat`` and ``images/``); None downloads the official archives.
         num_proc: worker processes for image decoding (``datasets``' own sharded generation).
         cache_dir: ``datasets`` cache (holds the downloaded archives with ``data_dir=None``).
-        overwrite: replace a non-empty ``output`` that is not a dataset folder this project wrote.
+        overwrite: replace a non-empty ``output`` that is not a dataset folder this project wrote, and drop the
+            configs of a folder that were built from another source.
         overrides: config fields (image_size, seed, validation_ratio, simple_joints, crop_padding, jpeg_quality,
             split_by) applied to every config built.
     """
     reports = {}
+    configs = list(configs)
     with staged(output, overwrite=overwrite) as stage:
         (stage / REPORTS_DIR).mkdir(exist_ok=True)
+        if data_dir is not None:  # known before any work; a download is checked once it is read
+            _one_source(stage, release_source(find_annotations(Path(data_dir).expanduser())), configs, overwrite)
         for name in configs:
             reports[name] = _build_config(stage, name, data_dir, cache_dir, num_proc, max_shard_size, overrides)
+            _one_source(stage, reports[name]["source"], configs, overwrite)
         write_card(stage, load_reports(stage))
     return reports
+
+
+def _one_source(stage: Path, source: dict, building: list[str], overwrite: bool) -> None:
+    """Refuse (or, with ``overwrite``, drop) the folder's other configs when they came from another source."""
+    others = {p.stem: json.loads(p.read_text()) for p in (stage / REPORTS_DIR).glob("*.json") if p.stem not in building}
+    for name in check_same_source(stage, others, source, overwrite):
+        shutil.rmtree(stage / DATA_DIR / name, ignore_errors=True)
+        (stage / REPORTS_DIR / f"{name}.json").unlink()
 
 
 def _build_config(

@@ -15,11 +15,10 @@ from pathlib import Path
 
 import numpy as np
 from datasets import Dataset, DatasetDict, Image, load_dataset, load_from_disk
-from huggingface_hub import DatasetCard
-from huggingface_hub.errors import HfHubHTTPError
 from transformers import PreTrainedTokenizerBase
 
-from blip_pose.geometry import PREPROCESSING_CARD_KEY, Preprocessing
+from blip_pose.dataset_source import card_entry, recorded_source
+from blip_pose.geometry import PREPROCESSING_CARD_KEY, Preprocessing, head_box_ok
 from blip_pose.images import ImageError, open_image
 from blip_pose.pose_format import CAPTION_COLUMNS, COORDINATE_COLUMNS
 from blip_pose.pose_metrics import parse_captions
@@ -134,20 +133,14 @@ def recorded_preprocessing(dataset_name: str, config_name: str) -> Preprocessing
     None when the dataset has no card or its card has no recipe for ``config_name`` (a dataset this project did not
     build, or a ``save_to_disk`` folder).
     """
-    path = Path(dataset_name)
-    source: str | Path = dataset_name
-    if path.is_dir():
-        source = path / "README.md"
-        if not source.is_file():
-            return None
-    try:
-        card = DatasetCard.load(source)
-    except (OSError, HfHubHTTPError, ValueError) as err:  # offline, no README on the Hub, unreadable YAML
-        logger.warning("dataset %r: cannot read its card (%s)", dataset_name, err)
-        return None
-    recipes = card.data.to_dict().get(PREPROCESSING_CARD_KEY) or {}
-    recipe = recipes.get(config_name)
+    recipe = card_entry(dataset_name, PREPROCESSING_CARD_KEY, config_name)
     return Preprocessing.from_recipe(recipe) if isinstance(recipe, dict) else None
+
+
+def dataset_source(data: Dataset, dataset_name: str) -> dict | None:
+    """The source (MPII release, bundled sample, synthetic generator) the dataset's card records for the config of
+    ``data``, for ``run_config.json``: what makes a run on a synthetic folder say "synthetic"."""
+    return recorded_source(dataset_name, data.info.config_name or "default")
 
 
 def preprocessing_record(data: Dataset, dataset_name: str, image_column: str = "image") -> Preprocessing:
@@ -197,7 +190,20 @@ class References:
     crop_boxes: np.ndarray | None  # (N, 4) where each processed image lies in its original, to score PCKh there
 
 
-def references(data: Dataset, caption_column: str, image_column: str) -> References:
+def check_head_boxes(boxes: np.ndarray, names: list[str], split: str | None = None) -> None:
+    """Every head box has a positive width and height: PCKh divides by the head size, and a zero or inverted box
+    (x2 <= x1 or y2 <= y1) would stop training at its first evaluation rather than here."""
+    bad = np.flatnonzero(~head_box_ok(boxes))
+    if bad.size:
+        i = int(bad[0])
+        where = "" if split is None else f"split {split!r}, "
+        raise DataError(
+            f"{where}row {i} ({names[i]}): head_box {boxes[i].tolist()} has no positive width and height "
+            f"(x1 < x2 and y1 < y2 needed for PCKh); {bad.size} row(s) like it: rebuild the dataset"
+        )
+
+
+def references(data: Dataset, caption_column: str, image_column: str, split: str | None = None) -> References:
     columns = data.column_names
     captions = list(data[caption_column])
     if "width" in columns and "height" in columns:
@@ -212,5 +218,7 @@ def references(data: Dataset, caption_column: str, image_column: str) -> Referen
     if empty.size:
         raise DataError(f"reference caption of {names[empty[0]]!r} has no joint that the caption parser can read")
     head_boxes = np.asarray(list(data["head_box"]), dtype=np.float64) if "head_box" in columns else None
+    if head_boxes is not None:
+        check_head_boxes(head_boxes, names, split)
     crop_boxes = np.asarray(list(data["crop_box"]), dtype=np.float64) if "crop_box" in columns else None
     return References(names, captions, xy, found, sizes, head_boxes, crop_boxes)
