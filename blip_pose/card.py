@@ -38,6 +38,11 @@ TEMPLATE_PATH = Path(__file__).with_name("templates") / "model_card.md"
 CARD_FILE = "README.md"
 DEFAULT_BASE_MODEL = "Salesforce/blip-image-captioning-base"
 DEFAULT_DATASET = "mpii_pose_caption"
+#: What the card calls synthetic training data (never ``mpii_pose_caption``, which names MPII photos).
+SYNTHETIC_LABEL = "synthetic stick figures"
+#: The images a model knows, for the card's limitations.
+MPII_DOMAIN = "MPII's YouTube frames"
+SYNTHETIC_DOMAIN = "the procedural stick figures it was trained on (it has never seen a photo)"
 #: Citation of the method's write-up; None until the project records it (the card then says so).
 METHOD_REFERENCE: str | None = None
 TAGS = ["blip", "image-to-text", "pose-estimation", "keypoint-detection", "human-pose", "mpii", "blip-pose"]
@@ -87,8 +92,11 @@ def _number(value: Any) -> float | None:
     return float(value) if isinstance(value, (int, float)) and math.isfinite(value) else None
 
 
-def eval_results(results: dict[str, Any], dataset: str, config_name: str | None, split: str) -> list[EvalResult]:
-    """One model-index entry per finite metric of :data:`CARD_METRICS` in ``all_results.json``."""
+def eval_results(
+    results: dict[str, Any], dataset: str, config_name: str | None, split: str, label: str = DEFAULT_DATASET
+) -> list[EvalResult]:
+    """One model-index entry per finite metric of :data:`CARD_METRICS` in ``all_results.json`` (``label``: the
+    dataset's name as the model index shows it)."""
     entries = []
     for key, (metric_type, metric_name, _) in CARD_METRICS.items():
         value = _number(results.get(key))
@@ -99,7 +107,7 @@ def eval_results(results: dict[str, Any], dataset: str, config_name: str | None,
                 task_type="image-to-text",
                 task_name=TASK_NAME,
                 dataset_type=dataset,
-                dataset_name=f"{DEFAULT_DATASET} ({config_name})" if config_name else DEFAULT_DATASET,
+                dataset_name=f"{label} ({config_name})" if config_name else label,
                 dataset_config=config_name,
                 dataset_split=split,
                 metric_type=metric_type,
@@ -138,8 +146,16 @@ def _results_table(results: dict[str, Any], split: str, choice: dict[str, Any]) 
     return _table(["metric", "value"], rows) + note
 
 
-def _training_config(config: dict[str, Any]) -> str:
-    rows = [[f"`{key}`", f"`{config[key]}`"] for key in TRAINING_KEYS if config.get(key) is not None]
+def _training_config(config: dict[str, Any], results: dict[str, Any]) -> str:
+    """The settings table; ``num_train_epochs`` is labelled as configured, next to the epochs actually trained
+    (``max_steps`` or a stop can end training at another point)."""
+    rows = []
+    for key in TRAINING_KEYS:
+        if config.get(key) is not None:
+            rows.append([f"`{key}`" + (" (configured)" if key == "num_train_epochs" else ""), f"`{config[key]}`"])
+            trained = _number(results.get("epoch"))
+            if key == "num_train_epochs" and trained is not None:
+                rows.append(["epochs trained", f"`{trained:.4g}`"])
     if not rows:
         return f"Not recorded (no `{RUN_CONFIG_FILE}` or `{TRAINING_ARGS_FILE}` in the run's folder)."
     return _table(["setting", "value"], rows)
@@ -229,7 +245,9 @@ def render_model_card(
     if base_model is None:
         base_model = _hub_id(start) if start is not None else DEFAULT_BASE_MODEL
     origin = _origin(start, base_model)
-    dataset = dataset or _hub_id(config.get("dataset_name")) or DEFAULT_DATASET
+    synthetic = synthetic_data_note(config)
+    label = SYNTHETIC_LABEL if synthetic else DEFAULT_DATASET
+    dataset = dataset or _hub_id(config.get("dataset_name")) or label
     config_name = config.get("dataset_config_name")
     split = config.get("eval_split", "validation")
     name = repo_id.split("/")[-1] if repo_id else output_dir.resolve().name
@@ -238,10 +256,10 @@ def render_model_card(
         library_name="transformers",
         pipeline_tag="image-to-text",
         base_model=base_model,
-        datasets=[dataset],
-        tags=TAGS,
+        datasets=None if dataset == SYNTHETIC_LABEL else [dataset],  # not an MPII dataset, not a Hub id
+        tags=[*TAGS, "synthetic-data"] if synthetic else TAGS,
         model_name=name,
-        eval_results=eval_results(results, dataset, config_name, split) or None,
+        eval_results=eval_results(results, dataset, config_name, split, label) or None,
     )
     how, precision, limit = _preprocessing_text(pre, recorded)
     train_size = (
@@ -250,7 +268,6 @@ def render_model_card(
         else f"the training split of `{dataset}`"
     )
     dataset_line = f"- dataset: `{dataset}`" + (f", config `{config_name}`" if config_name else "")
-    synthetic = synthetic_data_note(config)
     if synthetic:
         dataset_line += f": {synthetic}; a demonstration model, not a pose estimator for real images"
     training_data = "\n".join(
@@ -272,9 +289,10 @@ def render_model_card(
         paper_swaps=" and ".join(f"{a}<->{b}" for a, b in PAPER_TABLE_SWAPS),
         model_ref=repo_id or str(output_dir),
         training_data=training_data,
-        training_config=_training_config(config),
+        training_config=_training_config(config, results),
         results_table=_results_table(results, split, read_json(output_dir / CHECKPOINT_CHOICE_FILE)),
         train_size=train_size,
+        domain=SYNTHETIC_DOMAIN if synthetic else MPII_DOMAIN,
         precision_note=precision,
         preprocessing_note=limit,
         method_reference=METHOD_REFERENCE or "its write-up (reference not yet recorded by this project)",

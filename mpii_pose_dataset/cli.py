@@ -17,6 +17,7 @@ from pathlib import Path
 
 from datasets.exceptions import DatasetGenerationError
 
+from blip_pose.dataset_source import SYNTHETIC_FRAMES_HELP, check_synthetic_frames
 from mpii_pose_dataset.builder import SPLITS, MpiiPoseCaption
 from mpii_pose_dataset.examples import METHOD_SIMPLE_JOINTS
 from mpii_pose_dataset.sample import SAMPLE_DIR
@@ -48,7 +49,7 @@ def _parser() -> argparse.ArgumentParser:
         type=int,
         metavar="N",
         help="N procedural stick-figure frames generated from --seed (default 0; the split keeps the config's "
-        "seed, as build_synthetic does), offline; default config video_split",
+        f"seed, as build_synthetic does), offline; default config video_split; N: {SYNTHETIC_FRAMES_HELP}",
     )
     build.add_argument("--output", default="mpii_pose_caption", help="folder to write (default: %(default)s)")
     build.add_argument(
@@ -97,6 +98,8 @@ def _build(args: argparse.Namespace) -> None:
     from mpii_pose_dataset.export import build, format_report
     from mpii_pose_dataset.synthetic import generate
 
+    if args.synthetic is not None:
+        check_synthetic_frames(args.synthetic, "--synthetic")  # before a frame is drawn
     configs = args.config or ["video_split" if args.synthetic is not None else "paper"]
     if "all" in configs:
         configs = CONFIG_NAMES

@@ -26,8 +26,8 @@ from __future__ import annotations
 import dataclasses
 import io
 import json
-import os
 import math
+import os
 import warnings
 from collections import Counter
 from collections.abc import Iterator

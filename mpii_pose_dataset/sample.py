@@ -6,6 +6,7 @@ The layout mirrors the real release: the annotation file next to an ``images/`` 
 
 from pathlib import Path
 
+from blip_pose.dataset_source import check_synthetic_frames
 from blip_pose.run_record import (
     SAMPLE_DATASET_FOLDER,
     SAMPLE_DATASET_NAME,
@@ -47,8 +48,7 @@ def resolve_dataset(
         if not (folder / REPORTS_DIR / f"{config}.json").is_file():
             build(folder, data_dir=SAMPLE_DIR, configs=[config])
         return str(folder)
-    if synthetic_size < 1:
-        raise ValueError(f"dataset_name synthetic needs synthetic_size >= 1 frames, got {synthetic_size}")
+    check_synthetic_frames(synthetic_size, "synthetic_size")
     config = config_name or SYNTHETIC_DEFAULT_CONFIG
     folder = Path(work_dir) / f"{SYNTHETIC_DATASET_PREFIX}{config}-n{synthetic_size}-seed{synthetic_seed}"
     if not (folder / REPORTS_DIR / f"{config}.json").is_file():  # the report is written last: a build finished

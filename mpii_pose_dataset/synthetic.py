@@ -27,10 +27,11 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageDraw
 
+from blip_pose.dataset_source import check_synthetic_frames
 from mpii_pose_dataset.download import ANNOTATION_FILE
 from mpii_pose_dataset.matfile import release_struct, write_release
-from mpii_pose_dataset.source import GENERATOR, SYNTHETIC_RECORD, file_sha256
 from mpii_pose_dataset.sample_generator import JPEG_QUALITY, apart, background, person_entry
+from mpii_pose_dataset.source import GENERATOR, SYNTHETIC_RECORD, file_sha256
 from mpii_pose_dataset.stick_figure import PROPORTIONS, Canvas, Look, jitter, place, pose_joints
 
 #: Frame side in pixels: small JPEGs, fast to draw, and still 1.5x the tiny preset's 128 px input.
@@ -189,8 +190,7 @@ def video_lengths(n: int, seed: int) -> list[int]:
 
 def generate(out: str | Path, n: int, seed: int = 0) -> Path:
     """Write ``n`` frames to ``out/images`` and their annotation file; return the annotation file's path."""
-    if n < 1:
-        raise ValueError(f"--synthetic needs at least 1 image, got {n}")
+    check_synthetic_frames(n, "frames", minimum=1)  # drawing needs no split; the upper bound keeps memory in check
     out = Path(out)
     images = out / "images"
     images.mkdir(parents=True, exist_ok=True)
@@ -233,6 +233,7 @@ def build_synthetic(
     """
     from mpii_pose_dataset.export import build
 
+    check_synthetic_frames(n, "n")
     with tempfile.TemporaryDirectory(prefix="synthetic-mpii-") as source:
         generate(source, n, seed)
         build(output, data_dir=source, configs=(config,), num_proc=num_proc)

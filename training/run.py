@@ -140,7 +140,7 @@ def main(argv: list[str] | None = None, stop: StopOnSignal | None = None) -> dic
             write_model_card(output_dir)
         data_note = synthetic_data_note(flatten_run_config(record.config))  # plots and summary say "synthetic"
         plot_training_curves(history, output_dir, data_note)
-        plot_train_validation(history, output_dir)
+        plot_train_validation(history, output_dir, data_note)
         if compute_metrics.latest and data_args.num_overlays > 0:
             n = min(data_args.num_overlays, len(eval_split))
             write_overlays(

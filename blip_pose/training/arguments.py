@@ -23,6 +23,7 @@ from transformers import HfArgumentParser, Seq2SeqTrainingArguments
 from transformers.training_args import OptimizerNames
 
 from blip_pose.card import DEFAULT_BASE_MODEL
+from blip_pose.dataset_source import SYNTHETIC_FRAMES_HELP, check_synthetic_frames
 
 #: The ``--optim`` value of plain Adam (torch.optim.Adam), the one Table 3 optimizer transformers has no name for.
 PLAIN_ADAM = "adam"
@@ -53,7 +54,9 @@ class DataArguments:
         },
     )
     # --dataset_name synthetic: generated and built once into <output_dir>/synthetic-<config>-n<size>-seed<seed>.
-    synthetic_size: int = field(default=2000, metadata={"help": "Frames generated for --dataset_name synthetic."})
+    synthetic_size: int = field(
+        default=2000, metadata={"help": f"Frames generated for --dataset_name synthetic: {SYNTHETIC_FRAMES_HELP}."}
+    )
     synthetic_seed: int = field(
         default=0, metadata={"help": "Seed of --dataset_name synthetic: another seed draws other figures."}
     )
@@ -94,6 +97,9 @@ class DataArguments:
             "and resizing dominate a step. Float32: 1.7 MB per 384 px image."
         },
     )
+
+    def __post_init__(self) -> None:
+        check_synthetic_frames(self.synthetic_size, "--synthetic_size")  # before anything is drawn or built
 
 
 @dataclass

@@ -8,10 +8,10 @@ from typing import Any, NamedTuple
 from datasets import Dataset, DatasetDict
 from transformers import BlipProcessor, Seq2SeqTrainingArguments
 
+from blip_pose.run_record import DATASET_SOURCE_KEY
 from blip_pose.training.arguments import DataArguments, ModelArguments, PoseTrainingArguments
 from blip_pose.training.callbacks import RunRecord, run_config
 from blip_pose.training.collator import PoseCaptionCollator
-from blip_pose.run_record import DATASET_SOURCE_KEY
 from blip_pose.training.data import References, checked_splits, dataset_source, preprocessing_record, references
 from blip_pose.training.pixel_cache import model_inputs
 from blip_pose.training.trainer import evaluation_grammar

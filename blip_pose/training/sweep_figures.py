@@ -14,6 +14,7 @@ import matplotlib.pyplot as plt
 
 from blip_pose.run_record import PLOTS_DIR
 from blip_pose.training.evaluation import TRAIN_SUBSET_PREFIX
+from blip_pose.training.plots import _save as save_figure  # one look for every figure, its data note included
 
 TRAIN_VALIDATION_FILE = "train_validation.png"
 
@@ -24,9 +25,12 @@ def curve(log_history: Sequence[dict], key: str) -> tuple[list[float], list[floa
     return [float(row["epoch"]) for row in rows], [float(row[key]) for row in rows]
 
 
-def plot_train_validation(log_history: Sequence[dict], output_dir: str | Path) -> Path | None:
+def plot_train_validation(
+    log_history: Sequence[dict], output_dir: str | Path, data_note: str | None = None
+) -> Path | None:
     """``plots/train_validation.png``: loss (training steps, validation, training subset) and accuracy@T of the
     validation split (solid) and of the ``--train_eval_samples`` subset (dashed) per epoch. None without evaluations.
+    ``data_note`` (e.g. that the data is synthetic) is printed above the figure, as on the other training plots.
     """
     val_keys = sorted({k for row in log_history for k in row if k.startswith("eval_accuracy@")}, key=_threshold)
     if not val_keys:
@@ -56,7 +60,7 @@ def plot_train_validation(log_history: Sequence[dict], output_dir: str | Path) -
         ax.legend(fontsize=8)
     folder = Path(output_dir) / PLOTS_DIR
     folder.mkdir(parents=True, exist_ok=True)
-    return _save(fig, folder / TRAIN_VALIDATION_FILE)
+    return save_figure(fig, folder / TRAIN_VALIDATION_FILE, data_note)
 
 
 def plot_factor(
@@ -87,16 +91,9 @@ def plot_factor(
     if metric.startswith("accuracy@"):
         axes[1].set_ylim(-0.02, 1.02)
     fig.suptitle(f"{factor}{f' ({note})' if note else ''}")
-    return _save(fig, Path(path))
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    return save_figure(fig, Path(path))
 
 
 def _threshold(key: str) -> float:
     return float(key.rsplit("@", 1)[1])
-
-
-def _save(fig: plt.Figure, path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
