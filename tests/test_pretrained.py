@@ -75,15 +75,15 @@ def test_card_of_a_synthetic_run_says_so(tmp_path):
 
 
 def test_synthetic_source_is_built_once_per_size_seed_and_config(tmp_path):
-    with pytest.raises(ValueError, match="synthetic_size >= 1"):
+    with pytest.raises(ValueError, match=r"synthetic_size must be 50\.\.100000 frames, got 0"):
         resolve_dataset("synthetic", None, tmp_path, 0)
-    folder = Path(resolve_dataset("synthetic", None, tmp_path, 20, 2))
-    assert folder == tmp_path / "synthetic-video_split-n20-seed2"
+    folder = Path(resolve_dataset("synthetic", None, tmp_path, 50, 2))
+    assert folder == tmp_path / "synthetic-video_split-n50-seed2"
     report = folder / "reports" / "video_split.json"
     built = report.stat().st_mtime_ns
-    assert resolve_dataset("synthetic", "video_split", tmp_path, 20, 2) == str(folder)
+    assert resolve_dataset("synthetic", "video_split", tmp_path, 50, 2) == str(folder)
     assert report.stat().st_mtime_ns == built  # reused, not rebuilt
-    assert resolve_dataset("synthetic", None, tmp_path, 20, 3) != str(folder)
+    assert resolve_dataset("synthetic", None, tmp_path, 50, 3) != str(folder)
 
 
 def test_short_run_on_synthetic_people_beats_the_mean_pose(tmp_path):

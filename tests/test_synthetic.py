@@ -121,7 +121,7 @@ def test_build_keeps_held_out_figures_out_of_training(tmp_path: Path) -> None:
 
 
 def test_cli_builds_synthetic_and_refuses_zero(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["build", "--synthetic", "30", "--output", str(tmp_path / "ds"), "--num-proc", "1"]) == 0
+    assert main(["build", "--synthetic", "50", "--output", str(tmp_path / "ds"), "--num-proc", "1"]) == 0
     assert "[video_split] examples:" in capsys.readouterr().out
     assert main(["build", "--synthetic", "0", "--output", str(tmp_path / "none")]) == 2
-    assert "--synthetic needs at least 1 image" in capsys.readouterr().err
+    assert "--synthetic must be 50..100000 frames, got 0" in capsys.readouterr().err
