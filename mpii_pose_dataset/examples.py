@@ -40,7 +40,7 @@ from PIL import Image, UnidentifiedImageError
 from blip_pose.geometry import BoxTransform, CropTooLargeError, Preprocessing, head_box_ok, inside_image
 from blip_pose.images import ImageError, check_regular_file, open_image, safe_join
 from blip_pose.pose_format import DEFAULT_SIMPLE_JOINTS, NUM_JOINTS, render_captions
-from mpii_pose_dataset.image_check import jpeg_damaged
+from mpii_pose_dataset.image_check import jpeg_reason
 from mpii_pose_dataset.reader import ImageRecord, Person, Point
 
 #: Every skip reason a build can report, with what it means (the dataset card prints this table).
@@ -266,7 +266,7 @@ def probe_reason(path: Path) -> str | None:
         return "corrupt_image"
     if not (width > 0 and height > 0):
         return "corrupt_image"
-    return "damaged_image_data" if jpeg and jpeg_damaged(path.read_bytes()) else None
+    return jpeg_reason(path.read_bytes()) if jpeg else None
 
 
 def make_examples(

@@ -40,7 +40,8 @@ def _scan_ends(data: bytes) -> list[int]:
     """Offsets of the markers that end a run of scan data (restart markers and each scan's closing marker)."""
     if data[:2] != bytes((0xFF, _SOI)):
         raise _Damaged("no SOI marker")
-    pos, restart, ends = 2, 0, []
+    pos, restart = 2, 0
+    ends: list[int] = []
     while True:
         if pos + 1 >= len(data) or data[pos] != 0xFF:
             raise _Damaged(f"no marker at byte {pos}")
@@ -90,18 +91,25 @@ def _dc_pixels(data: bytes) -> np.ndarray:
         return np.asarray(image)
 
 
-def jpeg_damaged(data: bytes) -> bool:
-    """Whether JPEG bytes are damaged in a way libjpeg would hide by grey-filling (see the module docstring)."""
-    try:
-        ends = _scan_ends(data)
-    except _Damaged:
-        return True
-    if not ends:
-        return True  # no scan at all
-    filled = b"".join(data[a:b] + FILLER for a, b in zip([0, *ends], ends)) + data[ends[-1] :]
+def jpeg_reason(data: bytes) -> str | None:
+    """Why JPEG bytes cannot be used, or None: ``corrupt_image`` when PIL cannot decode them (a cut file),
+    ``damaged_image_data`` when it can but libjpeg would hide the damage by grey-filling (see the module docstring).
+    """
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
-            return not np.array_equal(_dc_pixels(data), _dc_pixels(filled))
+            stored = _dc_pixels(data)
         except (OSError, SyntaxError, ValueError):
-            return True
+            return "corrupt_image"
+        try:
+            ends = _scan_ends(data)
+        except _Damaged:
+            return "damaged_image_data"
+        if not ends:
+            return "damaged_image_data"  # no scan at all
+        filled = b"".join(data[a:b] + FILLER for a, b in zip([0, *ends], ends)) + data[ends[-1] :]
+        try:
+            same = np.array_equal(stored, _dc_pixels(filled))
+        except (OSError, SyntaxError, ValueError):
+            same = False
+    return None if same else "damaged_image_data"

@@ -103,7 +103,7 @@ def test_preset_run_records_no_base_model_and_missing_results_say_so(tmp_path):
     folder = run_folder(tmp_path, results=None, run_config=config, preprocessing=Preprocessing("crop", 256, 1.25))
     card = ModelCard.load(write_model_card(folder))
     assert card.data.base_model is None and card.data.eval_results is None
-    assert card.data.datasets == ["mpii_pose_caption"]  # "sample" is no Hub id
+    assert card.data.datasets is None  # "sample" is synthetic: neither a Hub id nor mpii_pose_caption
     assert "Trained from scratch: `tiny` is a random-initialised model preset" in card.text
     assert "bundled synthetic sample" in card.text  # a demo model is not passed off as an MPII model
     assert "No evaluation results recorded" in card.text

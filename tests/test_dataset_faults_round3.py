@@ -18,7 +18,7 @@ from blip_pose.dataset_source import DATASET_SOURCE_CARD_KEY
 from blip_pose.training.arguments import ConfigError, parse_arguments
 from blip_pose.training.data import DataError, references
 from mpii_pose_dataset.cli import main
-from mpii_pose_dataset.image_check import jpeg_damaged
+from mpii_pose_dataset.image_check import jpeg_reason
 from tests._mpii_release import entry, person, picture, pose, simple_release, write
 
 
@@ -86,14 +86,14 @@ def test_damaged_scan_data_is_detected(variant: str) -> None:
     damaged = _damaged_variants()[variant]
     with Image.open(io.BytesIO(damaged)) as image:
         image.load()  # PIL alone accepts it (grey fill): the reason for the check
-    assert jpeg_damaged(damaged)
+    assert jpeg_reason(damaged) == "damaged_image_data"
 
 
 @pytest.mark.parametrize(
     "options", [{}, {"progressive": True}, {"subsampling": "4:4:4"}, {"optimize": True}, {"restart_marker_rows": 1}]
 )
 def test_healthy_jpegs_pass(options: dict) -> None:
-    assert not jpeg_damaged(_jpeg(seed=5, **options))
+    assert jpeg_reason(_jpeg(seed=5, **options)) is None
 
 
 def test_damaged_files_are_counted_skips_decided_before_the_split(tmp_path: Path) -> None:
@@ -106,13 +106,13 @@ def test_damaged_files_are_counted_skips_decided_before_the_split(tmp_path: Path
         annolist.append(entry(f"{name}.jpg", [person(pose(seed=1))]))
         images[f"{name}.jpg"] = data
     annolist.append(entry("cut.jpg", [person(pose(seed=2))]))
-    images["cut.jpg"] = _jpeg()[:900]  # no end marker at all
+    images["cut.jpg"] = _jpeg()[:900]  # no end marker at all: PIL's own truncation error
     png = io.BytesIO()
     picture(seed=2).save(png, "PNG")
     annolist.append(entry("cut.png", [person(pose(seed=2))]))
     images["cut.png"] = png.getvalue()[: len(png.getvalue()) // 2]  # a valid header, half the pixel data
     report = _build(write(tmp_path / "release", annolist, images), tmp_path / "ds")
-    assert report["skipped"] == {"damaged_image_data": len(variants) + 1, "corrupt_image": 1}
+    assert report["skipped"] == {"damaged_image_data": len(variants), "corrupt_image": 2}
     assert report["examples"] == {"train": 8, "validation": 2}  # the split is drawn over the 10 usable files
 
 
