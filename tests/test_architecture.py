@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 from datasets import load_dataset
 
+from blip_pose import dataset_source
 from blip_pose.geometry import Preprocessing
 from blip_pose.pose_format import CAPTION_COLUMNS, COORDINATE_COLUMNS, caption_column
-from blip_pose.training import data as training_data
 from blip_pose.training.data import preprocessing_record, recorded_preprocessing
 from mpii_pose_dataset.export import build
 from mpii_pose_dataset.features import FEATURES
@@ -109,7 +109,7 @@ def test_recipe_of_a_hub_dataset_comes_from_its_card(small_crop_build, monkeypat
         asked.append(source)
         return real_load(small_crop_build / "README.md")
 
-    monkeypatch.setattr(training_data.DatasetCard, "load", load)
+    monkeypatch.setattr(dataset_source.DatasetCard, "load", load)
     assert recorded_preprocessing("someone/mpii_pose_caption", "person_crop") == Preprocessing("crop", 96, 1.5)
     assert asked == ["someone/mpii_pose_caption"]
 
