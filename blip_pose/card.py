@@ -267,9 +267,12 @@ def render_model_card(
         if _number(results.get("train_samples"))
         else f"the training split of `{dataset}`"
     )
-    dataset_line = f"- dataset: `{dataset}`" + (f", config `{config_name}`" if config_name else "")
-    if synthetic:
-        dataset_line += f": {synthetic}; a demonstration model, not a pose estimator for real images"
+    config_text = f", config `{config_name}`" if config_name else ""
+    dataset_line = f"- dataset: `{dataset}`{config_text}"
+    if synthetic:  # its own words: the label would only repeat them
+        dataset_line = (
+            f"- dataset: {synthetic}{config_text}; a demonstration model, not a pose estimator for real images"
+        )
     training_data = "\n".join(
         [
             dataset_line,
