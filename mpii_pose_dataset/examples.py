@@ -24,10 +24,10 @@ says which rule a release gets; the build report records it). An empty ``is_visi
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import io
 import json
 import math
-import os
 import warnings
 from collections import Counter
 from collections.abc import Iterator
@@ -63,7 +63,8 @@ SKIP_REASONS: dict[str, str] = {
     "corrupt_image": "the image file is corrupt or truncated",
     "damaged_image_data": "the JPEG's header is valid but its scan data is damaged or ends before the image does "
     "(the decoder would grey-fill the rest)",
-    "duplicate_image": "the image file is listed again by a later annolist entry; its first admitted listing is kept",
+    "duplicate_image": "the same image file (same bytes) is listed again by a later annolist entry; its first "
+    "admitted listing is kept",
     "not_an_image": "the file is not an image PIL can read",
     "decompression_bomb": "refused by PIL's decompression-bomb guard",
     "exif_orientation": "EXIF says the file is rotated/flipped; the annotation frame is unknown",
@@ -232,14 +233,14 @@ def _probe_size(path: Path) -> tuple[int, int] | None:
         return None
 
 
-def file_identity(path: Path) -> object:
-    """What makes two annolist names the same picture: the file itself (device and inode), so ``a.jpg``,
-    ``./a.jpg``, a symlink or a hard link to it are one image; the resolved path when it cannot be stat'ed."""
+def file_identity(path: Path) -> str:
+    """What makes two annolist entries the same picture: the file's bytes (sha256), so ``a.jpg``, ``./a.jpg``, a
+    link to it or a byte-identical copy under another name are one image; the resolved path when it cannot be read
+    (the probe then counts why)."""
     try:
-        info = os.stat(path)
+        return hashlib.sha256(path.read_bytes()).hexdigest()
     except OSError:
         return str(Path(path).resolve())
-    return (info.st_dev, info.st_ino)
 
 
 def probe_reason(path: Path) -> str | None:

@@ -41,19 +41,20 @@ def _build(release: Path, out: Path, **kwargs) -> dict:
 
 
 def test_an_image_listed_twice_is_used_once_and_counted(tmp_path: Path) -> None:
-    """The same file under its own name, ``./name``, a symlink and a hard link: one example, three counted skips,
-    so the picture can never sit on both sides of the split."""
+    """The same file under its own name, ``./name``, a symlink, a hard link and a copy: one example, the other
+    listings counted skips, so the picture can never sit on both sides of the split."""
     annolist, images = [], {}
     for i in range(10):
         annolist.append(entry(f"{i:09d}.jpg", [person(pose(seed=i))]))
         images[f"{i:09d}.jpg"] = picture(seed=i)
-    for alias in ("000000003.jpg", "./000000003.jpg", "link.jpg", "hard.jpg"):
+    for alias in ("000000003.jpg", "./000000003.jpg", "link.jpg", "hard.jpg", "copy.jpg"):
         annolist.append(entry(alias, [person(pose(seed=3))]))
     release = write(tmp_path / "release", annolist, images)
     os.symlink(release / "images" / "000000003.jpg", release / "images" / "link.jpg")
     os.link(release / "images" / "000000003.jpg", release / "images" / "hard.jpg")
+    (release / "images" / "copy.jpg").write_bytes((release / "images" / "000000003.jpg").read_bytes())
     report = _build(release, tmp_path / "ds")
-    assert report["skipped"] == {"duplicate_image": 4}
+    assert report["skipped"] == {"duplicate_image": 5}
     names = _names(tmp_path / "ds")
     assert sorted(names["train"] + names["validation"]) == sorted(images)
     assert report["examples"] == {"train": 8, "validation": 2}  # 20 % of the 10 distinct pictures
