@@ -43,7 +43,7 @@ def _release_with_bad_images(root):
         "corrupt.jpg": b"this is not a jpeg at all" * 10,
         "truncated.jpg": good[: len(good) // 2],
         "rotated.jpg": _rotated_jpeg(),
-        "outside.jpg": good,
+        "outside.jpg": _jpeg(picture(seed=10)),  # its own bytes: a copy of good.jpg would be a duplicate_image
     }
     annolist = [entry(name, [person(pose(seed=k))]) for k, name in enumerate(images)]
     annolist.append(entry("missing.jpg", [person(pose(seed=20))]))
