@@ -109,6 +109,9 @@ PAPER_TABLE_SWAPS: tuple[tuple[int, int], ...] = ((3, 5), (9, 11))
 DEFAULT_SIMPLE_JOINTS: tuple[str, ...] = ("upper_neck",)
 #: Numbers with more digits than this are treated as garbage (a joint "found" at 10^7 px is not a prediction).
 MAX_DIGITS = 6
+#: The same bound for coordinates given as numbers: no pixel of any image lies this far out, and squaring anything
+#: below it cannot overflow a float64 (1e200 or 1.7e308 "found" would make every mean error infinite).
+MAX_COORDINATE = 10.0**MAX_DIGITS
 
 
 def joint_ids(joints: Iterable[str | int] | None = None) -> list[int]:
