@@ -178,7 +178,11 @@ def _predict(args: argparse.Namespace) -> int:
 def _demo(args: argparse.Namespace) -> int:
     if args.model is None and not Path(DEMO_RUN).is_dir():
         raise FileNotFoundError(f"no MODEL given and no {DEMO_RUN}: run `make demo` first, or pass a model")
-    from blip_pose.demo_app import build_demo, launch
+    try:
+        from blip_pose.demo_app import build_demo, launch
+    except ModuleNotFoundError as err:  # gradio comes with the `demo` extra only
+        extra = "pip install 'blip-pose[demo]'"
+        raise ValueError(f"the browser demo needs {err.name}, not installed here: {extra}") from None
     from blip_pose.predictor import PosePredictor
 
     model = args.model or DEMO_RUN

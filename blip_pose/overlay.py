@@ -124,9 +124,18 @@ def wrap(text: str, font: ImageFont.FreeTypeFont | ImageFont.ImageFont, width: f
 
 
 def draw_overlay(
-    image: Image.Image, poses: Sequence[Pose], *, names: bool = True, label: str | None = None
+    image: Image.Image,
+    poses: Sequence[Pose],
+    *,
+    names: bool = True,
+    label: str | None = None,
+    joints: Sequence[int] | None = None,
 ) -> Image.Image:
-    """A copy of ``image`` (enlarged when small, see :class:`Style`) with the skeletons, legend and notes."""
+    """A copy of ``image`` (enlarged when small, see :class:`Style`) with the skeletons, legend and notes.
+
+    ``joints``: the ids the caption writes (all 16 by default); only those can be listed as missing, so a
+    one-joint caption's overlay does not call the 15 joints it never writes missing.
+    """
     style = Style.for_size(*image.size)
     z = style.zoom
     out = image.convert("RGB")
@@ -142,7 +151,9 @@ def draw_overlay(
     kinds = {p.truth for p in poses}
     footer: list[str] = []
     if prediction is not None:
-        missing = [CAPTION_NAMES[j] for j in np.flatnonzero(~_drawn(prediction))]
+        expected = np.zeros(NUM_JOINTS, bool)
+        expected[list(range(NUM_JOINTS)) if joints is None else list(joints)] = True
+        missing = [CAPTION_NAMES[j] for j in np.flatnonzero(expected & ~_drawn(prediction))]
         if missing:
             footer = wrap("missing: " + " ".join(missing), font, out.width - 4 * pad)
     header_box: Box = (0, 0, out.width, pad + line_h * (len(header) + 1 + (len(kinds) > 1)))
@@ -227,6 +238,7 @@ def draw_pose(
     *,
     names: bool = True,
     label: str | None = None,
+    joints: Sequence[int] | None = None,
 ) -> Image.Image:
     """One skeleton (a prediction or a dataset's annotation) on a copy of ``image``.
 
@@ -235,9 +247,10 @@ def draw_pose(
         found: (16,) which joints exist (default: those with finite coordinates); missing ones are listed.
         names: write each joint's caption name beside it (where there is room).
         label: a line of text at the top (e.g. the file name).
+        joints: ids of the joints the caption writes (all 16 by default): the others are never "missing".
     """
     found = np.ones(NUM_JOINTS, bool) if found is None else np.asarray(found, bool)
-    return draw_overlay(image, [Pose(np.asarray(xy), found)], names=names, label=label)
+    return draw_overlay(image, [Pose(np.asarray(xy), found)], names=names, label=label, joints=joints)
 
 
 def draw_comparison(
@@ -249,6 +262,10 @@ def draw_comparison(
     names: bool = False,
     label: str | None = None,
 ) -> Image.Image:
-    """Prediction (filled) over ground truth (rings) on one image; shapes (16, 2), (16,), (16, 2)."""
+    """Prediction (filled) over ground truth (rings) on one image; shapes (16, 2), (16,), (16, 2).
+
+    Only joints the ground truth has (finite ``ref_xy``) can be missing from the prediction."""
     truth = Pose(np.asarray(ref_xy), np.ones(NUM_JOINTS, bool), truth=True)
-    return draw_overlay(image, [truth, Pose(np.asarray(pred_xy), np.asarray(pred_found))], names=names, label=label)
+    expected = np.flatnonzero(_drawn(truth)).tolist()
+    pred = Pose(np.asarray(pred_xy), np.asarray(pred_found))
+    return draw_overlay(image, [truth, pred], names=names, label=label, joints=expected)

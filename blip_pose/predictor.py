@@ -34,7 +34,7 @@ from blip_pose.generation import NaNScoresError, RefuseNaNScores, encode_loss_ge
 from blip_pose.geometry import MPII_SCALE_PX, PREPROCESSING_FILE, BoxTransform, Preprocessing
 from blip_pose.images import open_image, to_rgb
 from blip_pose.loc_tokens import has_loc_tokens
-from blip_pose.pose_format import CAPTION_NAMES, JOINT_NAMES, LOC, NUM_JOINTS, parse_pixels
+from blip_pose.pose_format import CAPTION_NAMES, JOINT_NAMES, LOC, NUM_JOINTS, joint_ids, parse_pixels
 from blip_pose.pose_format import caption_column as caption_column_entry
 from blip_pose.pretrained import resolve_pretrained
 from blip_pose.run_record import RUN_CONFIG_FILE, caption_column_name, flatten_run_config, read_json
@@ -275,6 +275,12 @@ class PosePredictor:
             raise ValueError(f"{model_id}: {err}") from None
         predictor.source = model_id
         return predictor
+
+    @property
+    def caption_joints(self) -> list[int]:
+        """Ids of the joints this model's captions write: its recorded simple subset for a simple column, else all."""
+        column = caption_column_entry(self.caption_column)
+        return joint_ids(self.preprocessing.simple_joints if column.simple else None)
 
     def transform_for(self, width: int, height: int, person_box: PersonBox | None = None) -> BoxTransform:
         """The training transform of a ``width`` x ``height`` image (crop models: around ``person_box``)."""
