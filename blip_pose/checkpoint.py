@@ -51,7 +51,7 @@ def local_or_hub(name: str, what: str = "model") -> str:
         return str(path)
     if looks_local(name):
         problem = "is a file, not a model folder" if path.exists() else "no such folder"
-        raise FileNotFoundError(f"{what} {name}: {problem} (a local path, so the Hub is not asked)")
+        raise FileNotFoundError(f"{what} {name}: {problem}, and not a Hub id (a local path: the Hub is not asked)")
     return name
 
 

@@ -99,3 +99,18 @@ def test_hub_ids_are_left_to_the_hub(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert local_or_hub("user/blip-mpii-pose") == "user/blip-mpii-pose"
     assert not looks_local("Salesforce/blip-image-captioning-base")
+
+
+def test_training_refuses_a_mistyped_path_and_pickled_weights_at_once(model_dir, tmp_path, monkeypatch):
+    from blip_pose.training.modeling import CheckpointError, resolve_checkpoint
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "outputs").mkdir()
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_OFFLINE", False)
+    with pytest.raises(CheckpointError, match="^--model_name_or_path outputs/nope: no such folder, and not a Hub id"):
+        resolve_checkpoint("outputs/nope", tmp_path / "run")
+    folder = shutil.copytree(model_dir, tmp_path / "pickled")
+    torch.save(load_file(folder / "model.safetensors"), folder / "pytorch_model.bin")
+    (folder / "model.safetensors").unlink()
+    with pytest.raises(CheckpointError, match="no safetensors weights .*pytorch_model.bin.* refused"):
+        resolve_checkpoint(str(folder), tmp_path / "run")
