@@ -162,9 +162,7 @@ def build_demo(
             with gr.Column():
                 message = gr.Markdown(elem_id="message")
                 # No label badge: it would sit over the overlay's own header (its label and colour key).
-                overlay = gr.Image(
-                    label="skeleton", show_label=False, type="pil", interactive=False, elem_id="overlay"
-                )
+                overlay = gr.Image(label="skeleton", show_label=False, type="pil", interactive=False, elem_id="overlay")
                 gr.Markdown(_legend())
                 table = gr.Dataframe(headers=TABLE_HEADERS, label="joints (uploaded image's pixels)", elem_id="joints")
                 caption = gr.Textbox(label="raw caption", elem_id="caption")

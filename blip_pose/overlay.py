@@ -160,7 +160,7 @@ def draw_overlay(
     footer_box: Box = (0, out.height - pad - line_h * len(footer), out.width, out.height)
 
     draw = ImageDraw.Draw(out)
-    joints: list[tuple[float, float, int]] = []
+    placed: list[tuple[float, float, int]] = []  # predicted joints, for the name labels
     for pose in sorted(poses, key=lambda p: not p.truth):  # ground truth below the prediction
         xy = np.asarray(pose.xy, dtype=np.float64).reshape(NUM_JOINTS, 2) * z + (z - 1) / 2
         drawn = _drawn(pose)
@@ -176,11 +176,11 @@ def draw_overlay(
                 draw.ellipse([x - r - 1, y - r - 1, x + r + 1, y + r + 1], outline=color, width=max(2, r // 2))
             else:
                 draw.ellipse([x - r, y - r, x + r, y + r], fill=color, outline="black")
-                joints.append((x, y, int(j)))
+                placed.append((x, y, int(j)))
 
-    if names and joints:
-        points = np.array([(x, y) for x, y, _ in joints])
-        texts = [CAPTION_NAMES[j] for _, _, j in joints]
+    if names and placed:
+        points = np.array([(x, y) for x, y, _ in placed])
+        texts = [CAPTION_NAMES[j] for _, _, j in placed]
         sizes = [(font.getlength(t) + 2 * stroke, style.font_size + 2 * stroke) for t in texts]
         taken: list[Box] = [header_box] + ([footer_box] if footer else [])
         for text, box in zip(texts, place_labels(points, sizes, out.size, style.radius + 1, taken)):

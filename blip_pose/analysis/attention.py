@@ -17,6 +17,7 @@ import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 
@@ -107,7 +108,7 @@ def generate_with_attention(
         for k, block in enumerate(model.text_decoder.bert.encoder.layer)
     ]
     try:  # the predictor's own generation (length, beams, caption grammar): the captions the model really writes
-        out = generate_from_embeds(
+        out: Any = generate_from_embeds(  # a GenerateDecoderOnlyOutput (return_dict_in_generate)
             model,
             encode_images(model, predictor.pixel_values(frames)),
             **{**predictor.generation_kwargs(), "num_beams": 1},
