@@ -187,7 +187,12 @@ def _demo(args: argparse.Namespace) -> int:
 
     model = args.model or DEMO_RUN
     predictor = PosePredictor.from_pretrained(model, device=args.device)
-    launch(build_demo(predictor, model, args.examples), server_name=args.host, server_port=args.port, share=args.share)
+    launch(
+        build_demo(predictor, predictor.source, args.examples),
+        server_name=args.host,
+        server_port=args.port,
+        share=args.share,
+    )
     return 0
 
 

@@ -174,6 +174,8 @@ class Preprocessing:
     simple_joints: tuple[str, ...] = DEFAULT_SIMPLE_JOINTS
 
     def __post_init__(self) -> None:
+        if not isinstance(self.simple_joints, (list, tuple)):
+            raise ValueError(f"simple_joints must be a list of joint names, got {self.simple_joints!r}")
         object.__setattr__(self, "simple_joints", tuple(self.simple_joints))  # a JSON list or a recipe's list
         joint_ids(self.simple_joints)  # unknown or no joints: an error here, not a grammar that never matches
         if self.mode not in MODES:
@@ -220,4 +222,7 @@ class Preprocessing:
         unknown = set(data) - {f.name for f in fields(cls)}
         if unknown:
             raise ValueError(f"{path}: unknown keys {sorted(unknown)}")
-        return cls(**data)
+        try:
+            return cls(**data)
+        except ValueError as err:  # a bad mode, size or joint name: said against the file
+            raise ValueError(f"{path}: {err}") from None

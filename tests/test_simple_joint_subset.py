@@ -50,3 +50,33 @@ def test_the_predictor_writes_the_subset(trained):
         SUBSET, key=CAPTION_NAMES.index
     )
     assert json.loads((out / "run_config.json").read_text())["data"]["caption_column"] == "simple_text"
+
+
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [("head", "must be a list of joint names"), (["nose"], "unknown joint name 'nose'"), ([], "subset is empty")],
+)
+def test_a_bad_recorded_subset_names_the_file(value, problem, tmp_path):
+    (tmp_path / "preprocessing.json").write_text(json.dumps({"mode": "resize", "simple_joints": value}))
+    with pytest.raises(ValueError, match=f"^{tmp_path / 'preprocessing.json'}: .*{problem}"):
+        Preprocessing.load(tmp_path)
+
+
+def test_captions_with_joints_outside_the_recorded_subset_are_refused(model_dir):
+    from types import SimpleNamespace
+
+    import numpy as np
+    from transformers import AutoTokenizer
+
+    from blip_pose.training.trainer import evaluation_grammar
+
+    found = np.zeros((2, 16), bool)
+    found[:, joint_ids(SUBSET)] = True  # five-joint captions, from a dataset whose card records no subset
+    refs = SimpleNamespace(found=found, sizes=np.full((2, 2), 64.0))
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    args = SimpleNamespace(constrained_decoding=True)
+    with pytest.raises(
+        ValueError, match=r"simple_text captions hold joints \['rknee', 'lknee', 'head'.*records simple_joints"
+    ):
+        evaluation_grammar(args, tokenizer, "simple_text", refs, ("upper_neck",))
+    assert evaluation_grammar(args, tokenizer, "simple_text", refs, SUBSET) is not None
