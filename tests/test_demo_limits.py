@@ -38,10 +38,11 @@ def test_a_file_over_the_limit_is_refused(handler, tmp_path):
     assert "over the demo's 20 MB upload limit" in message
 
 
-def test_demo_without_gradio_names_the_extra(monkeypatch, capsys):
+def test_demo_without_gradio_names_the_extra(monkeypatch, capsys, tmp_path):
+    monkeypatch.chdir(tmp_path)
     monkeypatch.setitem(sys.modules, "gradio", None)  # what an install without the `demo` extra gives
     monkeypatch.delitem(sys.modules, "blip_pose.demo_app", raising=False)
-    assert main(["demo", "outputs/whatever"]) == 2
+    assert main(["demo", "someone/model"]) == 2
     err = capsys.readouterr().err.strip()
     assert err == "error: the browser demo needs gradio, not installed here: pip install 'blip-pose[demo]'"
 
