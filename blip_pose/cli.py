@@ -152,6 +152,9 @@ def _metric_path(args: argparse.Namespace) -> int:
 
 
 def _predict(args: argparse.Namespace) -> int:
+    from blip_pose.checkpoint import local_or_hub
+
+    local_or_hub(args.model)  # a mistyped path fails before torch is even imported
     from blip_pose.predict_files import expand_inputs, predict_files, read_boxes
     from blip_pose.predictor import PosePredictor
 
@@ -178,12 +181,24 @@ def _predict(args: argparse.Namespace) -> int:
 def _demo(args: argparse.Namespace) -> int:
     if args.model is None and not Path(DEMO_RUN).is_dir():
         raise FileNotFoundError(f"no MODEL given and no {DEMO_RUN}: run `make demo` first, or pass a model")
-    from blip_pose.demo_app import build_demo, launch
+    from blip_pose.checkpoint import local_or_hub
+
+    local_or_hub(args.model or DEMO_RUN)  # a mistyped path fails before gradio and torch are imported
+    try:
+        from blip_pose.demo_app import build_demo, launch
+    except ModuleNotFoundError as err:  # gradio comes with the `demo` extra only
+        extra = "pip install 'blip-pose[demo]'"
+        raise ValueError(f"the browser demo needs {err.name}, not installed here: {extra}") from None
     from blip_pose.predictor import PosePredictor
 
     model = args.model or DEMO_RUN
     predictor = PosePredictor.from_pretrained(model, device=args.device)
-    launch(build_demo(predictor, model, args.examples), server_name=args.host, server_port=args.port, share=args.share)
+    launch(
+        build_demo(predictor, predictor.source, args.examples),
+        server_name=args.host,
+        server_port=args.port,
+        share=args.share,
+    )
     return 0
 
 

@@ -25,7 +25,14 @@ import numpy as np
 import torch
 from transformers import LogitsProcessor, PreTrainedTokenizerBase
 
-from blip_pose.pose_format import CAPTION_NAMES, LOC_BINS, LOC_TOKENS, caption_column, joint_ids
+from blip_pose.pose_format import (
+    CAPTION_NAMES,
+    DEFAULT_SIMPLE_JOINTS,
+    LOC_BINS,
+    LOC_TOKENS,
+    caption_column,
+    joint_ids,
+)
 
 _CONTINUATION = "##"
 _DONE = (-1, ())  # after EOS: only padding follows
@@ -54,7 +61,8 @@ class CaptionGrammar(LogitsProcessor):
             (:func:`blip_pose.loc_tokens.add_loc_tokens`).
         column: a coordinate column of :data:`~blip_pose.pose_format.CAPTION_COLUMNS`.
         width, height: the processed image (pixel numbers range over ``0..width`` and ``0..height``).
-        simple_joints: the joints of ``simple`` columns.
+        simple_joints: the joints of ``simple`` columns: the model's own subset, as its ``preprocessing.json``
+            records it (:class:`~blip_pose.geometry.Preprocessing`), never assumed.
     """
 
     def __init__(
@@ -63,7 +71,7 @@ class CaptionGrammar(LogitsProcessor):
         column: str,
         width: int,
         height: int,
-        simple_joints: tuple[str, ...] = ("upper_neck",),
+        simple_joints: tuple[str, ...] = DEFAULT_SIMPLE_JOINTS,
     ) -> None:
         entry = caption_column(column)
         self.eos_id = int(tokenizer.sep_token_id)
@@ -104,10 +112,16 @@ class CaptionGrammar(LogitsProcessor):
         self.max_new_tokens = sum(1 if isinstance(s, _TokenSlot) else s.longest for s in slots) + 1
 
     @classmethod
-    def for_sizes(cls, tokenizer: PreTrainedTokenizerBase, column: str, sizes: np.ndarray) -> CaptionGrammar:
+    def for_sizes(
+        cls,
+        tokenizer: PreTrainedTokenizerBase,
+        column: str,
+        sizes: np.ndarray,
+        simple_joints: tuple[str, ...] = DEFAULT_SIMPLE_JOINTS,
+    ) -> CaptionGrammar:
         """The grammar for images of ``sizes`` (N, 2) width, height: numbers range over the largest."""
         width, height = (int(np.ceil(v)) for v in np.asarray(sizes, dtype=np.float64).max(axis=0))
-        return cls(tokenizer, column, width, height)
+        return cls(tokenizer, column, width, height, simple_joints)
 
     # --- vocabulary ----------------------------------------------------------------------------------------------
 

@@ -28,8 +28,11 @@ from blip_pose.run_record import RUN_CONFIG_FILE, SYNTHETIC_DATASET_NAMES, flatt
 
 #: Where the bundled sample photos lie in a checkout or an installed tree (found by path, never imported).
 SAMPLE_IMAGES_DIR = Path(__file__).resolve().parents[1] / "mpii_pose_dataset" / "sample" / "images"
-#: Uploads above this size are refused by Gradio before they reach the model.
-MAX_FILE_SIZE = "20mb"
+#: Uploads above this size are refused: by Gradio's upload route, and by :func:`_image_source` for every other way an
+#: image arrives (a webcam or pasted data URL, a path), which that route never sees.
+MAX_FILE_MB = 20
+MAX_FILE_SIZE = f"{MAX_FILE_MB}mb"
+MAX_FILE_BYTES = MAX_FILE_MB * gr.FileSize.MB
 TABLE_HEADERS = ["joint", "x", "y", "found"]
 # System fonts: the default theme would ask Google Fonts, which an offline machine cannot reach.
 THEME = gr.themes.Default(font=["system-ui", "sans-serif"], font_mono=["ui-monospace", "monospace"])
@@ -74,14 +77,29 @@ def parse_box(text: str | None) -> list[float] | None:
     return box
 
 
+def _too_large(size: int, name: str) -> ValueError:
+    return ValueError(f"{name}: {size / gr.FileSize.MB:.1f} MB is over the demo's {MAX_FILE_MB} MB upload limit")
+
+
 def _image_source(payload: Any) -> tuple[str | bytes, str]:
-    """Gradio's raw image payload (uploaded file or webcam data URL) -> (path or bytes, name for messages)."""
+    """Gradio's raw image payload (uploaded file or webcam data URL) -> (path or bytes, name for messages).
+
+    Raises:
+        ValueError: an image over :data:`MAX_FILE_BYTES`, however it came (measured before a data URL is decoded).
+    """
     data = payload if isinstance(payload, dict) else {"path": payload}
     name = data.get("orig_name") or Path(str(data.get("path") or "image")).name
     url = data.get("url") or ""
     if not data.get("path") and url.startswith("data:"):
-        return base64.b64decode(url.split(",", 1)[1]), name
-    return str(data["path"]), name
+        encoded = url.split(",", 1)[1] if "," in url else ""
+        size = len(encoded) * 3 // 4 - encoded[-2:].count("=")  # the decoded size, without decoding
+        if size > MAX_FILE_BYTES:
+            raise _too_large(size, name)
+        return base64.b64decode(encoded), name
+    path = str(data.get("path"))
+    if os.path.isfile(path) and os.path.getsize(path) > MAX_FILE_BYTES:
+        raise _too_large(os.path.getsize(path), name)
+    return path, name
 
 
 def _rows(pose: PosePrediction) -> list[list[Any]]:
@@ -114,7 +132,7 @@ class DemoHandler:
             pose = self.predictor.predict_images([image], [box], [name])[0]
         except (ImageError, ValueError, OSError) as err:
             return None, [], "", None, f"**Cannot use this upload:** {err}"
-        overlay = draw_pose(image, pose.xy, pose.found, label="prediction")
+        overlay = draw_pose(image, pose.xy, pose.found, label="prediction", joints=self.predictor.caption_joints)
         record = self.out_dir / f"{Path(name).stem or 'image'}-pose.json"
         record.write_text(json.dumps(pose.to_dict(), indent=2))
         found = int(pose.found.sum())
@@ -143,7 +161,8 @@ def build_demo(
                     gr.Examples([[str(p)] for p in examples], inputs=[image], label="examples (bundled sample)")
             with gr.Column():
                 message = gr.Markdown(elem_id="message")
-                overlay = gr.Image(label="skeleton", type="pil", interactive=False, elem_id="overlay")
+                # No label badge: it would sit over the overlay's own header (its label and colour key).
+                overlay = gr.Image(label="skeleton", show_label=False, type="pil", interactive=False, elem_id="overlay")
                 gr.Markdown(_legend())
                 table = gr.Dataframe(headers=TABLE_HEADERS, label="joints (uploaded image's pixels)", elem_id="joints")
                 caption = gr.Textbox(label="raw caption", elem_id="caption")

@@ -32,6 +32,8 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from blip_pose.pose_format import DEFAULT_SIMPLE_JOINTS, joint_ids
+
 PREPROCESSING_FILE = "preprocessing.json"
 #: Key of a dataset card's YAML mapping each config to the recipe its images were made with (the builder writes it,
 #: training reads it, for a local folder and a Hub id alike).
@@ -167,13 +169,22 @@ def crop_transform(center: tuple[float, float], scale: float, size: int, padding
 
 @dataclass(frozen=True)
 class Preprocessing:
-    """How training images were made; saved beside the model as ``preprocessing.json``."""
+    """How training images and captions were made; saved beside the model as ``preprocessing.json``.
+
+    ``simple_joints``: the joints of the dataset's simple caption columns (a build setting): the caption grammar and
+    the predictor read the model's own subset from here, so a model trained on five-joint captions can write them.
+    """
 
     mode: str = "resize"
     image_size: int = 384
     crop_padding: float = 1.25
+    simple_joints: tuple[str, ...] = DEFAULT_SIMPLE_JOINTS
 
     def __post_init__(self) -> None:
+        if not isinstance(self.simple_joints, (list, tuple)):
+            raise ValueError(f"simple_joints must be a list of joint names, got {self.simple_joints!r}")
+        object.__setattr__(self, "simple_joints", tuple(self.simple_joints))  # a JSON list or a recipe's list
+        joint_ids(self.simple_joints)  # unknown or no joints: an error here, not a grammar that never matches
         if self.mode not in MODES:
             raise ValueError(f"preprocessing mode must be one of {MODES}, got {self.mode!r}")
         if self.image_size <= 0 or self.crop_padding <= 0:
@@ -215,7 +226,10 @@ class Preprocessing:
             raise ValueError(f"{path}: not valid JSON ({err})") from None
         if not isinstance(data, dict):
             raise ValueError(f"{path}: expected a JSON object, got {type(data).__name__}")
-        unknown = set(data) - {"mode", "image_size", "crop_padding"}
+        unknown = set(data) - {f.name for f in fields(cls)}
         if unknown:
             raise ValueError(f"{path}: unknown keys {sorted(unknown)}")
-        return cls(**data)
+        try:
+            return cls(**data)
+        except ValueError as err:  # a bad mode, size or joint name: said against the file
+            raise ValueError(f"{path}: {err}") from None

@@ -124,9 +124,18 @@ def wrap(text: str, font: ImageFont.FreeTypeFont | ImageFont.ImageFont, width: f
 
 
 def draw_overlay(
-    image: Image.Image, poses: Sequence[Pose], *, names: bool = True, label: str | None = None
+    image: Image.Image,
+    poses: Sequence[Pose],
+    *,
+    names: bool = True,
+    label: str | None = None,
+    joints: Sequence[int] | None = None,
 ) -> Image.Image:
-    """A copy of ``image`` (enlarged when small, see :class:`Style`) with the skeletons, legend and notes."""
+    """A copy of ``image`` (enlarged when small, see :class:`Style`) with the skeletons, legend and notes.
+
+    ``joints``: the ids the caption writes (all 16 by default); only those can be listed as missing, so a
+    one-joint caption's overlay does not call the 15 joints it never writes missing.
+    """
     style = Style.for_size(*image.size)
     z = style.zoom
     out = image.convert("RGB")
@@ -142,14 +151,16 @@ def draw_overlay(
     kinds = {p.truth for p in poses}
     footer: list[str] = []
     if prediction is not None:
-        missing = [CAPTION_NAMES[j] for j in np.flatnonzero(~_drawn(prediction))]
+        expected = np.zeros(NUM_JOINTS, bool)
+        expected[list(range(NUM_JOINTS)) if joints is None else list(joints)] = True
+        missing = [CAPTION_NAMES[j] for j in np.flatnonzero(expected & ~_drawn(prediction))]
         if missing:
             footer = wrap("missing: " + " ".join(missing), font, out.width - 4 * pad)
     header_box: Box = (0, 0, out.width, pad + line_h * (len(header) + 1 + (len(kinds) > 1)))
     footer_box: Box = (0, out.height - pad - line_h * len(footer), out.width, out.height)
 
     draw = ImageDraw.Draw(out)
-    joints: list[tuple[float, float, int]] = []
+    placed: list[tuple[float, float, int]] = []  # predicted joints, for the name labels
     for pose in sorted(poses, key=lambda p: not p.truth):  # ground truth below the prediction
         xy = np.asarray(pose.xy, dtype=np.float64).reshape(NUM_JOINTS, 2) * z + (z - 1) / 2
         drawn = _drawn(pose)
@@ -165,11 +176,11 @@ def draw_overlay(
                 draw.ellipse([x - r - 1, y - r - 1, x + r + 1, y + r + 1], outline=color, width=max(2, r // 2))
             else:
                 draw.ellipse([x - r, y - r, x + r, y + r], fill=color, outline="black")
-                joints.append((x, y, int(j)))
+                placed.append((x, y, int(j)))
 
-    if names and joints:
-        points = np.array([(x, y) for x, y, _ in joints])
-        texts = [CAPTION_NAMES[j] for _, _, j in joints]
+    if names and placed:
+        points = np.array([(x, y) for x, y, _ in placed])
+        texts = [CAPTION_NAMES[j] for _, _, j in placed]
         sizes = [(font.getlength(t) + 2 * stroke, style.font_size + 2 * stroke) for t in texts]
         taken: list[Box] = [header_box] + ([footer_box] if footer else [])
         for text, box in zip(texts, place_labels(points, sizes, out.size, style.radius + 1, taken)):
@@ -227,6 +238,7 @@ def draw_pose(
     *,
     names: bool = True,
     label: str | None = None,
+    joints: Sequence[int] | None = None,
 ) -> Image.Image:
     """One skeleton (a prediction or a dataset's annotation) on a copy of ``image``.
 
@@ -235,9 +247,10 @@ def draw_pose(
         found: (16,) which joints exist (default: those with finite coordinates); missing ones are listed.
         names: write each joint's caption name beside it (where there is room).
         label: a line of text at the top (e.g. the file name).
+        joints: ids of the joints the caption writes (all 16 by default): the others are never "missing".
     """
     found = np.ones(NUM_JOINTS, bool) if found is None else np.asarray(found, bool)
-    return draw_overlay(image, [Pose(np.asarray(xy), found)], names=names, label=label)
+    return draw_overlay(image, [Pose(np.asarray(xy), found)], names=names, label=label, joints=joints)
 
 
 def draw_comparison(
@@ -249,6 +262,10 @@ def draw_comparison(
     names: bool = False,
     label: str | None = None,
 ) -> Image.Image:
-    """Prediction (filled) over ground truth (rings) on one image; shapes (16, 2), (16,), (16, 2)."""
+    """Prediction (filled) over ground truth (rings) on one image; shapes (16, 2), (16,), (16, 2).
+
+    Only joints the ground truth has (finite ``ref_xy``) can be missing from the prediction."""
     truth = Pose(np.asarray(ref_xy), np.ones(NUM_JOINTS, bool), truth=True)
-    return draw_overlay(image, [truth, Pose(np.asarray(pred_xy), np.asarray(pred_found))], names=names, label=label)
+    expected = np.flatnonzero(_drawn(truth)).tolist()
+    pred = Pose(np.asarray(pred_xy), np.asarray(pred_found))
+    return draw_overlay(image, [truth, pred], names=names, label=label, joints=expected)

@@ -26,7 +26,9 @@ With ``LOC_BINS`` a multiple of the image side (384 and 128 px) whole pixels rou
 Parsing reads what a model really emits after ``tokenizer.decode``: any case, spaces around ``:``, ``,`` and
 ``.`` (``"rankl : 123 , 356"``), ``"upper _ neck"``, joints missing, repeated (the first one counts) or out of
 order, garbage between them, negative numbers. A number longer than :data:`MAX_DIGITS` digits counts as not
-found rather than as a coordinate. Parsers never raise on model output: they return coordinates plus a
+found rather than as a coordinate. Digits are ASCII ``0-9`` only, in every parser: a tokenizer writes no other, so
+a full-width ``１０`` or Arabic-Indic ``١٠`` is garbage (not found), never a number one parser reads and another
+rejects. Parsers never raise on model output: they return coordinates plus a
 found-mask per joint.
 
 To add a caption format: write its render and batch-parse functions here, add a :class:`CaptionFormat` to
@@ -107,6 +109,9 @@ PAPER_TABLE_SWAPS: tuple[tuple[int, int], ...] = ((3, 5), (9, 11))
 DEFAULT_SIMPLE_JOINTS: tuple[str, ...] = ("upper_neck",)
 #: Numbers with more digits than this are treated as garbage (a joint "found" at 10^7 px is not a prediction).
 MAX_DIGITS = 6
+#: The same bound for coordinates given as numbers: no pixel of any image lies this far out, and squaring anything
+#: below it cannot overflow a float64 (1e200 or 1.7e308 "found" would make every mean error infinite).
+MAX_COORDINATE = 10.0**MAX_DIGITS
 
 
 def joint_ids(joints: Iterable[str | int] | None = None) -> list[int]:
@@ -194,11 +199,16 @@ def render_visibility(visible: Sequence | np.ndarray, joints: Iterable[str | int
 _WS = r"(?>\s*)"  # atomic: sre runs it as one fast scan, several times quicker than the possessive \s*+
 _NAME_ALT = "|".join(n.replace("_", rf"{_WS}(?:_{_WS})?") for n in sorted(CAPTION_NAMES, key=len, reverse=True))
 _NUM = rf"(?:-{_WS})?(?>\d+)(?:{_WS}\.{_WS}(?>\d+))?"
-_COORD_RE = re.compile(rf"(?<![a-z])({_NAME_ALT}){_WS}:{_WS}({_NUM}){_WS},{_WS}({_NUM})(?![\d.])", re.IGNORECASE)
-_VIS_RE = re.compile(rf"(?<![a-z])({_NAME_ALT}){_WS}:{_WS}((?>\d+))(?!{_WS}[\d.,])", re.IGNORECASE)
+# re.ASCII: a digit is 0-9 and a space is ASCII whitespace, in every parser (see the module docstring).
+_COORD_RE = re.compile(
+    rf"(?<![a-z])({_NAME_ALT}){_WS}:{_WS}({_NUM}){_WS},{_WS}({_NUM})(?![\d.])", re.IGNORECASE | re.ASCII
+)
+_VIS_RE = re.compile(rf"(?<![a-z])({_NAME_ALT}){_WS}:{_WS}((?>\d+))(?!{_WS}[\d.,])", re.IGNORECASE | re.ASCII)
 _NAME_KEY = {n.replace("_", ""): i for i, n in enumerate(CAPTION_NAMES)}
 # The exact form render_coords writes for all 16 joints: parsed in bulk by parse_coords_batch.
-_CANONICAL_RE = re.compile(" ".join(rf"{n}:-?\d{{1,{MAX_DIGITS}}},-?\d{{1,{MAX_DIGITS}}}" for n in CAPTION_NAMES))
+_CANONICAL_RE = re.compile(
+    " ".join(rf"{n}:-?\d{{1,{MAX_DIGITS}}},-?\d{{1,{MAX_DIGITS}}}" for n in CAPTION_NAMES), re.ASCII
+)
 # Deletes the names and spaces the separators of canonical captions, leaving only the numbers.
 _NUMBERS_ONLY = str.maketrans({**{c: None for c in "abcdefghijklmnopqrstuvwxyz_"}, ":": " ", ",": " "})
 
@@ -208,7 +218,7 @@ def _joint_index(name: str) -> int:
 
 
 def _number(text: str) -> float | None:
-    text = re.sub(r"\s", "", text)
+    text = re.sub(r"\s", "", text, flags=re.ASCII)
     digits = text.lstrip("-").split(".")[0]
     if len(digits) > MAX_DIGITS:
         return None
@@ -310,7 +320,7 @@ def parse_coords_batch(captions: Sequence[str]) -> tuple[np.ndarray, np.ndarray]
     found = np.zeros((n, NUM_JOINTS), dtype=bool)
     canonical, texts = [], []
     for i, c in enumerate(captions):
-        if not isinstance(c, str):
+        if not isinstance(c, str) or not c.isascii():  # str.lower() maps some non-ASCII letters to ASCII ones
             continue
         if not _CANONICAL_RE.fullmatch(c):
             c = _undo_decode_spacing(c)
@@ -334,7 +344,7 @@ def parse_coords_batch(captions: Sequence[str]) -> tuple[np.ndarray, np.ndarray]
 #: Bins of a loc token over the processed image's width (x) or height (y): one per pixel at the method's 384 px.
 LOC_BINS = 384
 LOC_TOKENS: tuple[str, ...] = tuple(f"<loc{i}>" for i in range(LOC_BINS))
-_LOC_RE = re.compile(r"<\s*loc\s*(\d+)\s*>", re.IGNORECASE)
+_LOC_RE = re.compile(r"<\s*loc\s*(\d+)\s*>", re.IGNORECASE | re.ASCII)
 
 
 def render_loc(points: Sequence | np.ndarray, width: float, height: float) -> str:

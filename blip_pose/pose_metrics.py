@@ -9,7 +9,10 @@ Conventions (shapes: N samples, J joints, T thresholds):
 - coordinates are pixels in one frame per sample, float (N, J, 2); a joint not found is NaN in both x and y
   (what :func:`blip_pose.pose_format.parse_coords_batch` returns) and False in its found mask (N, J);
 - a joint is *evaluated* when the reference has it (and, if reference visibility is given, it is visible);
-- a predicted joint that is missing but evaluated is wrong at every threshold and left out of the errors.
+- a predicted joint that is missing but evaluated is wrong at every threshold and left out of the errors;
+- a coordinate at or beyond :data:`~blip_pose.pose_format.MAX_COORDINATE` pixels (the caption parsers' bound) is
+  not a position: in a prediction the joint counts as missing, in a reference it is an error. So every score is
+  finite and no distance overflows, whatever numbers come in.
 """
 
 from __future__ import annotations
@@ -19,7 +22,13 @@ from typing import Any
 
 import numpy as np
 
-from blip_pose.pose_format import CAPTION_COLUMNS, CAPTION_NAMES, COORDINATE_COLUMNS, parse_visibility
+from blip_pose.pose_format import (
+    CAPTION_COLUMNS,
+    CAPTION_NAMES,
+    COORDINATE_COLUMNS,
+    MAX_COORDINATE,
+    parse_visibility,
+)
 
 #: Pixel thresholds of the published accuracy (a sample is correct when its error is within T px).
 DEFAULT_THRESHOLDS: tuple[float, ...] = (25.0, 5.0, 1.0)
@@ -128,7 +137,8 @@ def head_sizes_from_boxes(head_boxes: np.ndarray) -> np.ndarray:
     Returns:
         float (N,).
     """
-    return HEAD_SIZE_FACTOR * np.hypot(head_boxes[:, 2] - head_boxes[:, 0], head_boxes[:, 3] - head_boxes[:, 1])
+    with np.errstate(over="ignore"):  # an overflowing box gives inf, which _head_sizes refuses by name
+        return HEAD_SIZE_FACTOR * np.hypot(head_boxes[:, 2] - head_boxes[:, 0], head_boxes[:, 3] - head_boxes[:, 1])
 
 
 def _mean_or_nan(values: np.ndarray) -> float:
@@ -140,6 +150,21 @@ def _check_finite_where(xy: np.ndarray, found: np.ndarray, what: str) -> None:
     if bad.any():
         i, j = np.argwhere(bad)[0]
         raise ValueError(f"{what}[{i}] joint {j} is marked found but its coordinates are {xy[i, j].tolist()}")
+
+
+def beyond_bound(xy: np.ndarray) -> np.ndarray:
+    """bool (..., J): joints with a coordinate at or beyond :data:`MAX_COORDINATE` (not a position; NaN is not)."""
+    with np.errstate(invalid="ignore"):
+        return (np.abs(xy) >= MAX_COORDINATE).any(axis=-1)
+
+
+def _check_bounded(xy: np.ndarray, found: np.ndarray, what: str) -> None:
+    bad = found & beyond_bound(xy)
+    if bad.any():
+        i, j = np.argwhere(bad)[0]
+        raise ValueError(
+            f"{what}[{i}] joint {j} is {xy[i, j].tolist()}; coordinates must lie within +-{MAX_COORDINATE:.0e} px"
+        )
 
 
 def _is_array_like(value: Any) -> bool:
@@ -231,7 +256,8 @@ def pose_scores(
     """Every output of the metric, as plain floats (keys documented in the metric card).
 
     Args:
-        pred_xy, ref_xy: float (N, J, 2) pixels; NaN allowed only where not found.
+        pred_xy, ref_xy: float (N, J, 2) pixels; NaN allowed only where not found; predictions beyond
+            :data:`MAX_COORDINATE` count as not found, references beyond it are refused.
         pred_found, ref_found: bool (N, J).
         thresholds: pixel thresholds of ``accuracy@T``; ``criterion``: ``"mean"`` or ``"all"``.
         pck_thresholds: pixel thresholds of ``pck@T``.
@@ -239,7 +265,8 @@ def pose_scores(
         head_boxes: float (N, 4) x1, y1, x2, y2, or head_sizes: float (N,); either adds ``pckh@0.5``.
         joint_names: J names used in the per-joint keys.
     Raises:
-        ValueError: on bad shapes, non-finite found coordinates, a reference with no joint, bad thresholds.
+        ValueError: on bad shapes, non-finite found coordinates or unbounded references, a reference with no joint,
+            bad thresholds.
     """
     pred_xy, ref_xy = np.asarray(pred_xy, dtype=np.float64), np.asarray(ref_xy, dtype=np.float64)
     pred_found, ref_found = np.asarray(pred_found, dtype=bool), np.asarray(ref_found, dtype=bool)
@@ -256,6 +283,9 @@ def pose_scores(
         raise ValueError(f"{len(joint_names)} joint names for {j} joints")
     _check_finite_where(pred_xy, pred_found, "predictions")
     _check_finite_where(ref_xy, ref_found, "references")
+    _check_bounded(ref_xy, ref_found, "references")
+    pred_found = pred_found & ~beyond_bound(pred_xy)  # a prediction out of every image: the joint is missing
+    pred_xy = np.where(pred_found[..., None], pred_xy, np.nan)
     empty = ~ref_found.any(axis=1)
     if empty.any():
         raise ValueError(f"references[{int(np.flatnonzero(empty)[0])}] has no joint; nothing to score against")

@@ -170,9 +170,14 @@ def predict_files(
                     summary.predicted += 1
                     if overlays:
                         overlay = out_dir / f"{stems[i]}.png"
-                        draw_pose(loaded[i], results[i].xy, results[i].found, names=names, label=paths[i].name).save(
-                            overlay
-                        )
+                        draw_pose(
+                            loaded[i],
+                            results[i].xy,
+                            results[i].found,
+                            names=names,
+                            label=paths[i].name,
+                            joints=predictor.caption_joints,
+                        ).save(overlay)
                         summary.outputs.append(overlay)
                 records.write(json.dumps(record) + "\n")
             bar.update(len(chunk))

@@ -28,11 +28,13 @@ from huggingface_hub import hf_hub_download
 from PIL import Image, ImageOps
 from transformers import BlipForConditionalGeneration, BlipProcessor, LogitsProcessorList
 
+from blip_pose.checkpoint import local_or_hub, missing_weights
 from blip_pose.constrained import CaptionGrammar
-from blip_pose.generation import encode_loss_generate
+from blip_pose.generation import NaNScoresError, RefuseNaNScores, encode_loss_generate, nonfinite_tensor
 from blip_pose.geometry import MPII_SCALE_PX, PREPROCESSING_FILE, BoxTransform, Preprocessing
 from blip_pose.images import open_image, to_rgb
-from blip_pose.pose_format import CAPTION_NAMES, JOINT_NAMES, NUM_JOINTS, parse_pixels
+from blip_pose.loc_tokens import has_loc_tokens
+from blip_pose.pose_format import CAPTION_NAMES, JOINT_NAMES, LOC, NUM_JOINTS, joint_ids, parse_pixels
 from blip_pose.pose_format import caption_column as caption_column_entry
 from blip_pose.pretrained import resolve_pretrained
 from blip_pose.run_record import RUN_CONFIG_FILE, caption_column_name, flatten_run_config, read_json
@@ -129,14 +131,15 @@ def load_image(image: ImageInput) -> tuple[Image.Image, str | None]:
 
 
 def _load_model_files(model_id: str, hub: dict[str, Any]) -> tuple[BlipProcessor, BlipForConditionalGeneration]:
-    """Processor and weights; a corrupt file of a local folder is a ValueError naming it (not a library trace)."""
+    """Processor and safetensors weights (never a pickle); a corrupt file of a local folder is a ValueError naming
+    it (not a library trace), and so are weights holding NaN or inf (they would predict every joint at (0, 0))."""
     from safetensors import SafetensorError
 
+    if Path(model_id).is_dir() and (problem := missing_weights(model_id)):
+        raise ValueError(problem)
     try:
-        return (
-            BlipProcessor.from_pretrained(model_id, **hub),
-            BlipForConditionalGeneration.from_pretrained(model_id, **hub),
-        )
+        processor = BlipProcessor.from_pretrained(model_id, **hub)
+        model = BlipForConditionalGeneration.from_pretrained(model_id, use_safetensors=True, **hub)
     except (OSError, SafetensorError, json.JSONDecodeError, UnicodeDecodeError, ValueError) as err:
         folder = Path(model_id)
         if folder.is_dir():
@@ -144,6 +147,10 @@ def _load_model_files(model_id: str, hub: dict[str, Any]) -> tuple[BlipProcessor
             if bad is not None:
                 raise ValueError(f"{bad}: {err}".splitlines()[0]) from None
         raise ValueError(f"{model_id}: cannot load the model ({str(err).splitlines()[0]})") from None
+    broken = nonfinite_tensor(model)
+    if broken is not None:
+        raise ValueError(f"{model_id}: weight {broken} holds NaN or inf; the model cannot predict (corrupt weights?)")
+    return processor, model
 
 
 def _first_unreadable(folder: Path) -> Path | None:
@@ -185,6 +192,12 @@ class PosePredictor:
         constrained: bool = True,
     ) -> None:
         self.caption_column = caption_column_entry(caption_column).name  # a coordinate column, or an error
+        if (caption_column_entry(caption_column).format is LOC) != has_loc_tokens(processor.tokenizer):
+            has = "has" if has_loc_tokens(processor.tokenizer) else "lacks"
+            raise ValueError(
+                f"caption column {caption_column!r} does not fit the model: its tokenizer {has} the <locN> tokens "
+                "that loc_text models (and only they) write"
+            )
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         if self.device.type == "cuda" and not torch.cuda.is_available():
             raise ValueError(f"device {str(self.device)!r}: CUDA is not available here (use --device cpu)")
@@ -198,6 +211,8 @@ class PosePredictor:
         # Grammar-constrained decoding: every generated caption parses (built on first use: it scans the vocabulary).
         self.constrained = constrained
         self._grammar: CaptionGrammar | None = None
+        #: Where the model came from (errors name it); from_pretrained sets the folder or Hub id.
+        self.source = "the model"
 
     @classmethod
     def from_pretrained(
@@ -220,10 +235,11 @@ class PosePredictor:
             dtype: e.g. ``"float16"`` or ``torch.bfloat16`` (default float32).
             caption_column: the caption column the model writes (a coordinate column of
                 :data:`~blip_pose.pose_format.CAPTION_COLUMNS`); default: the run's in ``run_config.json``, else
-                ``text``.
+                the model's own tokenizer says (``loc_text`` when it has the ``<locN>`` tokens, else ``text``).
             constrained: grammar-constrained decoding (:mod:`blip_pose.constrained`): every caption parses.
         """
         model_id = resolve_pretrained(str(model_id))  # "pretrained:tiny-pose": the model the package ships
+        model_id = local_or_hub(model_id)  # a mistyped local path fails now, not after minutes of Hub retries
         hub: dict[str, Any] = {"revision": revision, "cache_dir": cache_dir, "token": token}
         processor, model = _load_model_files(model_id, hub)
         path = _optional_file(model_id, PREPROCESSING_FILE, **hub)
@@ -240,16 +256,31 @@ class PosePredictor:
             preprocessing = Preprocessing.load(path.parent)
         if caption_column is None:
             run_config = _optional_file(model_id, RUN_CONFIG_FILE, **hub)
-            caption_column = caption_column_name(flatten_run_config(read_json(run_config))) if run_config else "text"
-        return cls(
-            model,
-            processor,
-            preprocessing,
-            caption_column=caption_column,
-            device=device,
-            dtype=dtype,
-            constrained=constrained,
-        )
+            if run_config is not None:
+                caption_column = caption_column_name(flatten_run_config(read_json(run_config)))
+            else:
+                caption_column = "loc_text" if has_loc_tokens(processor.tokenizer) else "text"
+                logger.warning("%s has no %s: decoding %s captions", model_id, RUN_CONFIG_FILE, caption_column)
+        try:
+            predictor = cls(
+                model,
+                processor,
+                preprocessing,
+                caption_column=caption_column,
+                device=device,
+                dtype=dtype,
+                constrained=constrained,
+            )
+        except ValueError as err:
+            raise ValueError(f"{model_id}: {err}") from None
+        predictor.source = model_id
+        return predictor
+
+    @property
+    def caption_joints(self) -> list[int]:
+        """Ids of the joints this model's captions write: its recorded simple subset for a simple column, else all."""
+        column = caption_column_entry(self.caption_column)
+        return joint_ids(self.preprocessing.simple_joints if column.simple else None)
 
     def transform_for(self, width: int, height: int, person_box: PersonBox | None = None) -> BoxTransform:
         """The training transform of a ``width`` x ``height`` image (crop models: around ``person_box``)."""
@@ -277,27 +308,36 @@ class PosePredictor:
         except ValueError as err:
             raise ValueError(f"{name or 'image'}: person box {box}: {err}") from None
 
-    @torch.inference_mode()
-    def generate(self, frames: list[Image.Image]) -> list[str]:
-        """Captions of processed-frame images; the model sees only the image (never a caption prompt)."""
-        pixels = self.processor(images=frames, return_tensors="pt")["pixel_values"]
+    def pixel_values(self, frames: Sequence[Image.Image]) -> torch.Tensor:
+        """Model-input frames as the model's pixel tensor, on its device and in its dtype."""
+        pixels = self.processor(images=list(frames), return_tensors="pt")["pixel_values"]
+        return pixels.to(device=self.device, dtype=self.dtype)
+
+    def generation_kwargs(self) -> dict[str, Any]:
+        """How this model writes captions: length limit, beams, and logits processors (the NaN check, then the
+        caption grammar of its column and joint subset). The predictor and every analysis generate with these, so
+        an analysis explains the captions the model really writes."""
         config = self.model.generation_config
         # BLIP's text decoder does not read the saved generation config: the limits are passed explicitly.
         max_new_tokens = config.max_new_tokens or self.processor.tokenizer.model_max_length
-        processors = None
+        processors = LogitsProcessorList([RefuseNaNScores()])
         if self.constrained:
             if self._grammar is None:
                 size = self.preprocessing.image_size
-                self._grammar = CaptionGrammar(self.processor.tokenizer, self.caption_column, size, size)
+                self._grammar = CaptionGrammar(
+                    self.processor.tokenizer, self.caption_column, size, size, self.preprocessing.simple_joints
+                )
             max_new_tokens = max(max_new_tokens, self._grammar.max_new_tokens)  # the longest valid caption fits
-            processors = LogitsProcessorList([self._grammar])
-        out = encode_loss_generate(
-            self.model,
-            pixels.to(device=self.device, dtype=self.dtype),
-            max_new_tokens=max_new_tokens,
-            num_beams=config.num_beams or 1,
-            logits_processor=processors,
-        )
+            processors.append(self._grammar)
+        return {"max_new_tokens": max_new_tokens, "num_beams": config.num_beams or 1, "logits_processor": processors}
+
+    @torch.inference_mode()
+    def generate(self, frames: list[Image.Image]) -> list[str]:
+        """Captions of processed-frame images; the model sees only the image (never a caption prompt)."""
+        try:
+            out = encode_loss_generate(self.model, self.pixel_values(frames), **self.generation_kwargs())
+        except NaNScoresError as err:
+            raise NaNScoresError(f"{self.source}: {err}") from None
         assert out.sequences is not None
         return self.processor.batch_decode(out.sequences, skip_special_tokens=True)
 

@@ -93,6 +93,15 @@ def test_attention_rows_sum_to_one(model_dir):
             assert att.labels == token_labels(*token_spans(predictor.processor.tokenizer, _ids(predictor, att)), "text")
 
 
+def test_attention_explains_the_captions_the_predictor_writes(model_dir):
+    """Same generation as the predictor (its caption grammar included), so the same captions."""
+    predictor = PosePredictor.from_pretrained(model_dir, device="cpu")
+    frames = [Image.new("RGB", (128, 128), c) for c in ("gray", "teal")]
+    captions = [att.caption for att in generate_with_attention(predictor, frames, None, None)]
+    assert captions == predictor.generate(frames)
+    assert all(parse_coords(c).found.all() for c in captions)  # the grammar's captions, not unconstrained text
+
+
 def _ids(predictor, att):
     return predictor.processor.tokenizer.convert_tokens_to_ids(att.tokens)
 

@@ -63,3 +63,15 @@ def test_non_image_upload_shows_a_message_not_a_traceback(url, browser, tmp_path
     assert message == "Cannot use this upload: notes.jpg: not a readable image file [not_an_image]"
     assert not browser.find_elements(By.CSS_SELECTOR, "#overlay img")
     assert "Traceback" not in browser.page_source
+
+
+def test_nothing_covers_the_overlays_colour_key(url, browser, tmp_path):
+    upload(browser, url, SAMPLE_IMAGES[0])
+    overlay = browser.find_element(By.CSS_SELECTOR, "#overlay img")
+    browser.save_screenshot(str(tmp_path / "overlay.png"))
+    top = overlay.rect["y"]
+    # Gradio's label badge sat at the image's top-left, over the overlay's header (its label and colour key).
+    badges = [
+        b for b in browser.find_elements(By.CSS_SELECTOR, "#overlay [data-testid=block-label]") if b.is_displayed()
+    ]
+    assert not [b for b in badges if b.rect["y"] + b.rect["height"] > top]

@@ -17,6 +17,7 @@ import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 
@@ -28,6 +29,7 @@ from PIL import Image
 from tqdm.auto import tqdm
 
 from blip_pose.analysis.common import write_json
+from blip_pose.generation import encode_images, generate_from_embeds
 from blip_pose.pose_format import CAPTION_NAMES, NUM_JOINTS, SKELETON, joint_spans, parse_pixels
 from blip_pose.predictor import PosePredictor
 
@@ -95,20 +97,21 @@ def token_labels(caption: str, spans: Sequence[tuple[int, int]], column: str) ->
 def generate_with_attention(
     predictor: PosePredictor, frames: Sequence[Image.Image], layer: int | None, head: int | None
 ) -> list[TokenAttention]:
-    """Greedy captions of model-input frames and their attention (``layer`` None: the last)."""
+    """Greedy captions of model-input frames and their attention (``layer`` None: the last), generated as the
+    predictor generates them (:meth:`~blip_pose.predictor.PosePredictor.generation_kwargs`: same length limit and
+    caption grammar), so the attention explains the captions the model writes."""
     model, tokenizer = predictor.model, predictor.processor.tokenizer
     layer = layer or model.config.text_config.num_hidden_layers
-    pixels = predictor.processor(images=list(frames), return_tensors="pt")["pixel_values"]
     cross: list[list[torch.Tensor]] = [[] for _ in model.text_decoder.bert.encoder.layer]
     hooks = [
         block.crossattention.self.register_forward_hook(lambda m, i, out, k=k: cross[k].append(out[1].float().cpu()))
         for k, block in enumerate(model.text_decoder.bert.encoder.layer)
     ]
-    try:
-        out = model.generate(
-            pixel_values=pixels.to(device=predictor.device, dtype=predictor.dtype),
-            max_new_tokens=model.generation_config.max_new_tokens or tokenizer.model_max_length,
-            num_beams=1,
+    try:  # the predictor's own generation (length, beams, caption grammar): the captions the model really writes
+        out: Any = generate_from_embeds(  # a GenerateDecoderOnlyOutput (return_dict_in_generate)
+            model,
+            encode_images(model, predictor.pixel_values(frames)),
+            **{**predictor.generation_kwargs(), "num_beams": 1},
             output_attentions=True,
             return_dict_in_generate=True,
         )

@@ -17,6 +17,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 from PIL import Image
+from tqdm.auto import tqdm
 
 from blip_pose.analysis.common import Split, fit, generate, tiles, write_json
 from blip_pose.overlay import draw_comparison
@@ -151,7 +152,7 @@ def occlusion(
             patch_mask(f.width, f.height, refs.xy[i], refs.found[i], set(group), half_sides[i])
             for i, f in enumerate(split.frames)
         ]
-        for name, group in groups.items()
+        for name, group in tqdm(groups.items(), desc="occlusion: patches", unit="group", leave=False)
     }
     frames = [masked(f, m) for name in groups for f, m in zip(split.frames, masks[name])]
     n = len(split.frames)

@@ -26,11 +26,12 @@ def split_panels(predictor: PosePredictor, split: Split, out: Path, batch_size: 
     for i, frame in enumerate(split.frames):
         shown, factor = fit(frame, cell)
         ref, pred = refs.xy[i] * factor, pred_xy[i] * factor
+        written = np.flatnonzero(refs.found[i]).tolist()  # only the reference's joints can be missing
         rows.append(
             [
                 shown,
-                draw_pose(shown, ref, refs.found[i], label="ground truth"),
-                draw_pose(shown, pred, found[i], label="prediction"),
+                draw_pose(shown, ref, refs.found[i], label="ground truth", joints=written),
+                draw_pose(shown, pred, found[i], label="prediction", joints=written),
             ]
         )
         errors = joint_errors(pred_xy[i], refs.xy[i])
@@ -73,7 +74,9 @@ def folder_panels(
     rows = []
     for image, pose in zip(images, poses):
         shown, factor = fit(image, cell)
-        rows.append([shown, draw_pose(shown, pose.xy * factor, pose.found, label="prediction")])
+        rows.append(
+            [shown, draw_pose(shown, pose.xy * factor, pose.found, label="prediction", joints=predictor.caption_joints)]
+        )
     png = out / "panels.png"
     grid(rows, ["input", "prediction"], [Path(n).name for n in names], cell).save(png)
     data = {"frame": "original image pixels", "images": [p.to_dict() for p in poses], "skipped": skipped}

@@ -87,11 +87,12 @@ def stages(
     rows = []
     for i, frame in enumerate(frames):
         shown, factor = fit(frame, cell)
-        row = [draw_pose(shown, refs_xy[i] * factor, refs_found[i], label="ground truth", names=False)]
+        written = np.flatnonzero(refs_found[i]).tolist()  # only the reference's joints can be missing
+        row = [draw_pose(shown, refs_xy[i] * factor, refs_found[i], label="ground truth", names=False, joints=written)]
         for xy, found in predictions:
             error = _mean(joint_errors(xy[i], refs_xy[i]))
             label = "no joint read" if error is None else f"mean error {error:.1f} px"
-            row.append(draw_pose(shown, xy[i] * factor, found[i], label=label, names=False))
+            row.append(draw_pose(shown, xy[i] * factor, found[i], label=label, names=False, joints=written))
         rows.append(row)
     png = out / "stages.png"
     grid(rows, ["ground truth", *titles], names, cell).save(png)

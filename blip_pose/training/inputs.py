@@ -45,7 +45,11 @@ class RunInputs(NamedTuple):
             "processing_class": processor,
             "max_new_tokens": self.max_new_tokens,
             "grammar": evaluation_grammar(
-                training_args, processor.tokenizer, data_args.caption_column, self.references.sizes
+                training_args,
+                processor.tokenizer,
+                data_args.caption_column,
+                self.references,
+                self.record.preprocessing.simple_joints,
             ),
         }
 

@@ -12,7 +12,7 @@ from transformers import BlipForConditionalGeneration, BlipProcessor
 from transformers.trainer import TRAINER_STATE_NAME
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
-from blip_pose.checkpoint import missing_processor_parts
+from blip_pose.checkpoint import local_or_hub, missing_processor_parts, missing_weights
 from blip_pose.loc_tokens import add_loc_tokens
 from blip_pose.pose_format import CAPTION_COLUMNS, LOC
 from blip_pose.presets import PRESETS, save_preset
@@ -56,8 +56,14 @@ def resolve_checkpoint(model_name_or_path: str, output_dir: str | Path, seed: in
         if not (folder / "config.json").is_file():
             save_preset(preset, folder, seed=seed)
         return str(folder)
+    try:  # a mistyped local path fails now, not after minutes of Hub retries
+        model_name_or_path = local_or_hub(model_name_or_path, "--model_name_or_path")
+    except FileNotFoundError as err:
+        raise CheckpointError(str(err)) from None
     folder = Path(model_name_or_path)
     if folder.is_dir():
+        if problem := missing_weights(folder):
+            raise CheckpointError(f"checkpoint {problem}")
         unreadable = unreadable_files(folder)
         if unreadable:
             raise CheckpointError(f"checkpoint {folder}: {unreadable}")

@@ -15,7 +15,7 @@ import numpy as np
 from PIL import Image
 
 from blip_pose.overlay import draw_comparison
-from blip_pose.run_record import PLOTS_DIR
+from blip_pose.run_record import PLOTS_DIR, load_run_config
 
 OVERLAYS_DIR = "overlays"
 
@@ -30,6 +30,7 @@ def plot_training_curves(
     """
     folder = Path(output_dir) / PLOTS_DIR
     folder.mkdir(parents=True, exist_ok=True)
+    scored = evaluated_split(output_dir)
     train = [(row["step"], row["loss"]) for row in log_history if "loss" in row]
     evals = [row for row in log_history if any(key.startswith("eval_accuracy@") for key in row)]
     val_loss = [(row["step"], row["eval_loss"]) for row in evals if "eval_loss" in row]
@@ -39,13 +40,20 @@ def plot_training_curves(
     if train:
         ax.plot(*zip(*train), marker=".", label="training")
     if val_loss:  # overfitting shows as this line rising while the training loss falls
-        ax.plot(*zip(*val_loss), marker="o", color="tab:orange", label="validation")
+        ax.plot(*zip(*val_loss), marker="o", color="tab:orange", label=scored.lower())
     ax.set(xlabel="step", ylabel="loss", title="Loss")
     _legend_or_no_data(ax, bool(train or val_loss))
     written = [_save(fig, folder / "training_loss.png", data_note)]
     if evals:
-        written.append(_validation_figure(evals, folder / "validation_metrics.png", data_note))
+        written.append(_validation_figure(evals, folder / "validation_metrics.png", data_note, scored))
     return written
+
+
+def evaluated_split(output_dir: str | Path) -> str:
+    """What the run's evaluations scored, as figure titles say it: ``Validation``, or the split named when the run
+    evaluates another one (the warm-up configuration scores its own training images: "validation" would mislead)."""
+    split = load_run_config(output_dir).get("eval_split") or "validation"
+    return "Validation" if split == "validation" else f"Evaluation ({split} split)"
 
 
 #: Accuracy@T styles, widest threshold first: identical curves stay visible as nested markers.
@@ -56,7 +64,7 @@ _ACCURACY_STYLES = [
 ]
 
 
-def _validation_figure(evals: list[dict], path: Path, data_note: str | None) -> Path:
+def _validation_figure(evals: list[dict], path: Path, data_note: str | None, scored: str) -> Path:
     steps = np.array([row["step"] for row in evals])
     fig, (acc_ax, mae_ax) = plt.subplots(1, 2, figsize=(11, 4))
     keys = sorted({k for row in evals for k in row if k.startswith("eval_accuracy@")}, key=_threshold, reverse=True)
@@ -64,13 +72,13 @@ def _validation_figure(evals: list[dict], path: Path, data_note: str | None) -> 
         style = _ACCURACY_STYLES[min(i, len(_ACCURACY_STYLES) - 1)]
         values = [row.get(key, np.nan) for row in evals]
         acc_ax.plot(steps, values, label=key.removeprefix("eval_"), linewidth=1.5, zorder=3 + i, **style)
-    acc_ax.set(xlabel="step", ylabel="share of images", title="Validation accuracy@T (pixels)", ylim=(-0.05, 1.05))
+    acc_ax.set(xlabel="step", ylabel="share of images", title=f"{scored} accuracy@T (pixels)", ylim=(-0.05, 1.05))
     acc_ax.legend(loc="upper left")
     mae = np.array([row.get("eval_mae", np.nan) for row in evals], dtype=float)
     parsed = np.isfinite(mae)
     if parsed.any():
         mae_ax.plot(steps[parsed], mae[parsed], marker="o", color="tab:red")
-    mae_ax.set(xlabel="step", ylabel="pixels", title="Validation MAE (parsed joints)")
+    mae_ax.set(xlabel="step", ylabel="pixels", title=f"{scored} MAE (parsed joints)")
     if not parsed.all() and parsed.any():  # the line starts late: say why rather than leave a gap
         for step in steps[~parsed]:
             mae_ax.axvline(step, color="grey", alpha=0.3, linestyle=":")

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -35,8 +36,11 @@ from transformers.trainer import TRAINING_ARGS_NAME
 
 from blip_pose.constrained import CaptionGrammar
 from blip_pose.generation import encode_loss_generate
+from blip_pose.pose_format import CAPTION_NAMES
+from blip_pose.pose_format import caption_column as caption_column_entry
 from blip_pose.run_record import TRAINING_ARGS_FILE
 from blip_pose.training.arguments import PLAIN_ADAM, PoseTrainingArguments
+from blip_pose.training.data import References
 
 logger = logging.getLogger(__name__)
 
@@ -65,10 +69,28 @@ def size_dataloader_workers(args: PoseTrainingArguments) -> None:
 
 
 def evaluation_grammar(
-    args: PoseTrainingArguments, tokenizer: PreTrainedTokenizerBase, caption_column: str, sizes: np.ndarray
+    args: PoseTrainingArguments,
+    tokenizer: PreTrainedTokenizerBase,
+    caption_column: str,
+    references: References,
+    simple_joints: Sequence[str],
 ) -> CaptionGrammar | None:
-    """The constrained-decoding grammar of the evaluation captions (None with ``--constrained_decoding false``)."""
-    return CaptionGrammar.for_sizes(tokenizer, caption_column, sizes) if args.constrained_decoding else None
+    """The constrained-decoding grammar of the evaluation captions (None with ``--constrained_decoding false``).
+
+    ``simple_joints``: the dataset's recorded subset (``preprocessing.json`` of the run); the reference captions
+    must hold no other joint, or the grammar could never write them and every such joint would score as missing.
+    """
+    if not args.constrained_decoding:
+        return None
+    if caption_column_entry(caption_column).simple:
+        written = {CAPTION_NAMES[j] for j in np.flatnonzero(references.found.any(axis=0))}
+        extra = sorted(written - set(simple_joints), key=CAPTION_NAMES.index)
+        if extra:
+            raise ValueError(
+                f"{caption_column} captions hold joints {extra} but the dataset records simple_joints "
+                f"{list(simple_joints)}; rebuild the dataset with --simple-joints matching its captions"
+            )
+    return CaptionGrammar.for_sizes(tokenizer, caption_column, references.sizes, tuple(simple_joints))
 
 
 class BlipCaptionTrainer(Seq2SeqTrainer):
