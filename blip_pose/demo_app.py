@@ -24,7 +24,7 @@ import gradio as gr
 from blip_pose.images import ImageError, open_image
 from blip_pose.overlay import SIDE_COLORS, draw_pose
 from blip_pose.predictor import PosePrediction, PosePredictor, _optional_file
-from blip_pose.run_record import RUN_CONFIG_FILE, SYNTHETIC_DATASET_NAMES, flatten_run_config, read_json
+from blip_pose.run_record import RUN_CONFIG_FILE, flatten_run_config, read_json, synthetic_data_note
 
 #: Where the bundled sample photos lie in a checkout or an installed tree (found by path, never imported).
 SAMPLE_IMAGES_DIR = Path(__file__).resolve().parents[1] / "mpii_pose_dataset" / "sample" / "images"
@@ -55,9 +55,10 @@ def model_summary(model_id: str | Path) -> str:
     subset = f" (config `{config['dataset_config_name']}`)" if config.get("dataset_config_name") else ""
     start = f" from `{config['model_name_or_path']}`" if config.get("model_name_or_path") else ""
     lines.append(f"**Trained on:** `{dataset}`{subset}{start}, caption column `{config.get('caption_column', 'text')}`")
-    if dataset in SYNTHETIC_DATASET_NAMES:
+    synthetic = synthetic_data_note(config)  # the dataset's recorded source decides, so a folder by path counts too
+    if synthetic:
         lines.append(
-            f"**Warning: trained on synthetic data (`{dataset}`)** (stick figures, not photos): a demonstration model, "
+            f"**Warning: trained on synthetic data** ({synthetic}): a demonstration model, "
             "not a pose estimator for real images — expect its joints on a real photo to be wrong."
         )
     return "  \n".join(lines)

@@ -62,7 +62,15 @@ def test_summary_says_when_the_model_learned_synthetic_data(model_dir, tmp_path)
     assert "what it was trained on is unknown" in model_summary(model_dir)
     for name in ("sample", "synthetic"):
         (tmp_path / "run_config.json").write_text(json.dumps({"data": {"dataset_name": name}}))
-        assert f"trained on synthetic data (`{name}`)" in model_summary(tmp_path)
+        assert "trained on synthetic data" in model_summary(tmp_path)
+    # A synthetic folder given by path is known by the source its card recorded, not by its name.
+    source = {"kind": "synthetic", "frames": 60, "seed": 3}
+    (tmp_path / "run_config.json").write_text(
+        json.dumps({"data": {"dataset_name": "/data/people", "dataset_source": source}})
+    )
+    assert "trained on synthetic data" in model_summary(tmp_path)
+    (tmp_path / "run_config.json").write_text(json.dumps({"data": {"dataset_name": "mpii_pose_caption"}}))
+    assert "synthetic" not in model_summary(tmp_path)
 
 
 def test_demo_without_model_or_demo_run_says_make_demo(tmp_path, monkeypatch, capsys):
