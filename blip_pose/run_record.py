@@ -24,7 +24,12 @@ SYNTHETIC_DATASET_PREFIX = "synthetic-"
 #: Dataset names of synthetic stick figures, not photos: card, plots and demo page say so wherever results show.
 SYNTHETIC_DATASET_NAMES = frozenset({SAMPLE_DATASET_NAME, SYNTHETIC_DATASET_NAME})
 RUN_CONFIG_FILE = "run_config.json"
+#: Key of ``run_config.json``'s ``data`` section: the dataset training loaded, ``{"path": built folder (absolute) or
+#: Hub id, "config_name": ...}``, so that a run's data is read back as it was, never re-derived from its name.
+RESOLVED_DATASET_KEY = "resolved_dataset"
 TRAINING_ARGS_FILE = "training_args.json"
+#: Folder of a run's analyses (``python -m blip_pose analyze`` writes ``analysis/<command>/`` there; a re-run keeps it).
+ANALYSIS_DIR = "analysis"
 #: Folder of the training curves (training/plots.py writes them, a push may include them).
 PLOTS_DIR = "plots"
 #: How the numbers of a run were chosen: which checkpoint, by what rule (written by training, read by the card).

@@ -193,10 +193,14 @@ class TrainSubsetEvaluation(TrainerCallback):
         self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs
     ) -> TrainerControl:
         if not self._running:  # the subset's own evaluate() calls back here
-            self._running = True
+            # With persistent workers the Trainer caches one evaluation dataloader for every dataset passed to
+            # evaluate() (key "eval"), so the subset would reuse the validation loader (or leave its own in the
+            # cache for the next validation): the subset's is built fresh and never cached.
+            persistent = self.trainer.args.dataloader_persistent_workers
+            self._running, self.trainer.args.dataloader_persistent_workers = True, False
             try:
                 with self.metrics.scoring(self.references, "train"):
                     self.trainer.evaluate(self.subset, metric_key_prefix=TRAIN_SUBSET_PREFIX)
             finally:
-                self._running = False
+                self._running, self.trainer.args.dataloader_persistent_workers = False, persistent
         return control
