@@ -71,9 +71,8 @@ def main(argv: list[str] | None = None, stop: StopOnSignal | None = None) -> lis
             trainer_cls=SweepTrainer,
             model_init=model_init,
             plan=plan,
-            setup=setup,
+            run_setup=setup,
             run_arguments=(model_args, data_args),
-            stop=stop,
         )
 
         # 3. The search: every trial trains, evaluates and records itself in its own folder.

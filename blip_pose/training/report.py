@@ -18,6 +18,7 @@ from transformers import (
     TrainingArguments,
 )
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
+from transformers.utils import logging as hf_logging
 
 from blip_pose.card import CARD_FILE
 from blip_pose.run_record import CHECKPOINT_CHOICE_FILE, PLOTS_DIR
@@ -64,9 +65,13 @@ class QuietConsole(ProgressCallback):
         super().__init__()
         self.bars = bars
         self.training = False
+        self.saving_bars = True
 
     def on_train_begin(self, args, state, control, **kwargs):
         self.training = True
+        # transformers' own bars (e.g. "Writing model shards" at every checkpoint) would cut the training bar.
+        self.saving_bars = hf_logging.is_progress_bar_enabled()
+        hf_logging.disable_progress_bar()
         if self.bars:
             super().on_train_begin(args, state, control, **kwargs)
 
@@ -88,6 +93,8 @@ class QuietConsole(ProgressCallback):
 
     def on_train_end(self, args, state, control, **kwargs):
         self.training = False
+        if self.saving_bars:
+            hf_logging.enable_progress_bar()
         if self.bars:
             super().on_train_end(args, state, control, **kwargs)
 

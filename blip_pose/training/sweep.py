@@ -215,13 +215,14 @@ class SweepTrainer(BlipCaptionTrainer):
         self,
         *args: Any,
         plan: SweepPlan,
-        setup: RunSetUp,
+        run_setup: RunSetUp,
         run_arguments: tuple[Any, Any],
-        stop: StopOnSignal,
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
-        self.plan, self.setup, self.run_arguments, self.stop = plan, setup, run_arguments, stop
+        self.plan, self.setup, self.run_arguments = plan, run_setup, run_arguments
+        # The run's signal stop (session.make_trainer adds it): a trial it stopped is not recorded as finished.
+        self.stop = next(cb for cb in self.callback_handler.callbacks if isinstance(cb, StopOnSignal))
         self.divergence = DivergenceCallback()
         self.add_callback(self.divergence)
         self.trials_started = 0
@@ -251,7 +252,7 @@ class SweepTrainer(BlipCaptionTrainer):
         self._start_trial(setting, folder)
         started = time.perf_counter()
         output = super().train(resume_from_checkpoint, trial, ignore_keys_for_eval)
-        self.stop.raise_if_stopped()  # a trial stopped by a signal is not recorded as finished
+        self.stop.raise_if_stopped()
         result = self._finish_trial(setting, folder, output, time.perf_counter() - started)
         self.objective = result.objective(self.plan.metric)
         return output
