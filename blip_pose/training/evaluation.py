@@ -30,7 +30,7 @@ from transformers import (
 from blip_pose.geometry import to_original_frame
 from blip_pose.hub import DEFAULT_METRIC_DIR
 from blip_pose.pose_metrics import parse_captions
-from blip_pose.training.arguments import ConfigError, DataArguments
+from blip_pose.training.arguments import DataArguments
 from blip_pose.training.data import References, references
 
 if TYPE_CHECKING:
@@ -176,11 +176,9 @@ class TrainSubsetEvaluation(TrainerCallback):
     def from_args(
         cls, trainer: Trainer, train_split: Dataset, data_args: DataArguments
     ) -> TrainSubsetEvaluation | None:
-        n = data_args.train_eval_samples
+        n = data_args.train_eval_samples  # a positive number (session.check_arguments) or None
         if n is None:
             return None
-        if n < 1:
-            raise ConfigError(f"--train_eval_samples must be a positive number of rows, got {n}")
         from blip_pose.training.pixel_cache import model_inputs
 
         columns = (data_args.caption_column, data_args.image_column)

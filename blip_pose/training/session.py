@@ -64,10 +64,8 @@ def check_arguments(model_args: ModelArguments, data_args: DataArguments, traini
             f"--caption_column {data_args.caption_column!r} is not a coordinate caption column; "
             f"use one of {', '.join(COORDINATE_COLUMNS)}"
         )
-    for name in ("max_train_samples", "max_eval_samples", "train_eval_samples", "num_overlays"):
-        value = getattr(data_args, name)
-        if value is not None and value < (0 if name == "num_overlays" else 1):
-            raise ConfigError(f"--{name} must be a positive number of rows, got {value}")
+    if data_args.train_eval_samples is not None and data_args.train_eval_samples < 1:
+        raise ConfigError(f"--train_eval_samples must be a positive number of rows, got {data_args.train_eval_samples}")
     preset_name(model_args.model_name_or_path)  # an unknown "preset:NAME" is an error naming the known ones
     KeepEpochsCallback.from_args(training_args)  # --keep_epochs against the save strategy and the run's length
 
