@@ -109,8 +109,8 @@ def test_train_subset_evaluation_with_persistent_workers(tmp_path, monkeypatch):
 @pytest.mark.parametrize(
     ("flags", "message"),
     [
-        (("--caption_column", "foo"), "--caption_column 'foo' is not a coordinate caption column"),
-        (("--caption_column", "image_name"), "--caption_column 'image_name' is not a coordinate caption column"),
+        (("--caption_column", "foo"), "caption column 'foo' has no joint coordinates to score"),
+        (("--caption_column", "image_name"), "caption column 'image_name' has no joint coordinates to score"),
         (("--train_eval_samples", "0"), "--train_eval_samples must be a positive number of rows, got 0"),
         (("--model_name_or_path", "preset:huge"), "unknown preset 'huge'"),
     ],

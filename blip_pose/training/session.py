@@ -21,11 +21,10 @@ from transformers import BlipForConditionalGeneration, BlipProcessor, TrainerCal
 from transformers.trainer_utils import TrainOutput
 
 from blip_pose.card import write_model_card
-from blip_pose.pose_format import COORDINATE_COLUMNS
 from blip_pose.run_record import flatten_run_config, synthetic_data_note
 from blip_pose.training.arguments import ConfigError, DataArguments, ModelArguments, PoseTrainingArguments
 from blip_pose.training.callbacks import KeepEpochsCallback, RunRecordCallback, study_callbacks
-from blip_pose.training.data import load_pose_dataset
+from blip_pose.training.data import check_caption_column, load_pose_dataset
 from blip_pose.training.evaluation import PoseMetrics
 from blip_pose.training.inputs import RunInputs, run_inputs
 from blip_pose.training.modeling import load_model_and_processor, preset_name, resolve_checkpoint
@@ -59,11 +58,7 @@ def configure(training_args: PoseTrainingArguments) -> None:
 def check_arguments(model_args: ModelArguments, data_args: DataArguments, training_args: PoseTrainingArguments) -> None:
     """Refuse what the arguments alone show to be wrong, before any work (a 10,000-frame synthetic build, a model
     download) is done: the data checks would refuse the same later, after that work."""
-    if data_args.caption_column not in COORDINATE_COLUMNS:
-        raise ConfigError(
-            f"--caption_column {data_args.caption_column!r} is not a coordinate caption column; "
-            f"use one of {', '.join(COORDINATE_COLUMNS)}"
-        )
+    check_caption_column(data_args.caption_column)
     if data_args.train_eval_samples is not None and data_args.train_eval_samples < 1:
         raise ConfigError(f"--train_eval_samples must be a positive number of rows, got {data_args.train_eval_samples}")
     preset_name(model_args.model_name_or_path)  # an unknown "preset:NAME" is an error naming the known ones
