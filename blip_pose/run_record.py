@@ -27,7 +27,12 @@ SYNTHETIC_DATASET_NAMES = frozenset({SAMPLE_DATASET_NAME, SYNTHETIC_DATASET_NAME
 RUN_CONFIG_FILE = "run_config.json"
 #: Key of ``run_config.json``'s data section holding the dataset card's recorded source (``blip_pose.dataset_source``).
 DATASET_SOURCE_KEY = "dataset_source"
+#: Key of ``run_config.json``'s ``data`` section: the dataset training loaded, ``{"path": built folder (absolute) or
+#: Hub id, "config_name": ...}``, so that a run's data is read back as it was, never re-derived from its name.
+RESOLVED_DATASET_KEY = "resolved_dataset"
 TRAINING_ARGS_FILE = "training_args.json"
+#: Folder of a run's analyses (``python -m blip_pose analyze`` writes ``analysis/<command>/`` there; a re-run keeps it).
+ANALYSIS_DIR = "analysis"
 #: Folder of the training curves (training/plots.py writes them, a push may include them).
 PLOTS_DIR = "plots"
 #: How the numbers of a run were chosen: which checkpoint, by what rule (written by training, read by the card).

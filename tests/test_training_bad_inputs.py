@@ -53,7 +53,11 @@ def test_flags_override_the_config_file(tmp_path):
 
 def test_missing_caption_column(tmp_path, good_dataset):
     message = _run(tmp_path, "--dataset_name", str(good_dataset), "--caption_column", "caption")
-    assert "split 'train' has no column 'caption'" in message and "simple_text" in message
+    assert "caption column 'caption' has no joint coordinates to score" in message and "simple_text" in message
+    no_loc = tmp_path / "no-loc"
+    make_pose_dataset(n_train=4, n_eval=2).remove_columns("loc_text").save_to_disk(str(no_loc))
+    message = _run(tmp_path, "--dataset_name", str(no_loc), "--caption_column", "loc_text")
+    assert "split 'train' has no column 'loc_text'" in message and "simple_text" in message
 
 
 def test_visibility_column_has_nothing_to_score(tmp_path, good_dataset):

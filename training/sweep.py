@@ -16,42 +16,29 @@ from __future__ import annotations
 
 import logging
 
-import transformers
-from transformers import set_seed
-
 from blip_pose.training.arguments import (
     DataArguments,
     ModelArguments,
     PoseTrainingArguments,
     parse_dataclasses,
 )
-from blip_pose.training.callbacks import RunRecordCallback, study_callbacks
-from blip_pose.training.data import load_pose_dataset
 from blip_pose.training.errors import run_main
-from blip_pose.training.evaluation import PoseMetrics
-from blip_pose.training.inputs import run_inputs
-from blip_pose.training.modeling import load_model_and_processor, resolve_checkpoint
-from blip_pose.training.report import KeepLastUntilScored, log_headlines_only
+from blip_pose.training.session import configure, load, make_trainer, set_up
+from blip_pose.training.signals import StopOnSignal
 from blip_pose.training.sweep import SweepArguments, SweepPlan, SweepTrainer, search, write_outputs
 from blip_pose.training.sweep_results import TrialResult
-from mpii_pose_dataset.sample import resolve_dataset
 
 logger = logging.getLogger(__name__)
 
 
-def main(argv: list[str] | None = None) -> list[TrialResult]:
+def main(argv: list[str] | None = None, stop: StopOnSignal | None = None) -> list[TrialResult]:
+    stop = stop or StopOnSignal()  # the script installs its signal handlers; a caller of main() keeps its own
     sweep_args, model_args, data_args, training_args = parse_dataclasses(
         (SweepArguments, ModelArguments, DataArguments, PoseTrainingArguments), argv, prog="training/sweep.py"
     )
-    logging.basicConfig(
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=training_args.get_process_log_level()
-    )
-    transformers.utils.logging.set_verbosity(training_args.get_process_log_level())
+    configure(training_args)
     logging.getLogger("blip_pose.training.sweep").setLevel(logging.INFO)  # one line per trial start and end
-    training_args.remove_unused_columns = False
-    training_args.predict_with_generate = True
     training_args.logging_nan_inf_filter = False  # a diverged trial must log its NaN loss to be recorded as such
-    set_seed(training_args.seed)
     plan = SweepPlan.make(sweep_args, training_args)
     logger.warning(
         "sweep %s: %d settings, %d finished before, %d to run now (%s backend) in %s",
@@ -64,59 +51,34 @@ def main(argv: list[str] | None = None) -> list[TrialResult]:
     )
 
     if plan.todo:
-        # 1. The starting checkpoint (a preset is saved once) and a fresh model from it for every trial.
-        with training_args.main_process_first(desc="model preset"):
-            checkpoint = resolve_checkpoint(model_args.model_name_or_path, plan.root, model_args.preset_seed)
-        model_loading = (
-            training_args.label_smoothing_factor,
-            model_args.cache_dir,
-            data_args.caption_column,
-            model_args.attn_implementation,
-        )
-        model, processor = load_model_and_processor(checkpoint, *model_loading)
-        text_config = model.config.text_config
-        del model  # model_init loads each trial's own
-
-        # 2. Data, checked once for all trials.
-        with training_args.main_process_first(desc="dataset"):
-            source = resolve_dataset(data_args.dataset_name, data_args.dataset_config_name, plan.root)
-            dataset = load_pose_dataset(source, data_args.dataset_config_name, model_args.cache_dir)
-        inputs = run_inputs(dataset, source, processor, text_config, model_args, data_args, training_args)
-        train_split, eval_split, eval_references, record, max_new_tokens = inputs
+        # 1. What every trial shares, set up and checked once as for a run: the starting checkpoint (a preset is
+        # saved once), the data (sample/synthetic built into the sweep's folder), inputs and compute_metrics.
+        setup = set_up(model_args, data_args, training_args, work_dir=plan.root, check_output=False)
+        setup.model = None  # model_init loads each trial's own
 
         def model_init():
-            trial_model, _ = load_model_and_processor(checkpoint, *model_loading)
-            trial_model.generation_config.max_new_tokens = max_new_tokens
+            trial_model, _ = load(setup.checkpoint, model_args, data_args, training_args)
+            trial_model.generation_config.max_new_tokens = setup.inputs.max_new_tokens
             return trial_model
 
-        # 3. One Trainer; hyperparameter_search re-initialises the model and sets each trial's arguments.
-        compute_metrics = PoseMetrics.for_run(
-            processor.tokenizer,
-            eval_references,
-            data_args.caption_column,
+        # 2. One Trainer with a run's callbacks; hyperparameter_search re-initialises the model and sets each
+        # trial's arguments, and each trial ends as a run does (session.end_run) in its own folder.
+        trainer = make_trainer(
+            setup,
+            data_args,
             training_args,
-            output_dir=None,  # set to each trial's folder
-        )
-        n_overlays = min(data_args.num_overlays, len(eval_split))
-        trainer = SweepTrainer(
+            stop,
+            trainer_cls=SweepTrainer,
             model_init=model_init,
-            args=training_args,
-            compute_metrics=compute_metrics,
-            callbacks=[RunRecordCallback(record), KeepLastUntilScored()],
-            **inputs.trainer_kwargs(processor, text_config, data_args, training_args),
             plan=plan,
-            record=record,
+            run_setup=setup,
             run_arguments=(model_args, data_args),
-            overlays=([eval_split[i][data_args.image_column] for i in range(n_overlays)], eval_references),
         )
-        log_headlines_only(trainer)
-        for callback in study_callbacks(trainer, train_split, data_args):  # --keep_epochs, --train_eval_samples
-            trainer.add_callback(callback)
 
-        # 4. The search: every trial trains, evaluates and records itself in its own folder.
+        # 3. The search: every trial trains, evaluates and records itself in its own folder.
         search(trainer, plan, sweep_args)
 
-    # 5. Results of every finished trial (this run's and earlier ones'): CSV, summary, figures.
+    # 4. Results of every finished trial (this run's and earlier ones'): CSV, summary, figures.
     results, paths = write_outputs(plan)
     logger.warning(
         "sweep: %d of %d settings recorded; wrote %s", len(results), len(plan.settings), ", ".join(map(str, paths))
@@ -125,4 +87,4 @@ def main(argv: list[str] | None = None) -> list[TrialResult]:
 
 
 if __name__ == "__main__":
-    run_main(main)  # bad input: one line, exit 2
+    run_main(lambda: main(stop=StopOnSignal().install()))  # bad input: one line, exit 2; a signal: 128 + its number

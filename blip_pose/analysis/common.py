@@ -20,19 +20,15 @@ from PIL import Image, ImageDraw, ImageFont
 from tqdm.auto import tqdm
 
 from blip_pose.predictor import PosePredictor
-from blip_pose.run_record import RUN_CONFIG_FILE, SAMPLE_DATASET_NAME, flatten_run_config, read_json
+from blip_pose.run_record import ANALYSIS_DIR, RESOLVED_DATASET_KEY, RUN_CONFIG_FILE, flatten_run_config, read_json
 from blip_pose.training.data import References, check_split, load_pose_dataset, references
 
-#: Where an analysis writes by default: ``<run folder>/analysis/<command>`` (``./analysis/<name>/<command>`` for
-#: a Hub id).
-ANALYSIS_DIR = "analysis"
-#: The folder ``training/run.py`` builds the bundled sample into (``mpii_pose_dataset.sample.resolve_dataset``).
-SAMPLE_FOLDER = "sample-dataset"
 IMAGE_COLUMN = "image"
 
 
 def output_dir(out: str | None, model: str, command: str) -> Path:
-    """``out``, or the default folder of ``command`` for ``model`` (created)."""
+    """``out``, or the default folder of ``command`` for ``model`` (created): ``<run folder>/analysis/<command>``,
+    ``./analysis/<name>/<command>`` for a Hub id."""
     if out is None:
         base = Path(model) if Path(model).is_dir() else Path(ANALYSIS_DIR) / model.replace("/", "--")
         folder = base / ANALYSIS_DIR / command if Path(model).is_dir() else base / command
@@ -43,19 +39,17 @@ def output_dir(out: str | None, model: str, command: str) -> Path:
 
 
 def run_dataset(model: str) -> tuple[str, str | None]:
-    """``(dataset, config)`` a local run (or checkpoint) folder trained on, from its ``run_config.json``; the
-    bundled ``sample`` is the folder training built it into."""
+    """``(dataset, config)`` a local run (or checkpoint) folder trained on: the dataset training resolved and
+    recorded in its ``run_config.json`` (a built folder or a Hub id), read back as it is."""
     folder = Path(model)
     config = flatten_run_config(read_json(folder / RUN_CONFIG_FILE)) if folder.is_dir() else {}
-    if "dataset_name" not in config:
-        raise ValueError(f"{model}: no {RUN_CONFIG_FILE} names the dataset; pass --dataset")
-    name, config_name = str(config["dataset_name"]), config.get("dataset_config_name")
-    if name == SAMPLE_DATASET_NAME and not Path(name).exists():
-        for candidate in (folder / SAMPLE_FOLDER, folder.parent / SAMPLE_FOLDER):
-            if candidate.is_dir():
-                return str(candidate), config_name
-        raise ValueError(f"{model} trained on the bundled sample but holds no {SAMPLE_FOLDER}/; pass --dataset")
-    return name, config_name
+    recorded = config.get(RESOLVED_DATASET_KEY)
+    if not isinstance(recorded, dict) or not recorded.get("path"):
+        raise ValueError(f"{model}: no {RUN_CONFIG_FILE} records the dataset it trained on; pass --dataset")
+    path, config_name = str(recorded["path"]), recorded.get("config_name")
+    if Path(path).is_absolute() and not Path(path).is_dir():
+        raise ValueError(f"{model} trained on {path}, which is no longer there; pass --dataset")
+    return path, config_name
 
 
 @dataclass

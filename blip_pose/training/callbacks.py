@@ -17,16 +17,19 @@ from transformers import Trainer, TrainerCallback, TrainerControl, TrainerState,
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, SaveStrategy
 
 from blip_pose.geometry import Preprocessing
-from blip_pose.run_record import RUN_CONFIG_FILE, TRAINING_KEYS
+from blip_pose.run_record import RESOLVED_DATASET_KEY, RUN_CONFIG_FILE, TRAINING_KEYS
 from blip_pose.training.arguments import ConfigError, DataArguments
 
 
-def run_config(model_args: Any, data_args: Any, training_args: TrainingArguments) -> dict[str, dict]:
-    """``{"model": ..., "data": ..., "training": ...}``: what the run was given (training: the card's keys)."""
+def run_config(
+    model_args: Any, data_args: Any, training_args: TrainingArguments, dataset: dict[str, Any]
+) -> dict[str, dict]:
+    """``{"model": ..., "data": ..., "training": ...}``: what the run was given (training: the card's keys), and
+    under ``data`` the dataset it loaded (:data:`~blip_pose.run_record.RESOLVED_DATASET_KEY`)."""
     training = training_args.to_dict()  # tokens masked
     return {
         "model": asdict(model_args),
-        "data": asdict(data_args),
+        "data": {**asdict(data_args), RESOLVED_DATASET_KEY: dataset},
         "training": {key: training[key] for key in TRAINING_KEYS if key in training},
     }
 

@@ -77,14 +77,19 @@ def check_split(
     for column in (caption_column, image_column):
         if column not in data.column_names:
             raise DataError(f"split {split!r} has no column {column!r}; columns: {', '.join(data.column_names)}")
+    check_caption_column(caption_column)
+    if not isinstance(data.features[image_column], Image):
+        raise DataError(f"column {image_column!r} of split {split!r} is not an image column")
+    return data
+
+
+def check_caption_column(caption_column: str) -> None:
+    """A caption column with joint coordinates to score (checked before any data is loaded, and again per split)."""
     if caption_column not in COORDINATE_COLUMNS:
         raise DataError(
             f"caption column {caption_column!r} has no joint coordinates to score; "
             f"use one of {list(COORDINATE_COLUMNS)}"
         )
-    if not isinstance(data.features[image_column], Image):
-        raise DataError(f"column {image_column!r} of split {split!r} is not an image column")
-    return data
 
 
 def check_captions(

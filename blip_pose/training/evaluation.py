@@ -30,7 +30,7 @@ from transformers import (
 from blip_pose.geometry import to_original_frame
 from blip_pose.hub import DEFAULT_METRIC_DIR
 from blip_pose.pose_metrics import parse_captions
-from blip_pose.training.arguments import ConfigError, DataArguments
+from blip_pose.training.arguments import DataArguments
 from blip_pose.training.data import References, references
 
 if TYPE_CHECKING:
@@ -176,11 +176,9 @@ class TrainSubsetEvaluation(TrainerCallback):
     def from_args(
         cls, trainer: Trainer, train_split: Dataset, data_args: DataArguments
     ) -> TrainSubsetEvaluation | None:
-        n = data_args.train_eval_samples
+        n = data_args.train_eval_samples  # a positive number (session.check_arguments) or None
         if n is None:
             return None
-        if n < 1:
-            raise ConfigError(f"--train_eval_samples must be a positive number of rows, got {n}")
         from blip_pose.training.pixel_cache import model_inputs
 
         columns = (data_args.caption_column, data_args.image_column)
@@ -193,10 +191,14 @@ class TrainSubsetEvaluation(TrainerCallback):
         self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs
     ) -> TrainerControl:
         if not self._running:  # the subset's own evaluate() calls back here
-            self._running = True
+            # With persistent workers the Trainer caches one evaluation dataloader for every dataset passed to
+            # evaluate() (key "eval"), so the subset would reuse the validation loader (or leave its own in the
+            # cache for the next validation): the subset's is built fresh and never cached.
+            persistent = self.trainer.args.dataloader_persistent_workers
+            self._running, self.trainer.args.dataloader_persistent_workers = True, False
             try:
                 with self.metrics.scoring(self.references, "train"):
                     self.trainer.evaluate(self.subset, metric_key_prefix=TRAIN_SUBSET_PREFIX)
             finally:
-                self._running = False
+                self._running, self.trainer.args.dataloader_persistent_workers = False, persistent
         return control

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, NamedTuple
 
 from datasets import Dataset, DatasetDict
@@ -54,6 +55,13 @@ class RunInputs(NamedTuple):
         }
 
 
+def resolved_dataset(source: str, config_name: str | None) -> dict[str, str | None]:
+    """What ``run_config.json`` records of the dataset loaded: a local folder by its absolute path (an analysis run
+    from another directory finds it), a Hub id as is, and the config it was loaded with."""
+    path = Path(source)
+    return {"path": str(path.resolve()) if path.exists() else source, "config_name": config_name}
+
+
 def run_inputs(
     dataset: DatasetDict,
     source: str,
@@ -70,7 +78,7 @@ def run_inputs(
     train, evals, longest = checked_splits(dataset, data_args, tokenizer, max_tokens)
     record = RunRecord(
         preprocessing_record(train, source, data_args.image_column),
-        run_config(model_args, data_args, training_args),
+        run_config(model_args, data_args, training_args, resolved_dataset(source, data_args.dataset_config_name)),
     )
     record.config["data"][DATASET_SOURCE_KEY] = dataset_source(train, source)  # "synthetic" wherever results show
     max_new_tokens = (training_args.generation_max_length or longest + GENERATION_MARGIN_TOKENS) - 1

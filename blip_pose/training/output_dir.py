@@ -2,7 +2,8 @@
 
 As in transformers' example scripts, a previous run in ``--output_dir`` is an error unless the user says what to
 do with it: ``--overwrite_output_dir`` deletes its outputs first, ``--resume_from_checkpoint`` continues it. The
-inputs training caches there (the built sample dataset, a saved preset) are kept: they are the same next time.
+inputs training caches there (the built sample dataset, a saved preset) are kept: they are the same next time; so is
+``analysis/``, the user's analyses of the previous run, which no run re-creates (the overwrite says it kept them).
 """
 
 from __future__ import annotations
@@ -11,17 +12,20 @@ import logging
 import shutil
 from pathlib import Path
 
-from blip_pose.run_record import SAMPLE_DATASET_FOLDER, SYNTHETIC_DATASET_PREFIX, is_run_folder
+from blip_pose.run_record import ANALYSIS_DIR, SAMPLE_DATASET_FOLDER, SYNTHETIC_DATASET_PREFIX, is_run_folder
 from blip_pose.training.arguments import ConfigError, PoseTrainingArguments
 
 logger = logging.getLogger(__name__)
 #: Folders of inputs that training caches in its output folder and reuses (sample and synthetic builds, presets).
 CACHED_INPUTS = (SAMPLE_DATASET_FOLDER, f"{SYNTHETIC_DATASET_PREFIX}*", "preset-*")
+#: The user's own work beside a run (``python -m blip_pose analyze`` writes here): never deleted by an overwrite.
+USER_FOLDERS = (ANALYSIS_DIR,)
 
 
 def _outputs(folder: Path) -> list[Path]:
-    """Everything in ``folder`` but the cached inputs."""
-    return sorted(p for p in folder.iterdir() if not any(p.match(pattern) for pattern in CACHED_INPUTS))
+    """Everything in ``folder`` but the cached inputs and the user's analyses."""
+    kept = (*CACHED_INPUTS, *USER_FOLDERS)
+    return sorted(p for p in folder.iterdir() if not any(p.match(pattern) for pattern in kept))
 
 
 def check_output_dir(args: PoseTrainingArguments) -> None:
@@ -53,3 +57,6 @@ def check_output_dir(args: PoseTrainingArguments) -> None:
         else:
             path.unlink()
     logger.warning("--overwrite_output_dir: deleted the previous run in %s (%s)", folder, shown)
+    for name in USER_FOLDERS:
+        if (folder / name).is_dir():
+            logger.warning("--overwrite_output_dir: kept %s (analyses of the previous run)", folder / name)

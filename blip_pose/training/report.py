@@ -18,10 +18,11 @@ from transformers import (
     TrainingArguments,
 )
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
+from transformers.utils import logging as hf_logging
 
 from blip_pose.card import CARD_FILE
 from blip_pose.run_record import CHECKPOINT_CHOICE_FILE, PLOTS_DIR
-from blip_pose.training.evaluation import PREDICTIONS_DIR
+from blip_pose.training.evaluation import PREDICTIONS_DIR, TRAIN_SUBSET_PREFIX
 from blip_pose.training.plots import OVERLAYS_DIR
 
 #: Scores shown on the console, in this order (``eval_`` prefixed in the Trainer's logs).
@@ -38,21 +39,72 @@ def headline(logs: dict[str, Any]) -> dict[str, Any]:
     return {key: logs[key] for key in keep if key in logs}
 
 
-class _HeadlineProgress(ProgressCallback):
+def evaluation_line(logs: dict[str, Any], step: int) -> str | None:
+    """An evaluation's headline scores as one labelled console line (the validation split's or, for ``eval_train_*``
+    keys, the training subset's); None for any other log (losses go to the progress bar, files and TensorBoard)."""
+    when = "step 0 (before training)" if step == 0 else f"step {step}"
+    if any(key.startswith(f"{TRAIN_SUBSET_PREFIX}_") for key in logs):
+        scores = _scores(logs, f"{TRAIN_SUBSET_PREFIX}_")
+        return f"{when}, training subset: {scores}" if scores else None
+    kept = headline(logs)
+    if kept is logs:  # not an evaluation
+        return None
+    loss = kept.get("eval_loss")
+    return f"{when}, validation: {_scores(kept)}" + (f", loss {loss:.4f}" if isinstance(loss, float) else "")
+
+
+class QuietConsole(ProgressCallback):
+    """The console of a run: the training bar (the latest loss beside it) and one labelled line per evaluation.
+
+    Replaces transformers' ProgressCallback, which nests a bar for every evaluation's batches and prints each log as
+    a raw dict, and PrinterCallback (``--disable_tqdm``: the same lines, no bar). The final evaluation is left to
+    the run's summary.
+    """
+
+    def __init__(self, bars: bool) -> None:
+        super().__init__()
+        self.bars = bars
+        self.training = False
+        self.saving_bars = True
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        self.training = True
+        # transformers' own bars (e.g. "Writing model shards" at every checkpoint) would cut the training bar.
+        self.saving_bars = hf_logging.is_progress_bar_enabled()
+        hf_logging.disable_progress_bar()
+        if self.bars:
+            super().on_train_begin(args, state, control, **kwargs)
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if self.bars:
+            super().on_step_end(args, state, control, **kwargs)
+
+    def on_prediction_step(self, args, state, control, eval_dataloader=None, **kwargs):
+        return None  # no bar per evaluation: its line follows within seconds
+
     def on_log(self, args, state, control, logs=None, **kwargs):
-        return super().on_log(args, state, control, logs=headline(logs or {}), **kwargs)
+        if not (state.is_world_process_zero and self.training and logs):
+            return
+        if "loss" in logs and self.training_bar is not None:
+            self.training_bar.set_postfix(loss=f"{logs['loss']:.4g}", refresh=False)
+        line = evaluation_line(logs, state.global_step)
+        if line is not None:
+            (self.training_bar.write if self.training_bar is not None else print)(line)
+
+    def on_train_end(self, args, state, control, **kwargs):
+        self.training = False
+        if self.saving_bars:
+            hf_logging.enable_progress_bar()
+        if self.bars:
+            super().on_train_end(args, state, control, **kwargs)
 
 
-class _HeadlinePrinter(PrinterCallback):
-    def on_log(self, args, state, control, logs=None, **kwargs):
-        return super().on_log(args, state, control, logs=headline(logs or {}), **kwargs)
-
-
-def log_headlines_only(trainer: Trainer) -> None:
-    """Swap the Trainer's console logger for one that prints :data:`HEADLINE_METRICS` of each evaluation."""
-    for plain, short in ((ProgressCallback, _HeadlineProgress), (PrinterCallback, _HeadlinePrinter)):
+def quiet_console(trainer: Trainer) -> None:
+    """Swap the Trainer's console logger (ProgressCallback, or PrinterCallback with ``--disable_tqdm``) for
+    :class:`QuietConsole`."""
+    for plain, bars in ((ProgressCallback, True), (PrinterCallback, False)):
         if trainer.pop_callback(plain) is not None:
-            trainer.add_callback(short)
+            trainer.add_callback(QuietConsole(bars))
 
 
 class KeepLastUntilScored(TrainerCallback):
@@ -103,10 +155,10 @@ def save_checkpoint_choice(choice: dict[str, Any], output_dir: str | Path) -> Pa
     return path
 
 
-def _scores(metrics: dict[str, Any]) -> str:
+def _scores(metrics: dict[str, Any], prefix: str = "eval_") -> str:
     parts = []
     for name in HEADLINE_METRICS:
-        value = metrics.get(f"eval_{name}")
+        value = metrics.get(f"{prefix}{name}")
         if not isinstance(value, (int, float)):
             continue
         if name == "mae":
@@ -138,7 +190,9 @@ def run_summary(
     start = next((row for row in history if row.get("step") == 0 and f"eval_{metric}" in row), None)
     if start is not None:  # eval_on_start: what training started from, e.g. a pretrained model's own scores
         lines.append(f"  scores before training (step 0):\n    {_scores(start)}")
-    if final:
+    if isinstance(final.get("train_loss"), float):
+        lines.append(f"  training loss (mean over the whole run): {final['train_loss']:.4f}")
+    if any(key.startswith("eval_") for key in final):
         source = f" of {choice['description']}" if choice else ""
         lines.append(f"  final scores{source}:\n    {_scores(final)}")
     greater = args.greater_is_better is not False

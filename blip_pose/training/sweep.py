@@ -24,13 +24,12 @@ from transformers import TrainerCallback, TrainerControl, TrainerState, Training
 from transformers.trainer import TRAINER_STATE_NAME
 from transformers.trainer_utils import TrainOutput
 
-from blip_pose.card import write_model_card
-from blip_pose.run_record import read_json
+from blip_pose.run_record import RESOLVED_DATASET_KEY, read_json
 from blip_pose.training.arguments import ConfigError
-from blip_pose.training.callbacks import RunRecord, run_config
-from blip_pose.training.evaluation import PoseMetrics
-from blip_pose.training.plots import plot_training_curves, write_overlays
-from blip_pose.training.sweep_figures import plot_factor, plot_train_validation
+from blip_pose.training.callbacks import run_config
+from blip_pose.training.session import RunSetUp, end_run
+from blip_pose.training.signals import StopOnSignal
+from blip_pose.training.sweep_figures import plot_factor
 from blip_pose.training.sweep_results import DIVERGED, FINISHED, TrialResult, scores_from_history, write_results
 from blip_pose.training.trainer import BlipCaptionTrainer, optimizer_cls_and_kwargs
 
@@ -38,7 +37,7 @@ logger = logging.getLogger(__name__)
 
 DESIGNS = ("full", "paper")
 BACKENDS = ("optuna", "ray")
-#: Table 3's optimizer names as transformers' ``--optim`` values, for a project without its own ``--optimizer``.
+#: Table 3's optimizer names as ``--optim`` values (``adam``: the project's plain Adam, see arguments.py).
 OPTIM_VALUES = {"sgd": "sgd", "adam": "adam", "adamw": "adamw_torch"}
 #: The three factors: setting attribute -> label prefix in figures and progress lines.
 FACTORS = {"batch_size": "batch", "learning_rate": "lr", "optimizer": "optimizer"}
@@ -74,6 +73,43 @@ class SweepArguments:
                 raise ConfigError(f"--{name}: {value!r} is not one of {', '.join(allowed)}")
         if not (self.batch_sizes and self.learning_rates and self.optimizers):
             raise ConfigError("--batch_sizes, --learning_rates and --optimizers each need at least one value")
+        self.batch_sizes = _distinct("batch_sizes", [_number("batch_sizes", v, int) for v in self.batch_sizes])
+        self.learning_rates = _distinct(
+            "learning_rates", [_number("learning_rates", v, float) for v in self.learning_rates]
+        )
+        self.optimizers = _distinct("optimizers", self.optimizers)
+        self.baseline_batch_size = _number("baseline_batch_size", self.baseline_batch_size, int)
+        self.baseline_learning_rate = _number("baseline_learning_rate", self.baseline_learning_rate, float)
+        if self.max_trials is not None and self.max_trials < 1:
+            raise ConfigError(
+                f"--max_trials must be at least 1 (leave it out to run every trial), got {self.max_trials}"
+            )
+
+
+def _number(name: str, value: Any, kind: type[int] | type[float]) -> Any:
+    """A batch size (a whole number) or learning rate as a positive, finite number; anything else is an error naming
+    the field (a YAML ``5e-5`` without a dot arrives as the string ``'5e-5'``, which is read as the number it is)."""
+    what = "a whole number of images" if kind is int else "a learning rate"
+    try:
+        number = kind(value) if isinstance(value, str) or kind is float else value
+    except (TypeError, ValueError):
+        number = None
+    ok = isinstance(number, kind) and not isinstance(value, bool) and math.isfinite(number) and number > 0
+    if not ok:
+        raise ConfigError(f"--{name}: {value!r} is not {what} above 0")
+    return number
+
+
+def _distinct(name: str, values: list[Any]) -> list[Any]:
+    """``values`` without repeats (a repeated value would train the same trial twice), with a note when any were."""
+    distinct = list(dict.fromkeys(values))
+    if len(distinct) < len(values):
+        logger.warning(
+            "--%s: repeated values dropped, %s kept",
+            name,
+            ", ".join(f"{v:g}" if isinstance(v, float) else str(v) for v in distinct),
+        )
+    return distinct
 
 
 @dataclass(frozen=True)
@@ -90,19 +126,13 @@ class Setting:
         value = getattr(self, factor)
         return f"{FACTORS[factor]} {value:g}" if isinstance(value, float) else f"{FACTORS[factor]} {value}"
 
-    def arguments(self, args: TrainingArguments) -> dict[str, Any]:
-        """The training arguments this setting overrides (see :func:`optimizer_arguments`)."""
+    def arguments(self) -> dict[str, Any]:
+        """The training arguments this setting overrides (the optimizer as transformers' ``--optim``)."""
         return {
             "per_device_train_batch_size": self.batch_size,
             "learning_rate": self.learning_rate,
-            **optimizer_arguments(self.optimizer, args),
+            "optim": OPTIM_VALUES[self.optimizer],
         }
-
-
-def optimizer_arguments(name: str, args: TrainingArguments) -> dict[str, str]:
-    """Table 3's optimizer as training arguments: the project's ``--optimizer`` where the arguments have it,
-    otherwise transformers' ``--optim`` (``adam`` being the project's value for plain Adam)."""
-    return {"optimizer": name} if hasattr(args, "optimizer") else {"optim": OPTIM_VALUES[name]}
 
 
 def design_settings(sweep: SweepArguments) -> list[Setting]:
@@ -185,17 +215,14 @@ class SweepTrainer(BlipCaptionTrainer):
         self,
         *args: Any,
         plan: SweepPlan,
-        record: RunRecord,
+        run_setup: RunSetUp,
         run_arguments: tuple[Any, Any],
-        overlays: tuple[Sequence, Any],
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
-        if not isinstance(self.compute_metrics, PoseMetrics):
-            raise TypeError("SweepTrainer scores with a PoseMetrics compute_metrics")
-        self.pose_metrics = self.compute_metrics
-        self.plan, self.record, self.run_arguments = plan, record, run_arguments
-        self.overlay_images, self.eval_references = overlays
+        self.plan, self.setup, self.run_arguments = plan, run_setup, run_arguments
+        # The run's signal stop (session.make_trainer adds it): a trial it stopped is not recorded as finished.
+        self.stop = next(cb for cb in self.callback_handler.callbacks if isinstance(cb, StopOnSignal))
         self.divergence = DivergenceCallback()
         self.add_callback(self.divergence)
         self.trials_started = 0
@@ -206,7 +233,7 @@ class SweepTrainer(BlipCaptionTrainer):
             from ray import tune
 
             return {"setting": tune.grid_search([s.name for s in self.plan.todo])}
-        return self.plan.setting_of(trial).arguments(self.args)
+        return self.plan.setting_of(trial).arguments()
 
     def train(
         self,
@@ -218,25 +245,27 @@ class SweepTrainer(BlipCaptionTrainer):
             return super().train(resume_from_checkpoint, trial, ignore_keys_for_eval)
         setting = self.plan.setting_of(trial)
         if isinstance(trial, dict):  # Ray: the Trainer sets the arguments a config dict names
-            trial = setting.arguments(self.args)
+            trial = setting.arguments()
         folder = self.plan.root / setting.name
         if folder.exists() and self.is_world_process_zero():  # an attempt killed before it finished: start afresh
             shutil.rmtree(folder)
         self._start_trial(setting, folder)
         started = time.perf_counter()
         output = super().train(resume_from_checkpoint, trial, ignore_keys_for_eval)
-        result = self._finish_trial(setting, folder, output.metrics, time.perf_counter() - started)
+        self.stop.raise_if_stopped()
+        result = self._finish_trial(setting, folder, output, time.perf_counter() - started)
         self.objective = result.objective(self.plan.metric)
         return output
 
     def _start_trial(self, setting: Setting, folder: Path) -> None:
-        for key, value in setting.arguments(self.args).items():
+        for key, value in setting.arguments().items():
             setattr(self.args, key, value)
         self.args.output_dir = str(folder)  # checkpoints (hp_name is ''), records, predictions and plots go here
         self.optimizer_cls_and_kwargs = optimizer_cls_and_kwargs(self.args)  # fixed at __init__ otherwise
-        self.record.config = run_config(*self.run_arguments, self.args)
-        self.pose_metrics.output_dir = folder if self.is_world_process_zero() else None
-        self.pose_metrics.name = lambda: f"step-{self.state.global_step:06d}"
+        record = self.setup.inputs.record
+        record.config = run_config(*self.run_arguments, self.args, record.config["data"][RESOLVED_DATASET_KEY])
+        self.setup.compute_metrics.output_dir = folder if self.is_world_process_zero() else None
+        self.setup.compute_metrics.name = lambda: f"step-{self.state.global_step:06d}"
         self.trials_started += 1
         labels = ", ".join(setting.label(factor) for factor in FACTORS)
         self._progress(f"trial {self.trials_started}/{len(self.plan.todo)} start: {setting.name} ({labels})")
@@ -247,19 +276,13 @@ class SweepTrainer(BlipCaptionTrainer):
         if self.is_world_process_zero():
             tqdm.write(f"sweep: {line}")
 
-    def _finish_trial(self, setting: Setting, folder: Path, train_metrics: dict, wall_s: float) -> TrialResult:
-        """What ``training/run.py`` does after ``train()``: save, final evaluation, card, plots, overlays."""
+    def _finish_trial(self, setting: Setting, folder: Path, output: TrainOutput, wall_s: float) -> TrialResult:
+        """The trial ends as a run does (:func:`blip_pose.training.session.end_run`), then records its result."""
         diverged = self.divergence.diverged
-        self.save_model()
-        if self.is_world_process_zero():
-            self.record.save(folder)
-        self.save_metrics("train", train_metrics)
-        self.save_state()
-        history = list(self.state.log_history)
-        if not diverged:  # the last evaluation of a diverged model would only score noise
-            self.pose_metrics.name = lambda: "final"
-            self.save_metrics("eval", self.evaluate())
-        best_epoch, best, final = scores_from_history(history, self.plan.metric)
+        data_args = self.run_arguments[1]
+        # The last evaluation of a diverged model would only score noise.
+        end = end_run(self, self.setup, data_args, output, final_evaluation=not diverged, summary=False)
+        best_epoch, best, final = scores_from_history(end.history, self.plan.metric)
         result = TrialResult(
             setting.name,
             setting.batch_size,
@@ -270,19 +293,9 @@ class SweepTrainer(BlipCaptionTrainer):
             best,
             final,
             round(wall_s, 2),
-            train_metrics.get("train_samples_per_second"),
+            end.metrics.get("train_samples_per_second"),
         )
         if self.is_world_process_zero():
-            write_model_card(folder)
-            plot_training_curves(history, folder)
-            plot_train_validation(history, folder)
-            latest = self.pose_metrics.latest
-            if latest and not diverged:
-                n = len(self.overlay_images)
-                refs = self.eval_references
-                write_overlays(
-                    self.overlay_images, refs.names[:n], latest["xy"][:n], latest["found"][:n], refs.xy[:n], folder
-                )
             result.save(folder)  # last: its presence marks the trial as done
         metric = self.plan.metric
         self._progress(

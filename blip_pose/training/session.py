@@ -1,0 +1,219 @@
+"""One run's set-up and end-of-run, shared by ``training/run.py`` and every trial of ``training/sweep.py``.
+
+Each script once carried its own copy and they drifted apart (a sweep trial lacked the whole-run training loss,
+``checkpoint_choice.json``, the synthetic-data note and signal handling); a trial is a run, so both call these.
+
+* :func:`check_arguments`: what can be refused from the arguments alone, before any data is generated or loaded;
+* :func:`set_up`: output folder, model and processor, the resolved dataset, checked inputs, ``compute_metrics``;
+* :func:`make_trainer`: the Trainer with the standard callbacks and the quiet console;
+* :func:`end_run`: save, records, training figures, checkpoint choice, final evaluation, card, plots, overlays.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import transformers
+from transformers import BlipForConditionalGeneration, BlipProcessor, TrainerCallback, set_seed
+from transformers.trainer_utils import TrainOutput
+
+from blip_pose.card import write_model_card
+from blip_pose.run_record import flatten_run_config, synthetic_data_note
+from blip_pose.training.arguments import ConfigError, DataArguments, ModelArguments, PoseTrainingArguments
+from blip_pose.training.callbacks import KeepEpochsCallback, RunRecordCallback, study_callbacks
+from blip_pose.training.data import check_caption_column, load_pose_dataset
+from blip_pose.training.evaluation import PoseMetrics
+from blip_pose.training.inputs import RunInputs, run_inputs
+from blip_pose.training.modeling import load_model_and_processor, preset_name, resolve_checkpoint
+from blip_pose.training.output_dir import check_output_dir
+from blip_pose.training.plots import plot_training_curves, write_overlays
+from blip_pose.training.report import (
+    KeepLastUntilScored,
+    checkpoint_choice,
+    quiet_console,
+    run_summary,
+    save_checkpoint_choice,
+)
+from blip_pose.training.results import LogBeforeSaves, whole_run_train_metrics
+from blip_pose.training.signals import StopOnSignal
+from blip_pose.training.sweep_figures import plot_train_validation
+from blip_pose.training.trainer import BlipCaptionTrainer, optimizer_cls_and_kwargs
+from mpii_pose_dataset.sample import resolve_dataset
+
+
+def configure(training_args: PoseTrainingArguments) -> None:
+    """Logging, and the arguments every run of this project needs whatever its config says."""
+    level = training_args.get_process_log_level()
+    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=level)
+    transformers.utils.logging.set_verbosity(level)
+    # The collator reads the raw image and caption columns, and scores need generated captions.
+    training_args.remove_unused_columns = False
+    training_args.predict_with_generate = True
+    set_seed(training_args.seed)
+
+
+def check_arguments(model_args: ModelArguments, data_args: DataArguments, training_args: PoseTrainingArguments) -> None:
+    """Refuse what the arguments alone show to be wrong, before any work (a 10,000-frame synthetic build, a model
+    download) is done: the data checks would refuse the same later, after that work."""
+    check_caption_column(data_args.caption_column)
+    if data_args.train_eval_samples is not None and data_args.train_eval_samples < 1:
+        raise ConfigError(f"--train_eval_samples must be a positive number of rows, got {data_args.train_eval_samples}")
+    preset_name(model_args.model_name_or_path)  # an unknown "preset:NAME" is an error naming the known ones
+    KeepEpochsCallback.from_args(training_args)  # --keep_epochs against the save strategy and the run's length
+
+
+@dataclass
+class RunSetUp:
+    """What a run (or every trial of a sweep) trains and scores with."""
+
+    checkpoint: str  # the folder or Hub id the model was loaded from (a preset saved as a checkpoint)
+    model: BlipForConditionalGeneration | None  # None once a sweep has handed model loading to model_init
+    processor: BlipProcessor
+    text_config: Any
+    inputs: RunInputs
+    compute_metrics: PoseMetrics
+
+
+def set_up(
+    model_args: ModelArguments,
+    data_args: DataArguments,
+    training_args: PoseTrainingArguments,
+    work_dir: Path,
+    check_output: bool = True,
+) -> RunSetUp:
+    """Check the arguments and the output folder, load the model and processor (a preset is first saved into
+    ``work_dir`` by the main process), resolve and check the data (``sample``/``synthetic`` built into ``work_dir``).
+
+    ``check_output``: refuse a previous run in ``--output_dir`` (off for a sweep, whose folder holds its trials).
+    """
+    check_arguments(model_args, data_args, training_args)
+    if check_output:
+        check_output_dir(training_args)  # a previous run there: overwrite, resume, or stop
+    with training_args.main_process_first(desc="model preset"):
+        checkpoint = resolve_checkpoint(model_args.model_name_or_path, work_dir, model_args.preset_seed)
+    model, processor = load(checkpoint, model_args, data_args, training_args)
+    with training_args.main_process_first(desc="dataset"):
+        source = resolve_dataset(
+            data_args.dataset_name,
+            data_args.dataset_config_name,
+            work_dir,
+            data_args.synthetic_size,
+            data_args.synthetic_seed,
+        )
+        dataset = load_pose_dataset(source, data_args.dataset_config_name, model_args.cache_dir)
+    text_config = model.config.text_config
+    inputs = run_inputs(dataset, source, processor, text_config, model_args, data_args, training_args)
+    # Saved with the model for the predictor; BLIP's generate() does not read it by itself (see trainer.py).
+    model.generation_config.max_new_tokens = inputs.max_new_tokens
+    compute_metrics = PoseMetrics.for_run(
+        processor.tokenizer,
+        inputs.references,
+        data_args.caption_column,
+        training_args,
+        output_dir=Path(str(training_args.output_dir)) if training_args.process_index == 0 else None,
+    )
+    return RunSetUp(checkpoint, model, processor, text_config, inputs, compute_metrics)
+
+
+def load(
+    checkpoint: str, model_args: ModelArguments, data_args: DataArguments, training_args: PoseTrainingArguments
+) -> tuple[BlipForConditionalGeneration, BlipProcessor]:
+    """Model and processor of ``checkpoint`` as the run trains them (label smoothing, caption tokens, attention)."""
+    return load_model_and_processor(
+        checkpoint,
+        training_args.label_smoothing_factor,
+        model_args.cache_dir,
+        data_args.caption_column,
+        model_args.attn_implementation,
+    )
+
+
+def make_trainer(
+    setup: RunSetUp,
+    data_args: DataArguments,
+    training_args: PoseTrainingArguments,
+    stop: StopOnSignal,
+    trainer_cls: type[BlipCaptionTrainer] = BlipCaptionTrainer,
+    **kwargs: Any,
+) -> BlipCaptionTrainer:
+    """The run's Trainer (``kwargs``: ``model`` or ``model_init``, and a subclass's own) with the standard callbacks:
+    records into each checkpoint, the kept-last rule, a log before each save, the signal stop, the quiet console,
+    and the study's ``--keep_epochs`` / ``--train_eval_samples``."""
+    callbacks: list[TrainerCallback] = [RunRecordCallback(setup.inputs.record), KeepLastUntilScored()]
+    trainer = trainer_cls(
+        args=training_args,
+        compute_metrics=setup.compute_metrics,
+        callbacks=[*callbacks, LogBeforeSaves(), stop],
+        optimizer_cls_and_kwargs=optimizer_cls_and_kwargs(training_args),
+        **setup.inputs.trainer_kwargs(setup.processor, setup.text_config, data_args, training_args),
+        **kwargs,
+    )
+    setup.compute_metrics.name = lambda: f"step-{trainer.state.global_step:06d}"
+    quiet_console(trainer)  # headline lines on the console; files and TensorBoard get every key
+    for callback in study_callbacks(trainer, setup.inputs.train, data_args):
+        trainer.add_callback(callback)
+    return trainer
+
+
+@dataclass
+class RunEnd:
+    """What the end of a run found: every metric it reports, the training history and the checkpoint choice."""
+
+    metrics: dict[str, float] = field(default_factory=dict)
+    history: list[dict] = field(default_factory=list)  # log_history before the final evaluation (the curves)
+    choice: dict[str, Any] | None = None
+
+
+def end_run(
+    trainer: BlipCaptionTrainer,
+    setup: RunSetUp,
+    data_args: DataArguments,
+    train_result: TrainOutput | None,
+    resumed_from: str | None = None,
+    final_evaluation: bool = True,
+    summary: bool = True,
+) -> RunEnd:
+    """After ``train()`` (``train_result`` None: an evaluation-only run): save model and records, the whole-run
+    training figures and the checkpoint choice; the final evaluation (the best checkpoint under
+    ``load_best_model_at_end``) unless ``final_evaluation`` is off; then card, plots, overlays and the summary."""
+    args = trainer.args
+    output_dir = Path(str(args.output_dir))
+    record = setup.inputs.record
+    end = RunEnd()
+    if train_result is not None:
+        trainer.save_model()
+        if trainer.is_world_process_zero():
+            record.save(output_dir)
+        train_metrics = whole_run_train_metrics(train_result.metrics, trainer.state, resumed_from)
+        end.metrics.update(train_metrics)
+        trainer.save_metrics("train", train_metrics)
+        trainer.save_state()
+        end.history = list(trainer.state.log_history)  # the curves stop here, before the final evaluation
+        end.choice = checkpoint_choice(trainer.state, args, data_args.eval_split, len(setup.inputs.eval))
+        if trainer.is_world_process_zero():
+            save_checkpoint_choice(end.choice, output_dir)
+    if args.do_eval and final_evaluation:
+        setup.compute_metrics.name = lambda: "final"
+        eval_metrics = trainer.evaluate()
+        end.metrics.update(eval_metrics)
+        trainer.save_metrics("eval", eval_metrics)  # every key; the summary shows the headline ones
+    if trainer.is_world_process_zero():
+        if train_result is not None:  # an evaluation-only run saved no model to describe
+            write_model_card(output_dir)
+        data_note = synthetic_data_note(flatten_run_config(record.config))  # plots and summary say "synthetic"
+        plot_training_curves(end.history, output_dir, data_note)
+        plot_train_validation(end.history, output_dir, data_note)
+        latest = setup.compute_metrics.latest  # the last evaluation's joints (a diverged model's would be noise)
+        if latest and data_args.num_overlays > 0 and final_evaluation:
+            eval_split, refs = setup.inputs.eval, setup.inputs.references
+            n = min(data_args.num_overlays, len(eval_split))
+            images = [eval_split[i][data_args.image_column] for i in range(n)]
+            write_overlays(images, refs.names[:n], latest["xy"][:n], latest["found"][:n], refs.xy[:n], output_dir)
+        if summary:
+            print(run_summary(output_dir, end.history, end.metrics, end.choice, args))
+            if data_note:
+                print(f"  data: {data_note}")
+    return end
