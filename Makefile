@@ -16,7 +16,7 @@ export OMP_NUM_THREADS ?= 1
 TRAIN_THREADS ?= $(shell nproc)
 LAUNCH := $(VENV)/bin/accelerate launch --num_processes 1 --num_cpu_threads_per_process $(TRAIN_THREADS)
 
-.PHONY: demo pretrain-tiny test lint install clean
+.PHONY: demo pretrain-tiny test lint install browser clean
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -41,7 +41,17 @@ lint: $(VENV)/.installed
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 
-test: lint
+# The browser tests drive Debian's headless Chromium through its chromedriver (no browser download). Installed when
+# apt is there and we may (root, or sudo without a password); otherwise those tests skip and say why.
+browser:
+	@if [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ]; then sudo=; elif sudo -n true 2>/dev/null; then sudo=sudo; \
+	else echo "not root and no password-less sudo: the browser tests will skip"; exit 0; fi; \
+	if ! command -v apt-get >/dev/null; then echo "no apt-get: the browser tests will skip"; exit 0; fi; \
+	$$sudo apt-get update -qq && $$sudo apt-get install -y -qq chromium chromium-driver \
+	  || echo "chromium install failed: the browser tests will skip"
+
+test: lint browser
 	$(PY) -m pytest
 
 clean:

@@ -63,3 +63,17 @@ def test_non_image_upload_shows_a_message_not_a_traceback(url, browser, tmp_path
     assert message == "Cannot use this upload: notes.jpg: not a readable image file [not_an_image]"
     assert not browser.find_elements(By.CSS_SELECTOR, "#overlay img")
     assert "Traceback" not in browser.page_source
+
+
+def test_without_chromium_the_browser_tests_skip_with_the_reason(tmp_path, monkeypatch):
+    """`make test` on a machine where Chromium could not be installed: a one-line skip, not selenium's error;
+    under CI (BLIP_POSE_REQUIRE_BROWSER=1) the same is a failure."""
+    import browser_fixtures
+
+    monkeypatch.setattr(browser_fixtures, "CHROMIUM", tmp_path / "chromium")
+    monkeypatch.delenv("BLIP_POSE_REQUIRE_BROWSER", raising=False)
+    with pytest.raises(pytest.skip.Exception, match=f"no {tmp_path / 'chromium'}.*chromium-driver"):
+        chromium_driver()
+    monkeypatch.setenv("BLIP_POSE_REQUIRE_BROWSER", "1")
+    with pytest.raises(pytest.fail.Exception, match="install Debian's chromium"):
+        chromium_driver()
