@@ -49,8 +49,9 @@ NOT_RUN = {
         "accelerate launch training/run.py training/configs/demo.yaml --output_dir outputs/demo-short"
         " --max_steps 2 --synthetic_size 64 --max_eval_samples 8 --eval_on_start false",
     ),
-    "accelerate launch training/run.py training/configs/paper.yaml --dataset_name mpii_pose_caption --bf16 true": NotRun(
-        "needs a GPU (bf16) and the Salesforce BLIP weights; the stand-in trains the tiny preset on the folder built above",
+    "accelerate launch training/run.py training/configs/paper.yaml"
+    " --dataset_name mpii_pose_caption --bf16 true": NotRun(
+        "needs a GPU (bf16) and the Salesforce BLIP weights; the stand-in trains the tiny preset on the built folder",
         "accelerate launch training/run.py training/configs/paper.yaml --dataset_name mpii_pose_caption"
         " --model_name_or_path tiny --use_cpu true --max_steps 2 --max_eval_samples 4 --output_dir outputs/paper-short",
     ),
@@ -244,4 +245,3 @@ def test_readme_command_runs(step, checkout):
     assert done.returncode == 0, (
         f"README.md:{step.line}: {command!r} exited {done.returncode}:\n{_tail(done.stdout + done.stderr)}"
     )
-
