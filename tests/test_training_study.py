@@ -95,7 +95,6 @@ def test_designs_and_optimizer_flag():
         "bs4-lr5e-05-sgd",
         "bs4-lr5e-05-adam",
     ]
-    assert optimizer_arguments("adamw", SimpleNamespace(optimizer=None)) == {"optimizer": "adamw"}
     assert optimizer_arguments("adamw", SimpleNamespace(optim="adamw_torch")) == {"optim": "adamw_torch"}
     assert optimizer_arguments("adam", SimpleNamespace(optim="adamw_torch")) == {"optim": "adam"}
     with pytest.raises(ConfigError, match="'rmsprop' is not one of"):
