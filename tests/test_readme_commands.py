@@ -74,7 +74,8 @@ NOT_RUN = {
     ),
     "python -m blip_pose push-demo <user>/blip-mpii-pose --repo-id <user>/blip-pose-demo": NotRun(
         "uploads a Space (network, token); the stand-in writes the Space folder",
-        "python -m blip_pose push-demo outputs/demo --repo-id someone/blip-pose-demo --dry-run --out demo-space",
+        "python -m blip_pose push-demo someone/blip-mpii-pose --repo-id someone/blip-pose-demo"
+        " --dry-run --out demo-space",
     ),
     "sudo apt-get install -y chromium chromium-driver": NotRun("installs system packages; `make test` does it"),
     "python -m blip_pose analyze occlusion outputs/demo": NotRun(
@@ -203,7 +204,10 @@ def checkout(tmp_path_factory):
 
 
 def _tail(text: str, lines: int = 15) -> str:
-    return "\n".join(text.strip().splitlines()[-lines:])
+    """The first line that names an error (a launcher's summary buries the script's) and the last lines."""
+    all_lines = text.strip().splitlines()
+    first = next((line for line in all_lines if re.search(r"error", line, re.IGNORECASE)), None)
+    return "\n".join([*([first, "..."] if first and first not in all_lines[-lines:] else []), *all_lines[-lines:]])
 
 
 def _serve(command: str, url: str, cwd: Path, env: dict[str, str]) -> None:
@@ -225,7 +229,8 @@ def _serve(command: str, url: str, cwd: Path, env: dict[str, str]) -> None:
             except OSError:
                 time.sleep(1)
     finally:
-        os.killpg(process.pid, signal.SIGTERM)
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)
         output = process.communicate(timeout=60)[0]
     assert status == 200, f"{command!r} never served {url}:\n{_tail(output)}"
 
