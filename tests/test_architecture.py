@@ -4,9 +4,11 @@ travelling with the dataset, and a parallel build identical to a serial one."""
 from __future__ import annotations
 
 import ast
+import re
 import shutil
 import subprocess
 import sys
+from dataclasses import fields
 from pathlib import Path
 
 import pytest
@@ -15,9 +17,10 @@ from datasets import load_dataset
 from blip_pose import dataset_source
 from blip_pose.geometry import Preprocessing
 from blip_pose.pose_format import CAPTION_COLUMNS, COORDINATE_COLUMNS, caption_column
+from blip_pose.training.arguments import DataArguments
 from blip_pose.training.data import preprocessing_record, recorded_preprocessing
 from mpii_pose_dataset.export import build
-from mpii_pose_dataset.features import FEATURES
+from mpii_pose_dataset.features import COLUMN_DOCS
 from mpii_pose_dataset.sample import SAMPLE_DIR
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -72,14 +75,64 @@ def test_library_imports_from_an_installed_copy(tmp_path):
     assert out.stdout.strip().startswith(str(target))
 
 
-def test_caption_table_is_the_one_source_of_columns():
-    assert set(FEATURES) >= set(CAPTION_COLUMNS)  # the builder writes every column of the table
-    assert {"text", "simple_text", "normalized_text", "normalized_simple_text"} <= set(COORDINATE_COLUMNS)
-    assert not {"visibility_text", "simple_visibility_text"} & set(COORDINATE_COLUMNS)
+def _assigned_list(path: Path, name: str) -> list[str]:
+    """The literal list assigned to ``name`` in a module, read without importing it (the Space app imports gradio)."""
+    for node in ast.parse(path.read_text()).body:
+        if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == name for t in node.targets):
+            return ast.literal_eval(node.value)
+    raise AssertionError(f"{path} assigns no {name}")
+
+
+def test_hand_written_column_lists_follow_the_caption_table():
+    """pose_format's table is the one source of caption columns; the lists written by hand elsewhere (see
+    ARCHITECTURE.md, "a caption format") name only its columns, and the card and the flag's help name all of them."""
+    assert set(CAPTION_COLUMNS) <= set(COLUMN_DOCS), "a caption column without its line in the dataset card"
+    help_text = next(f for f in fields(DataArguments) if f.name == "caption_column").metadata["help"]
+    assert set(re.findall(r"\b[a-z_]+_text\b|\btext\b", help_text)) == set(COORDINATE_COLUMNS)
+    space = _assigned_list(ROOT / "blip_pose" / "metric" / "pose_threshold_accuracy" / "app.py", "CAPTION_TYPES")
+    assert space and set(space) <= set(COORDINATE_COLUMNS)
     with pytest.raises(ValueError, match="no joint coordinates"):
         caption_column("visibility_text")
     with pytest.raises(ValueError, match="unknown caption column"):
         caption_column("txet")
+
+
+ARCHITECTURE = ROOT / "ARCHITECTURE.md"
+MODULE_ROOTS = ("blip_pose", "mpii_pose_dataset", "training", "benchmarks")
+
+
+def _architecture_entries() -> list[str]:
+    """The paths of the file table's first column, each from the root: a bare name (`images.py`, `sweep*.py`) is in
+    the folder of the path before it in the same cell; a name ending in `/` is a folder."""
+    entries = []
+    for row in re.findall(r"^\| (`[^|]+)\|", ARCHITECTURE.read_text(), flags=re.M):
+        folder = ""
+        for name in re.findall(r"`([^`]+)`", row):
+            if "/" in name.rstrip("/"):
+                folder = name if name.endswith("/") else name.rpartition("/")[0] + "/"
+                entries.append(name)
+            else:
+                entries.append(folder + name)
+    return entries
+
+
+def test_architecture_table_names_every_module_and_only_existing_paths():
+    entries = _architecture_entries()
+    assert entries, "ARCHITECTURE.md has no file table"
+    covered: set[Path] = set()
+    for entry in entries:
+        matches = [p for p in ROOT.glob(entry.rstrip("/")) if p.exists()]
+        assert matches, f"ARCHITECTURE.md names `{entry}`, which does not exist"
+        for match in matches:
+            covered.update(match.rglob("*.py") if match.is_dir() else [match])
+    modules = sorted(
+        path.relative_to(ROOT).as_posix()
+        for top in MODULE_ROOTS
+        for path in (ROOT / top).rglob("*.py")
+        if path.name != "__init__.py" and "__pycache__" not in path.parts
+    )
+    missing = [name for name in modules if ROOT / name not in covered]
+    assert missing == [], f"in no row of ARCHITECTURE.md's file table (add each to a row): {missing}"
 
 
 @pytest.fixture(scope="module")

@@ -4,6 +4,11 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
 
 import pytest
 from huggingface_hub import ModelCard
@@ -11,6 +16,8 @@ from huggingface_hub import ModelCard
 from blip_pose.card import CARD_METRICS, DEFAULT_BASE_MODEL, TEMPLATE_PATH, write_model_card
 from blip_pose.geometry import Preprocessing
 from blip_pose.pose_format import JOINTS
+
+ROOT = Path(__file__).resolve().parents[1]
 
 RESULTS = {
     "eval_num_samples": 6.0,
@@ -156,7 +163,18 @@ def test_bad_run_files_are_errors_naming_the_file(tmp_path):
         write_model_card(tmp_path / "nowhere")
 
 
-def test_template_ships_inside_the_package():
-    # pyproject's package-data "blip_pose" = ["templates/*.md"] puts it in the wheel.
-    assert TEMPLATE_PATH.parent.name == "templates" and TEMPLATE_PATH.parent.parent.name == "blip_pose"
-    assert TEMPLATE_PATH.suffix == ".md" and "{{ card_data }}" in TEMPLATE_PATH.read_text()
+def test_template_ships_inside_the_wheel(tmp_path):
+    """pyproject's package-data puts the card template in the wheel, where write_model_card finds it."""
+    source = tmp_path / "source"  # a copy: a build writes build/ and *.egg-info into the tree it builds
+    source.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy2(ROOT / name, source / name)
+    for name in ("blip_pose", "mpii_pose_dataset"):
+        shutil.copytree(ROOT / name, source / name, ignore=shutil.ignore_patterns("__pycache__"))
+    command = [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", str(source)]
+    subprocess.run([*command, "-w", str(tmp_path)], check=True, capture_output=True)
+    (wheel,) = tmp_path.glob("blip_pose-*.whl")
+    member = TEMPLATE_PATH.relative_to(TEMPLATE_PATH.parents[2]).as_posix()  # blip_pose/templates/<name>
+    with zipfile.ZipFile(wheel) as archive:
+        assert member == "blip_pose/templates/model_card.md" and member in archive.namelist()
+        assert "{{ card_data }}" in archive.read(member).decode()

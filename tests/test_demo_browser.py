@@ -75,3 +75,17 @@ def test_nothing_covers_the_overlays_colour_key(url, browser, tmp_path):
         b for b in browser.find_elements(By.CSS_SELECTOR, "#overlay [data-testid=block-label]") if b.is_displayed()
     ]
     assert not [b for b in badges if b.rect["y"] + b.rect["height"] > top]
+
+
+def test_without_chromium_the_browser_tests_skip_with_the_reason(tmp_path, monkeypatch):
+    """`make test` on a machine where Chromium could not be installed: a one-line skip, not selenium's error;
+    under CI (BLIP_POSE_REQUIRE_BROWSER=1) the same is a failure."""
+    import browser_fixtures
+
+    monkeypatch.setattr(browser_fixtures, "CHROMIUM", tmp_path / "chromium")
+    monkeypatch.delenv("BLIP_POSE_REQUIRE_BROWSER", raising=False)
+    with pytest.raises(pytest.skip.Exception, match=f"no {tmp_path / 'chromium'}.*chromium-driver"):
+        chromium_driver()
+    monkeypatch.setenv("BLIP_POSE_REQUIRE_BROWSER", "1")
+    with pytest.raises(pytest.fail.Exception, match="install Debian's chromium"):
+        chromium_driver()

@@ -166,63 +166,84 @@ def test_the_demo_config_stays_rerunnable():
     assert parse_arguments([DEMO])[2].overwrite_output_dir
 
 
-def _state(scores, save_every=40, greater=True):
-    """A TrainerState after evaluations+saves, driven through the Trainer's own best-metric rule."""
-    from transformers import TrainerState
+def _scripted_run(folder, scores):
+    """A real tiny run (3 steps, an evaluation and a save after each) whose evaluations score ``scores`` in turn:
+    the Trainer's own best-metric rule, saving and ``load_best_model_at_end`` decide, and run.py records it."""
+    from training_fixtures import ROOT, run, sample_dataset
 
-    from blip_pose.training.report import KeepLastUntilScored
+    from blip_pose.training.evaluation import PoseMetrics
 
-    args = _training_args("/tmp/unused", "--metric_for_best_model", "accuracy@25", "--load_best_model_at_end", "true")
-    state = TrainerState()
-    for i, score in enumerate(scores, 1):
-        state.global_step = i * save_every
-        state.log_history.append({"step": state.global_step, "eval_accuracy@25": score})
-        if state.best_metric is None or score > state.best_metric:  # Trainer._determine_best_metric
-            state.best_metric, state.best_global_step = score, state.global_step
-        if state.best_global_step:  # Trainer._save_checkpoint
-            state.best_model_checkpoint = f"out/checkpoint-{state.best_global_step}"
-        KeepLastUntilScored().on_save(args, state, None)
-    return state, args
+    real_score, queue = PoseMetrics.score, list(scores)
+
+    def score(self, captions):
+        result, xy, found = real_score(self, captions)
+        return ({**result, "accuracy@25": queue.pop(0)} if queue else result), xy, found
+
+    data = sample_dataset(folder / "data", n_train=4)
+    flags = ["--max_steps", "3", "--per_device_train_batch_size", "2", "--max_eval_samples", "2"]
+    flags += ["--eval_strategy", "steps", "--eval_steps", "1", "--save_strategy", "steps", "--save_steps", "1"]
+    flags += ["--metric_for_best_model", "accuracy@25", "--load_best_model_at_end", "true"]
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(PoseMetrics, "score", score)
+        run.main(
+            [
+                str(ROOT / "training/configs/tiny_test.yaml"),
+                "--dataset_name",
+                str(data),
+                "--output_dir",
+                str(folder / "run"),
+                *flags,
+            ]
+        )
+    assert queue == []  # every scripted score was an evaluation's
+    return folder / "run"
 
 
-def test_a_run_that_never_scored_keeps_its_last_checkpoint_and_says_why(tmp_path):
+def _records(run):
+    state = json.loads((run / "trainer_state.json").read_text())
+    return state, json.loads((run / "checkpoint_choice.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def scored_run(tmp_path_factory):
+    return _scripted_run(tmp_path_factory.mktemp("scored"), [0.0, 0.5, 0.25])
+
+
+def test_a_run_that_never_scored_keeps_its_last_checkpoint_and_says_why(tmp_path, scored_run):
     # Trap 5: with every score 0, the first checkpoint "won".
-    from blip_pose.training.report import checkpoint_choice
-
-    state, args = _state([0.0, 0.0, 0.0])
-    assert state.best_model_checkpoint is None  # load_best_model_at_end has nothing to load: the last model stays
-    choice = checkpoint_choice(state, args, "validation", 6)
-    assert choice["rule"] == "last" and choice["step"] == 120
+    state, choice = _records(_scripted_run(tmp_path, [0.0, 0.0, 0.0]))
+    assert state["best_model_checkpoint"] is None  # load_best_model_at_end had nothing to load: the last model stays
+    assert choice["rule"] == "last" and choice["step"] == 3
     assert "never rose above 0 in 3 evaluations" in choice["description"]
 
-    state, args = _state([0.0, 0.5, 0.25])
-    choice = checkpoint_choice(state, args, "validation", 6)
-    assert (choice["checkpoint"], choice["rule"]) == ("checkpoint-80", "best")
-    assert choice["description"].startswith("checkpoint-80 (step 80 of 120), the best accuracy@25 of 3 evaluations")
-    assert "`validation` split (6 images)" in choice["description"] and "optimistic" in choice["description"]
+    state, choice = _records(scored_run)
+    assert (choice["checkpoint"], choice["rule"]) == ("checkpoint-2", "best")
+    assert choice["description"].startswith("checkpoint-2 (step 2 of 3), the best accuracy@25 of 3 evaluations")
+    assert "`validation` split (2 images)" in choice["description"] and "optimistic" in choice["description"]
 
 
-def test_card_and_summary_say_which_checkpoint_the_numbers_are_from(tmp_path):
+def test_card_and_summary_say_which_checkpoint_the_numbers_are_from(tmp_path, scored_run):
     from blip_pose.card import write_model_card
-    from blip_pose.training.report import checkpoint_choice, run_summary, save_checkpoint_choice
+    from blip_pose.training.report import run_summary, save_checkpoint_choice
 
-    state, args = _state([0.0, 0.5, 0.25])
+    state, choice = _records(scored_run)
+    args = _training_args(tmp_path, "--metric_for_best_model", "accuracy@25", "--load_best_model_at_end", "true")
     run = _run_folder(tmp_path / "run", "run_config.json", "plots/loss.png", "model.safetensors")
     (run / "all_results.json").write_text('{"eval_accuracy@25": 0.5, "eval_mae": 3.0}')
-    choice = checkpoint_choice(state, args, "validation", 6)
     save_checkpoint_choice(choice, run)
     card = write_model_card(run).read_text()
-    assert "The numbers are those of checkpoint-80 (step 80 of 120), the best accuracy@25" in card
+    assert "The numbers are those of checkpoint-2 (step 2 of 3), the best accuracy@25" in card
     final = {"eval_accuracy@25": 0.5, "eval_accuracy@5": 0.25, "eval_mae": 3.0, "eval_pck@5/head": 0.1}
-    summary = run_summary(run, state.log_history, final, choice, args)
-    assert "final scores of checkpoint-80 (step 80 of 120)" in summary
+    history = state["log_history"]
+    summary = run_summary(run, history, final, choice, args)
+    assert "final scores of checkpoint-2 (step 2 of 3)" in summary
     assert "accuracy@25 0.500, accuracy@5 0.250, mae 3.00 px" in summary and "pck@5/head" not in summary
     assert f"model card:  {run / 'README.md'}" in summary and f"plots:       {run / 'plots'}" in summary
     assert "overlays" not in summary  # only outputs that exist are listed
     assert "before training" not in summary  # no evaluation at step 0 in this run
 
     start = {"step": 0, "eval_accuracy@25": 0.125, "eval_mae": 9.5}
-    summary = run_summary(run, [start, *state.log_history], final, choice, args)
+    summary = run_summary(run, [start, *history], final, choice, args)
     assert "  scores before training (step 0):\n    accuracy@25 0.125, mae 9.50 px\n  final scores of" in summary
 
 

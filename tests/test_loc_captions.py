@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from test_training_configs import scores_of_predictions_file
 from training_fixtures import run, sample_dataset
 
 from blip_pose.loc_tokens import add_loc_tokens, has_loc_tokens
@@ -63,7 +64,9 @@ def test_loc_training_run_scores_and_predicts(tmp_path):
     flags = ["--caption_column", "loc_text", "--attn_implementation", "sdpa", "--pixel_cache", "true"]
     metrics = run.main([str(CONFIG), "--dataset_name", str(dataset), "--output_dir", str(out), *flags])
     assert metrics["eval_parse_rate"] == 1.0 and np.isfinite(metrics["eval_loss"])
-    assert 0.0 <= metrics["eval_accuracy@25"] <= 1.0
+    final = out / "predictions" / "final.jsonl"
+    written = scores_of_predictions_file(final, "loc_text")
+    assert (metrics["eval_accuracy@25"], metrics["eval_mae"]) == pytest.approx((written["accuracy@25"], written["mae"]))
     captions = [json.loads(line)["caption"] for line in (out / "predictions" / "final.jsonl").open()]
     assert all(c.count("<loc") == 32 for c in captions)
     assert parse_captions(captions, "loc_text", np.full((len(captions), 2), 384.0))[1].all()

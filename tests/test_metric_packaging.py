@@ -2,7 +2,8 @@
 
 Both tests build a fresh virtual environment and install from the package index (about 1-2 minutes with a warm
 pip cache): that is what a user's machine and a Hugging Face Space do, so nothing of this checkout's environment
-may leak in.
+may leak in. They need the registry (PyPI through pip), hence the ``network`` marker: `make test` runs them, a
+machine without it leaves them out with ``-m "not network"``.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from pathlib import Path
 import pytest
 
 from blip_pose.cli import main
+
+pytestmark = pytest.mark.network
 
 REPO = Path(__file__).resolve().parents[1]
 COMPUTE = (

@@ -7,13 +7,12 @@ from __future__ import annotations
 import csv
 import json
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 from training_fixtures import load_script, run, sample_dataset
 
 from blip_pose.training.arguments import ConfigError, parse_arguments
-from blip_pose.training.sweep import SweepArguments, design_settings, optimizer_arguments
+from blip_pose.training.sweep import Setting, SweepArguments, design_settings
 from blip_pose.training.sweep_results import RESULTS_CSV, SUMMARY_FILE, TRIAL_FILE
 
 CONFIGS = Path(__file__).resolve().parents[1] / "training" / "configs"
@@ -95,9 +94,9 @@ def test_designs_and_optimizer_flag():
         "bs4-lr5e-05-sgd",
         "bs4-lr5e-05-adam",
     ]
-    assert optimizer_arguments("adamw", SimpleNamespace(optimizer=None)) == {"optimizer": "adamw"}
-    assert optimizer_arguments("adamw", SimpleNamespace(optim="adamw_torch")) == {"optim": "adamw_torch"}
-    assert optimizer_arguments("adam", SimpleNamespace(optim="adamw_torch")) == {"optim": "adam"}
+    # A setting's optimizer reaches training as transformers' --optim (plain Adam is the project's "adam").
+    assert Setting(4, 5e-5, "adamw").arguments()["optim"] == "adamw_torch"
+    assert Setting(4, 5e-5, "adam").arguments()["optim"] == "adam"
     with pytest.raises(ConfigError, match="'rmsprop' is not one of"):
         SweepArguments(optimizers=["rmsprop"])
 
