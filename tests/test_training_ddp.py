@@ -18,7 +18,7 @@ from training_fixtures import sample_dataset
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_two_processes_score_each_validation_example_once(tmp_path):
+def test_two_processes_score_each_validation_example_once_and_overwrite_a_run(tmp_path):
     data = sample_dataset(tmp_path / "sample")
     names = list(load_from_disk(str(data))["validation"]["image_name"])[:5]  # odd: the last batch gets padded
     out = tmp_path / "ddp"
@@ -53,8 +53,11 @@ def test_two_processes_score_each_validation_example_once(tmp_path):
         "24",
     ]
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
-    result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stderr[-3000:]
+    # The second launch overwrites the first run: only the main process deletes it (two ranks deleting the same
+    # files crashed all but one).
+    for extra in ([], ["--overwrite_output_dir", "true"]):
+        result = subprocess.run(command + extra, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+        assert result.returncode == 0, result.stderr[-3000:]
     results = json.loads((out / "all_results.json").read_text())
     assert results["eval_num_samples"] == 5
     state = json.loads((out / "trainer_state.json").read_text())

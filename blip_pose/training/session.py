@@ -91,7 +91,10 @@ def set_up(
     """
     check_arguments(model_args, data_args, training_args)
     if check_output:
-        check_output_dir(training_args)  # a previous run there: overwrite, resume, or stop
+        # A previous run there: overwrite, resume, or stop. The main process decides and deletes first; the others
+        # then find the folder clean (under DDP every rank deleting the same files made all but one crash).
+        with training_args.main_process_first(local=False, desc="output folder"):
+            check_output_dir(training_args)
     with training_args.main_process_first(desc="model preset"):
         checkpoint = resolve_checkpoint(model_args.model_name_or_path, work_dir, model_args.preset_seed)
     model, processor = load(checkpoint, model_args, data_args, training_args)
