@@ -80,7 +80,7 @@ NOT_RUN = {
     ),
     "sudo apt-get install -y chromium chromium-driver": NotRun("installs system packages; `make test` does it"),
     "python -m blip_pose analyze occlusion outputs/demo": NotRun(
-        "the whole validation split (600 frames of outputs/demo) is too long for CI; the stand-in covers 8",
+        "200 frames of outputs/demo by default (minutes on 2 cores) is too long for CI; the stand-in covers 8",
         "python -m blip_pose analyze occlusion outputs/demo --images 8",
     ),
     "python benchmarks/bench_train.py": NotRun(
