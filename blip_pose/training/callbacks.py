@@ -32,6 +32,9 @@ def run_config(model_args: Any, data_args: Any, training_args: TrainingArguments
     }
 
 
+_STAGING = ".run-records.tmp"
+
+
 class RunRecord:
     """Both records of a run; :meth:`save` writes them into a folder."""
 
@@ -42,7 +45,7 @@ class RunRecord:
     def save(self, folder: str | Path) -> None:
         """Written in a staging folder and renamed in, so a kill leaves each record whole or absent."""
         folder = Path(folder)
-        staging = folder / ".run-records.tmp"
+        staging = folder / _STAGING
         staging.mkdir(parents=True, exist_ok=True)
         written = [self.preprocessing.save(staging), staging / RUN_CONFIG_FILE]
         written[1].write_text(json.dumps(self.config, indent=2) + "\n")
@@ -50,8 +53,11 @@ class RunRecord:
             os.replace(path, folder / path.name)
         staging.rmdir()
 
-    def missing(self, folder: Path) -> bool:
-        return not all((folder / name).is_file() for name in (PREPROCESSING_FILE, RUN_CONFIG_FILE))
+    @staticmethod
+    def missing(folder: Path) -> bool:
+        """Whether ``folder`` lacks a record, or a kill cut its :meth:`save` short."""
+        absent = not all((folder / name).is_file() for name in (PREPROCESSING_FILE, RUN_CONFIG_FILE))
+        return absent or (folder / _STAGING).exists()
 
 
 def _checkpoints(args: TrainingArguments) -> list[Path]:
