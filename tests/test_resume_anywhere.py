@@ -2,9 +2,9 @@
 
 A paper.yaml run (epoch checkpoints, ``save_total_limit 2`` rotation, kept epochs, best-checkpoint choice) of the tiny
 preset is killed with SIGKILL at one named point after another, each resumed run being killed at the next one:
-during a training step, while writing a checkpoint, half-way through its ``trainer_state.json``, while hard-linking a
-kept epoch, during the rotation, in the final evaluation, half-way through ``all_results.json`` and the card, and while
-drawing the plots. The last resume must leave the same results, card, checkpoint choice, history, checkpoints and
+while saving the preset (before any checkpoint), during a training step, while writing a checkpoint, half-way through
+its ``trainer_state.json``, while hard-linking a kept epoch, during the rotation, in the final evaluation, half-way
+through ``all_results.json`` and the card, and while drawing the plots. The last resume must leave the same results, card, checkpoint choice, history, checkpoints and
 plots as one uninterrupted run. Runs are forked from the test process (imports paid once), and each kill point is a
 function patched in the child only: deterministic, and no hook in the library.
 """
@@ -25,6 +25,7 @@ from safetensors.numpy import load_file
 from training_fixtures import run, sample_dataset
 from transformers import Trainer, TrainerState
 
+from blip_pose.training import modeling
 from blip_pose.training.trainer import BlipCaptionTrainer
 
 PAPER = Path(__file__).resolve().parents[1] / "training" / "configs" / "paper.yaml"
@@ -54,6 +55,18 @@ def _patch(owner: Any, name: str, wrapper: Callable[..., Callable[..., Any]]) ->
 
 
 # Kill points, in the order a run reaches them; each patches the forked child before the run starts.
+
+
+def saving_the_preset() -> None:
+    """Before the first checkpoint: resuming is starting again, from a preset saved whole."""
+
+    def save(original):
+        def save_preset(name, output_dir, seed=0):
+            _cut_then_die(original(name, output_dir, seed) / "model.safetensors")
+
+        return save_preset
+
+    _patch(modeling, "save_preset", save)
 
 
 def during_step_3() -> None:
@@ -171,6 +184,7 @@ def drawing_the_plots() -> None:
 
 
 KILL_POINTS = (
+    saving_the_preset,
     during_step_3,
     writing_checkpoint_4,
     half_way_through_checkpoint_4_state,
@@ -243,9 +257,8 @@ def test_killed_anywhere_then_resumed_ends_like_an_uninterrupted_run(tmp_path, d
     assert sorted(expected["folders"]) == ["checkpoint-6", "checkpoint-8", "epoch-01", "epoch-03"]  # rotated, kept
 
     killed = tmp_path / "killed" / "run"
-    for number, kill_point in enumerate(KILL_POINTS):
-        resume = ("--resume_from_checkpoint", "last") if number else ()
-        status = _forked_run(_argv(killed, dataset, *resume), kill_point)
+    for kill_point in KILL_POINTS:
+        status = _forked_run(_argv(killed, dataset, "--resume_from_checkpoint", "last"), kill_point)
         assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL, f"not killed {kill_point.__name__}"
         if kill_point is writing_checkpoint_4:
             assert not (killed / "checkpoint-4" / "trainer_state.json").exists()  # the kill left a partial save

@@ -20,6 +20,8 @@ from blip_pose.presets import PRESETS, save_preset
 from blip_pose.pretrained import resolve_pretrained
 from blip_pose.run_record import RESULTS_FILE, TRAINING_ARGS_FILE, read_json
 from blip_pose.sdpa import set_attention
+from blip_pose.training.evaluation import PREDICTIONS_DIR
+from blip_pose.training.output_dir import CACHED_INPUTS
 from blip_pose.training.results import ResumePoint
 
 logger = logging.getLogger(__name__)
@@ -56,8 +58,11 @@ def resolve_checkpoint(model_name_or_path: str, output_dir: str | Path, seed: in
     preset = preset_name(model_name_or_path)
     if preset is not None:
         folder = Path(output_dir) / f"preset-{preset}"
-        if not (folder / "config.json").is_file():
-            save_preset(preset, folder, seed=seed)
+        if not folder.is_dir():  # saved aside and renamed into place: a kill during the save leaves no half preset
+            staging = folder.with_name(f"{folder.name}.tmp")
+            shutil.rmtree(staging, ignore_errors=True)
+            save_preset(preset, staging, seed=seed)
+            staging.rename(folder)
         return str(folder)
     folder = Path(model_name_or_path)
     if folder.is_dir():
@@ -145,7 +150,8 @@ def incomplete(checkpoint: Path) -> str | None:
 
 
 def resume_checkpoint(resume: str | None, output_dir: str | Path) -> ResumePoint | None:
-    """``--resume_from_checkpoint`` as a folder to resume from: ``last`` is the newest complete checkpoint.
+    """``--resume_from_checkpoint`` as a folder to resume from: ``last`` is the newest complete checkpoint (None: a run
+    killed before its first one starts again).
 
     A folder given by path must be complete. For ``last``, the folder is first put back as the killed run would have
     left it at that checkpoint: newer incomplete checkpoints (a save cut short; the resumed run redoes their steps) are
@@ -181,7 +187,21 @@ def resume_checkpoint(resume: str | None, output_dir: str | Path) -> ResumePoint
         (Path(output_dir) / RESULTS_FILE).unlink(missing_ok=True)
         return ResumePoint(folder, state.global_step)
     found = f"; skipped {'; '.join(skipped.values())}" if skipped else ""
+    if _before_first_checkpoint(Path(output_dir)):
+        logger.warning(
+            "--resume_from_checkpoint last: no complete checkpoint in %s yet, training from step 0%s", output_dir, found
+        )
+        for newer in skipped:
+            shutil.rmtree(newer, ignore_errors=True)
+        return None
     raise CheckpointError(f"--resume_from_checkpoint last: no complete {pattern} folder in {output_dir}{found}")
+
+
+def _before_first_checkpoint(output_dir: Path) -> bool:
+    """Whether ``output_dir`` holds no more than a run writes before its first checkpoint is complete (so continuing
+    it is starting it): its cached inputs, TensorBoard logs, predictions of evaluations and checkpoints cut short."""
+    written = (*CACHED_INPUTS, "runs", PREDICTIONS_DIR, f"{PREFIX_CHECKPOINT_DIR}-*")
+    return not output_dir.is_dir() or all(any(p.match(name) for name in written) for p in output_dir.iterdir())
 
 
 def _finish_rotation(checkpoint: Path, state: TrainerState) -> None:
