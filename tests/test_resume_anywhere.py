@@ -4,18 +4,18 @@ A paper.yaml run (epoch checkpoints, ``save_total_limit 2`` rotation, kept epoch
 preset is killed with SIGKILL at one named point after another, each resumed run being killed at the next one:
 while saving the preset (before any checkpoint), during a training step, while writing a checkpoint, half-way through
 its ``trainer_state.json``, while hard-linking a kept epoch, during the rotation, in the final evaluation, half-way
-through ``all_results.json`` and the card, and while drawing the plots. The last resume must leave the same results, card, checkpoint choice, history, checkpoints and
-plots as one uninterrupted run. Runs are forked from the test process (imports paid once), and each kill point is a
-function patched in the child only: deterministic, and no hook in the library.
+through ``all_results.json`` and the card, and while drawing the plots. The last resume must leave the same results,
+card, checkpoint choice, history, checkpoints and plots as one uninterrupted run. Runs are forked from one server
+process (imports paid once), and each kill point is a function patched in the child only: deterministic, and no hook
+in the library.
 """
 
 from __future__ import annotations
 
 import json
-import logging
+import multiprocessing
 import os
 import signal
-import traceback
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -197,22 +197,28 @@ KILL_POINTS = (
 )
 
 
-def _forked_run(argv: list[str], kill_point: Callable[[], None] | None = None) -> int:
-    """The wait status of ``run.main(argv)`` in a forked child (exit 0, 1 on an exception, or its signal)."""
-    pid = os.fork()
-    if pid == 0:  # the child: never returns into pytest
-        code = 1
-        logging.root.handlers.clear()  # the run's own logging set-up then prints to stderr, not into pytest's records
-        try:
-            if kill_point is not None:
-                kill_point()
-            run.main(argv)
-            code = 0
-        except BaseException:
-            traceback.print_exc()
-        finally:
-            os._exit(code)
-    return os.waitpid(pid, 0)[1]
+def _child(argv: list[str], kill_point: str | None, log: Path) -> None:
+    """``run.main(argv)`` with its output in ``log``, ``kill_point`` (a function of this module) patched in first."""
+    with log.open("a") as file:
+        os.dup2(file.fileno(), 1)
+        os.dup2(file.fileno(), 2)
+    if kill_point is not None:
+        globals()[kill_point]()
+    run.main(argv)
+
+
+#: Children are forked from a fresh server process that imported the training stack once: forking the pytest process
+#: itself, after other tests ran torch on several threads, left a child blocked forever on a lock of its thread pool.
+_FORKSERVER = multiprocessing.get_context("forkserver")
+_FORKSERVER.set_forkserver_preload(["training_fixtures"])
+
+
+def _forked_run(argv: list[str], log: Path, kill_point: Callable[[], None] | None = None) -> int | None:
+    """The exit code of ``run.main(argv)`` in a child process (0, 1 on an exception, -9 when killed by SIGKILL)."""
+    child = _FORKSERVER.Process(target=_child, args=(argv, kill_point and kill_point.__name__, log))
+    child.start()
+    child.join()
+    return child.exitcode
 
 
 def _argv(output: Path, dataset: Path, *flags: str) -> list[str]:
@@ -252,17 +258,18 @@ def _outcome(output: Path) -> dict[str, Any]:
 
 def test_killed_anywhere_then_resumed_ends_like_an_uninterrupted_run(tmp_path, dataset):
     reference = tmp_path / "reference" / "run"
-    assert _forked_run(_argv(reference, dataset)) == 0
+    assert _forked_run(_argv(reference, dataset), tmp_path / "reference.log") == 0
     expected = _outcome(reference)
     assert sorted(expected["folders"]) == ["checkpoint-6", "checkpoint-8", "epoch-01", "epoch-03"]  # rotated, kept
 
     killed = tmp_path / "killed" / "run"
     for kill_point in KILL_POINTS:
-        status = _forked_run(_argv(killed, dataset, "--resume_from_checkpoint", "last"), kill_point)
-        assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL, f"not killed {kill_point.__name__}"
+        log = tmp_path / f"{kill_point.__name__}.log"
+        status = _forked_run(_argv(killed, dataset, "--resume_from_checkpoint", "last"), log, kill_point)
+        assert status == -signal.SIGKILL, f"not killed {kill_point.__name__} (exit {status}; see {log})"
         if kill_point is writing_checkpoint_4:
             assert not (killed / "checkpoint-4" / "trainer_state.json").exists()  # the kill left a partial save
-    assert _forked_run(_argv(killed, dataset, "--resume_from_checkpoint", "last")) == 0
+    assert _forked_run(_argv(killed, dataset, "--resume_from_checkpoint", "last"), tmp_path / "last.log") == 0
 
     outcome = _outcome(killed)
     for key, value in expected.items():
@@ -271,23 +278,23 @@ def test_killed_anywhere_then_resumed_ends_like_an_uninterrupted_run(tmp_path, d
     assert results["train_resumed_from_step"] == 8  # the last resume trained no step
 
 
-def test_resuming_a_finished_run_trains_nothing_and_a_longer_one_survives_rotation(tmp_path, dataset, capfd):
+def test_resuming_a_finished_run_trains_nothing_and_a_longer_one_survives_rotation(tmp_path, dataset):
     """Resumed at its last step (3, inside the second epoch) a run trains no step more and saves nothing; continued to
     step 5, its rotation deletes the checkpoint it resumed from, and the run still ends with its card and choice.
     Neither resumed run scores its first step again (``eval_on_start``)."""
-    out = tmp_path / "run"
+    out, log = tmp_path / "run", tmp_path / "resumed.log"
     flags = ("--keep_epochs", "1", "--eval_on_start", "true")
-    assert _forked_run(_argv(out, dataset, *flags, "--max_steps", "3")) == 0
-    capfd.readouterr()
-    assert _forked_run(_argv(out, dataset, *flags, "--max_steps", "3", "--resume_from_checkpoint", "last")) == 0
-    assert "the resumed run had trained all 3 steps: no step more" in capfd.readouterr().err
+    assert _forked_run(_argv(out, dataset, *flags, "--max_steps", "3"), tmp_path / "first.log") == 0
+    assert _forked_run(_argv(out, dataset, *flags, "--max_steps", "3", "--resume_from_checkpoint", "last"), log) == 0
+    assert "the resumed run had trained all 3 steps: no step more" in log.read_text()
     assert sorted(p.name for p in out.glob("checkpoint-*")) == ["checkpoint-2", "checkpoint-3"]
     history = json.loads((out / "trainer_state.json").read_text())["log_history"]
     assert [row["step"] for row in history if "eval_loss" in row] == [0, 2, 3]
 
     for name in ("README.md", "checkpoint_choice.json"):
         (out / name).unlink()
-    assert _forked_run(_argv(out, dataset, *flags, "--max_steps", "5", "--resume_from_checkpoint", "last")) == 0
+    longer = (*flags, "--max_steps", "5", "--resume_from_checkpoint", "last")
+    assert _forked_run(_argv(out, dataset, *longer), tmp_path / "longer.log") == 0
     assert sorted(p.name for p in out.glob("checkpoint-*")) == ["checkpoint-4", "checkpoint-5"]  # 3 rotated away
     history = json.loads((out / "trainer_state.json").read_text())["log_history"]
     assert [row["step"] for row in history if "eval_loss" in row] == [0, 2, 3, 4, 5]
