@@ -210,7 +210,7 @@ def _child(argv: list[str], kill_point: str | None, log: Path) -> None:
 #: Children are forked from a fresh server process that imported the training stack once: forking the pytest process
 #: itself, after other tests ran torch on several threads, left a child blocked forever on a lock of its thread pool.
 _FORKSERVER = multiprocessing.get_context("forkserver")
-_FORKSERVER.set_forkserver_preload(["training_fixtures"])
+_FORKSERVER.set_forkserver_preload(["torch", "transformers", "datasets", "blip_pose.training.evaluation"])
 
 
 def _forked_run(argv: list[str], log: Path, kill_point: Callable[[], None] | None = None) -> int | None:
