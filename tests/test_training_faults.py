@@ -186,14 +186,22 @@ def test_resume_last_skips_incomplete_checkpoints_and_says_so(tmp_path, caplog):
     cut = _checkpoint(tmp_path / "checkpoint-6", 6)
     os.truncate(cut / "model.safetensors", 20)
     (tmp_path / "checkpoint-8").mkdir()
-    assert resume_checkpoint("last", tmp_path) == str(tmp_path / "checkpoint-2")
-    assert "resuming from" in caplog.text and "checkpoint-4 (incomplete: no trainer_state.json)" in caplog.text
-    assert "checkpoint-6 (incomplete: model.safetensors is truncated" in caplog.text
     with pytest.raises(CheckpointError, match=r"^--resume_from_checkpoint .*checkpoint-4: no trainer_state.json"):
         resume_checkpoint(str(tmp_path / "checkpoint-4"), tmp_path)
     (tmp_path / "checkpoint-2" / "trainer_state.json").write_text("{")
+    (tmp_path / "notes.txt").write_text("not written by a run")
     with pytest.raises(CheckpointError, match=r"no complete checkpoint-\* folder in .*skipped checkpoint-8"):
         resume_checkpoint("last", tmp_path)
+    (tmp_path / "notes.txt").unlink()
+    (tmp_path / "checkpoint-2" / "trainer_state.json").write_text(json.dumps({"global_step": 2}))
+    assert resume_checkpoint("last", tmp_path) == str(tmp_path / "checkpoint-2")
+    assert "resuming from" in caplog.text and "checkpoint-4 (incomplete: no trainer_state.json)" in caplog.text
+    assert "checkpoint-6 (incomplete: model.safetensors is truncated" in caplog.text
+    # the newer half-written saves are deleted: the resumed run writes them again
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["checkpoint-2"]
+    (tmp_path / "checkpoint-2" / "trainer_state.json").write_text("{")
+    assert resume_checkpoint("last", tmp_path) is None  # a run killed before its first checkpoint starts again
+    assert "training from step 0" in caplog.text and not any(tmp_path.iterdir())
 
 
 # Rules 5 and 6 end to end: a run killed while writing checkpoint-4 resumes from checkpoint-2 and reports the

@@ -14,9 +14,10 @@ from typing import Any
 
 from datasets import Dataset
 from transformers import Trainer, TrainerCallback, TrainerControl, TrainerState, TrainingArguments
+from transformers.trainer import TRAINER_STATE_NAME
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, SaveStrategy
 
-from blip_pose.geometry import Preprocessing
+from blip_pose.geometry import PREPROCESSING_FILE, Preprocessing
 from blip_pose.run_record import RESOLVED_DATASET_KEY, RUN_CONFIG_FILE, TRAINING_KEYS
 from blip_pose.training.arguments import ConfigError, DataArguments
 
@@ -34,6 +35,9 @@ def run_config(
     }
 
 
+_STAGING = ".run-records.tmp"
+
+
 class RunRecord:
     """Both records of a run; :meth:`save` writes them into a folder."""
 
@@ -42,17 +46,47 @@ class RunRecord:
         self.config = config
 
     def save(self, folder: str | Path) -> None:
+        """Written in a staging folder and renamed in, so a kill leaves each record whole or absent."""
         folder = Path(folder)
-        folder.mkdir(parents=True, exist_ok=True)
-        self.preprocessing.save(folder)
-        (folder / RUN_CONFIG_FILE).write_text(json.dumps(self.config, indent=2) + "\n")
+        staging = folder / _STAGING
+        staging.mkdir(parents=True, exist_ok=True)
+        written = [self.preprocessing.save(staging), staging / RUN_CONFIG_FILE]
+        written[1].write_text(json.dumps(self.config, indent=2) + "\n")
+        for path in written:
+            os.replace(path, folder / path.name)
+        staging.rmdir()
+
+    @staticmethod
+    def missing(folder: Path) -> bool:
+        """Whether ``folder`` lacks a record, or a kill cut its :meth:`save` short."""
+        absent = not all((folder / name).is_file() for name in (PREPROCESSING_FILE, RUN_CONFIG_FILE))
+        return absent or (folder / _STAGING).exists()
+
+
+def _checkpoints(args: TrainingArguments) -> list[Path]:
+    """The run's ``checkpoint-*`` folders that hold a Trainer state (those left to a resumed run are complete)."""
+    folders = Path(str(args.output_dir)).glob(f"{PREFIX_CHECKPOINT_DIR}-*")
+    return [folder for folder in folders if (folder / TRAINER_STATE_NAME).is_file()]
 
 
 class RunRecordCallback(TrainerCallback):
-    """Writes the run's records into each checkpoint the Trainer saves."""
+    """Writes the run's records into each checkpoint the Trainer saves.
+
+    The Trainer calls ``on_save`` after the checkpoint is complete and rotated; a run killed in between is resumed
+    from that checkpoint without saving it again, so a resumed run first gives its checkpoints the records they lack.
+    """
 
     def __init__(self, record: RunRecord) -> None:
         self.record = record
+
+    def on_train_begin(
+        self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs
+    ) -> TrainerControl:
+        if state.is_world_process_zero and state.global_step > 0:
+            for checkpoint in _checkpoints(args):
+                if self.record.missing(checkpoint):
+                    self.record.save(checkpoint)
+        return control
 
     def on_save(
         self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs
@@ -72,6 +106,8 @@ class KeepEpochsCallback(TrainerCallback):
 
     ``save_total_limit`` rotation deletes every ``checkpoint-*`` but the best and the newest; a kept epoch is
     hard-linked to a name the rotation does not match, so it costs no disk space until its checkpoint is rotated away.
+    A resumed run links its kept checkpoints again: a kill during the links leaves a part of a folder that the
+    resumed checkpoint's save, which is not repeated, would have completed.
     """
 
     def __init__(self, epochs: Sequence[int]) -> None:
@@ -90,16 +126,27 @@ class KeepEpochsCallback(TrainerCallback):
             raise ConfigError(f"--keep_epochs {late} outside epochs 1..{args.num_train_epochs:g} of this run")
         return cls(epochs)
 
-    def on_save(
-        self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs
-    ) -> TrainerControl:
-        epoch = round(state.epoch or 0)
-        if state.is_world_process_zero and epoch in self.epochs:
-            checkpoint = Path(str(args.output_dir)) / f"{PREFIX_CHECKPOINT_DIR}-{state.global_step}"
-            kept = Path(str(args.output_dir)) / f"{KEPT_EPOCH_PREFIX}{epoch:02d}"
+    def _keep(self, checkpoint: Path, epoch: float | None) -> None:
+        epoch = round(epoch or 0)
+        if epoch in self.epochs:
+            kept = checkpoint.parent / f"{KEPT_EPOCH_PREFIX}{epoch:02d}"
             if kept.exists():  # a resumed run saves the epoch again
                 shutil.rmtree(kept)
             shutil.copytree(checkpoint, kept, copy_function=os.link)
+
+    def on_train_begin(
+        self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs
+    ) -> TrainerControl:
+        if state.is_world_process_zero and state.global_step > 0:
+            for checkpoint in _checkpoints(args):
+                self._keep(checkpoint, TrainerState.load_from_json(str(checkpoint / TRAINER_STATE_NAME)).epoch)
+        return control
+
+    def on_save(
+        self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs
+    ) -> TrainerControl:
+        if state.is_world_process_zero:
+            self._keep(Path(str(args.output_dir)) / f"{PREFIX_CHECKPOINT_DIR}-{state.global_step}", state.epoch)
         return control
 
 

@@ -4,20 +4,25 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
 from pathlib import Path
 
 from huggingface_hub.errors import HFValidationError
 from safetensors import SafetensorError, safe_open
-from transformers import BlipForConditionalGeneration, BlipProcessor
+from transformers import BlipForConditionalGeneration, BlipProcessor, TrainerState
 from transformers.trainer import TRAINER_STATE_NAME
-from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
+from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, rotate_checkpoints
 
 from blip_pose.checkpoint import local_or_hub, missing_processor_parts, missing_weights
 from blip_pose.loc_tokens import add_loc_tokens
 from blip_pose.pose_format import CAPTION_COLUMNS, LOC
 from blip_pose.presets import PRESETS, save_preset
 from blip_pose.pretrained import resolve_pretrained
+from blip_pose.run_record import RESULTS_FILE, TRAINING_ARGS_FILE, read_json
 from blip_pose.sdpa import set_attention
+from blip_pose.training.evaluation import PREDICTIONS_DIR
+from blip_pose.training.output_dir import CACHED_INPUTS
+from blip_pose.training.results import ResumePoint
 
 logger = logging.getLogger(__name__)
 PRESET_PREFIX = "preset:"
@@ -53,8 +58,11 @@ def resolve_checkpoint(model_name_or_path: str, output_dir: str | Path, seed: in
     preset = preset_name(model_name_or_path)
     if preset is not None:
         folder = Path(output_dir) / f"preset-{preset}"
-        if not (folder / "config.json").is_file():
-            save_preset(preset, folder, seed=seed)
+        if not folder.is_dir():  # saved aside and renamed into place: a kill during the save leaves no half preset
+            staging = folder.with_name(f"{folder.name}.tmp")
+            shutil.rmtree(staging, ignore_errors=True)
+            save_preset(preset, staging, seed=seed)
+            staging.rename(folder)
         return str(folder)
     try:  # a mistyped local path fails now, not after minutes of Hub retries
         model_name_or_path = local_or_hub(model_name_or_path, "--model_name_or_path")
@@ -147,10 +155,15 @@ def incomplete(checkpoint: Path) -> str | None:
     return unreadable_files(checkpoint)
 
 
-def resume_checkpoint(resume: str | None, output_dir: str | Path) -> str | None:
-    """``--resume_from_checkpoint`` as a folder to resume from: ``last`` is the newest complete checkpoint.
+def resume_checkpoint(resume: str | None, output_dir: str | Path) -> ResumePoint | None:
+    """``--resume_from_checkpoint`` as a folder to resume from: ``last`` is the newest complete checkpoint (None: a run
+    killed before its first one starts again).
 
-    Incomplete newer checkpoints are skipped with a warning naming each; a folder given by path must be complete.
+    A folder given by path must be complete. For ``last``, the folder is first put back as the killed run would have
+    left it at that checkpoint: newer incomplete checkpoints (a save cut short; the resumed run redoes their steps) are
+    deleted with a warning naming each, and the checkpoint rotation that the save started is finished (a kill during it
+    leaves a half-deleted older checkpoint). Either way the killed run's ``all_results.json`` is removed: the Trainer
+    merges each ``save_metrics`` into that file, which would read back a half-written or stale one.
     """
     if resume is None:
         return None
@@ -159,18 +172,51 @@ def resume_checkpoint(resume: str | None, output_dir: str | Path) -> str | None:
         problem = incomplete(folder) if folder.is_dir() else "no such folder"
         if problem:
             raise CheckpointError(f"--resume_from_checkpoint {resume}: {problem}")
-        return resume
+        (Path(output_dir) / RESULTS_FILE).unlink(missing_ok=True)
+        return ResumePoint(folder, TrainerState.load_from_json(str(folder / TRAINER_STATE_NAME)).global_step)
     pattern = f"{PREFIX_CHECKPOINT_DIR}-*"
     folders = [path for path in Path(output_dir).glob(pattern) if path.is_dir() and path.name.split("-")[-1].isdigit()]
-    skipped: list[str] = []
+    skipped: dict[Path, str] = {}
     for folder in sorted(folders, key=lambda path: int(path.name.split("-")[-1]), reverse=True):
         problem = incomplete(folder)
-        if problem is None:
-            if skipped:
-                logger.warning(
-                    "--resume_from_checkpoint last: resuming from %s, skipping %s", folder, "; ".join(skipped)
-                )
-            return str(folder)
-        skipped.append(f"{folder.name} (incomplete: {problem})")
-    found = f"; skipped {'; '.join(skipped)}" if skipped else ""
+        if problem is not None:
+            skipped[folder] = f"{folder.name} (incomplete: {problem})"
+            continue
+        if skipped:
+            logger.warning(
+                "--resume_from_checkpoint last: resuming from %s, deleting %s", folder, "; ".join(skipped.values())
+            )
+            for newer in skipped:
+                shutil.rmtree(newer, ignore_errors=True)  # ignore: another process of the run may delete it first
+        state = TrainerState.load_from_json(str(folder / TRAINER_STATE_NAME))
+        _finish_rotation(folder, state)
+        (Path(output_dir) / RESULTS_FILE).unlink(missing_ok=True)
+        return ResumePoint(folder, state.global_step)
+    found = f"; skipped {'; '.join(skipped.values())}" if skipped else ""
+    if _before_first_checkpoint(Path(output_dir)):
+        logger.warning(
+            "--resume_from_checkpoint last: no complete checkpoint in %s yet, training from step 0%s", output_dir, found
+        )
+        for newer in skipped:
+            shutil.rmtree(newer, ignore_errors=True)
+        return None
     raise CheckpointError(f"--resume_from_checkpoint last: no complete {pattern} folder in {output_dir}{found}")
+
+
+def _before_first_checkpoint(output_dir: Path) -> bool:
+    """Whether ``output_dir`` holds no more than a run writes before its first checkpoint is complete (so continuing
+    it is starting it): its cached inputs, TensorBoard logs, predictions of evaluations and checkpoints cut short."""
+    written = (*CACHED_INPUTS, "runs", PREDICTIONS_DIR, f"{PREFIX_CHECKPOINT_DIR}-*")
+    return not output_dir.is_dir() or all(any(p.match(name) for name in written) for p in output_dir.iterdir())
+
+
+def _finish_rotation(checkpoint: Path, state: TrainerState) -> None:
+    """The rotation the Trainer ran right after saving ``checkpoint``, with that run's limit and best checkpoint.
+
+    Run again it deletes what a kill left of an older checkpoint, and nothing after a rotation that had finished. By
+    step number: a half-deleted folder's modification time is the kill's, which the Trainer's default order would take
+    for the newest checkpoint.
+    """
+    limit = read_json(checkpoint / TRAINING_ARGS_FILE).get("save_total_limit")
+    if isinstance(limit, int):
+        rotate_checkpoints(str(checkpoint.parent), limit, state.best_model_checkpoint, use_mtime=False)

@@ -24,6 +24,7 @@ from blip_pose.card import CARD_FILE
 from blip_pose.run_record import CHECKPOINT_CHOICE_FILE, PLOTS_DIR
 from blip_pose.training.evaluation import PREDICTIONS_DIR, TRAIN_SUBSET_PREFIX
 from blip_pose.training.plots import OVERLAYS_DIR
+from blip_pose.training.results import write_atomically
 
 #: Scores shown on the console, in this order (``eval_`` prefixed in the Trainer's logs).
 HEADLINE_METRICS = ("accuracy@25", "accuracy@5", "accuracy@1", "mae", "pckh@0.5", "parse_rate")
@@ -121,6 +122,9 @@ class KeepLastUntilScored(TrainerCallback):
             state.best_model_checkpoint = None
             state.best_global_step = None  # else the next save names it again and keeps it from rotation
 
+    # A checkpoint's state is written before ``on_save`` runs, so a run resumed from it starts with the best cleared.
+    on_train_begin = on_save
+
 
 def checkpoint_choice(state: TrainerState, args: TrainingArguments, split: str, num_images: int) -> dict[str, Any]:
     """Which checkpoint the final numbers are from and how it was chosen (``description`` says it in words)."""
@@ -151,7 +155,7 @@ def checkpoint_choice(state: TrainerState, args: TrainingArguments, split: str, 
 
 def save_checkpoint_choice(choice: dict[str, Any], output_dir: str | Path) -> Path:
     path = Path(output_dir) / CHECKPOINT_CHOICE_FILE
-    path.write_text(json.dumps(choice, indent=2) + "\n")
+    write_atomically(path, json.dumps(choice, indent=2) + "\n")
     return path
 
 

@@ -8,12 +8,12 @@ loss of every logged interval since step 0; :class:`LogBeforeSaves` makes those 
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
-from transformers.trainer import TRAINER_STATE_NAME
 
 
 class LogBeforeSaves(TrainerCallback):
@@ -44,11 +44,12 @@ def mean_training_loss(log_history: Sequence[dict[str, Any]]) -> float | None:
 
 
 def whole_run_train_metrics(
-    metrics: dict[str, float], state: TrainerState, resumed_from: str | None
+    metrics: dict[str, float], state: TrainerState, resumed_from: ResumePoint | None
 ) -> dict[str, float]:
     """``train()``'s metrics with ``train_loss`` over the whole run, also in the state's final summary row.
 
-    A resumed run records the step it resumed from: its runtime and throughput figures cover only the steps after it.
+    A resumed run records the step it resumed from (read when the checkpoint was chosen: the run's rotation may have
+    deleted it since): its runtime and throughput figures cover only the steps after it.
     """
     metrics = dict(metrics)
     loss = mean_training_loss(state.log_history)
@@ -59,6 +60,24 @@ def whole_run_train_metrics(
                 row["train_loss"] = loss
                 break
     if resumed_from is not None:
-        resumed = TrainerState.load_from_json(str(Path(resumed_from) / TRAINER_STATE_NAME))
-        metrics["train_resumed_from_step"] = resumed.global_step
+        metrics["train_resumed_from_step"] = resumed_from.step
     return metrics
+
+
+class ResumePoint(str):
+    """A checkpoint folder to resume from (the path the Trainer takes) and the step it was saved at."""
+
+    step: int
+
+    def __new__(cls, folder: str | Path, step: int) -> ResumePoint:
+        point = super().__new__(cls, str(folder))
+        point.step = step
+        return point
+
+
+def write_atomically(path: str | Path, text: str) -> None:
+    """Write ``text`` to a temporary file renamed over ``path``: a kill leaves the old file or the new, never half."""
+    path = Path(path)
+    temporary = path.with_name(f".{path.name}.tmp")
+    temporary.write_text(text, encoding="utf-8")
+    os.replace(temporary, path)

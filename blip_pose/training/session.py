@@ -37,7 +37,7 @@ from blip_pose.training.report import (
     run_summary,
     save_checkpoint_choice,
 )
-from blip_pose.training.results import LogBeforeSaves, whole_run_train_metrics
+from blip_pose.training.results import LogBeforeSaves, ResumePoint, whole_run_train_metrics
 from blip_pose.training.signals import StopOnSignal
 from blip_pose.training.sweep_figures import plot_train_validation
 from blip_pose.training.trainer import BlipCaptionTrainer, optimizer_cls_and_kwargs
@@ -175,7 +175,7 @@ def end_run(
     setup: RunSetUp,
     data_args: DataArguments,
     train_result: TrainOutput | None,
-    resumed_from: str | None = None,
+    resumed_from: ResumePoint | None = None,
     final_evaluation: bool = True,
     summary: bool = True,
 ) -> RunEnd:

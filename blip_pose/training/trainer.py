@@ -112,6 +112,7 @@ class BlipCaptionTrainer(Seq2SeqTrainer):
         self.grammar = grammar  # grammar-constrained decoding (None: off)
         # Trainer takes this argument but Seq2SeqTrainer's __init__ does not pass it on.
         self.optimizer_cls_and_kwargs = optimizer_cls_and_kwargs
+        self.resumed_at_step = 0
 
     def generation_kwargs(self) -> dict[str, Any]:
         kwargs: dict[str, Any] = {
@@ -153,6 +154,23 @@ class BlipCaptionTrainer(Seq2SeqTrainer):
             )
         assert out.loss is not None
         return out.loss.detach().mean(), out.sequences, inputs["labels"]
+
+    def _init_training_state(self, max_steps: int, steps_per_epoch: int, epochs: int, *args: Any) -> tuple[int, int]:
+        """A run resumed at its last step trains nothing more (the Trainer would run and save one more step when
+        ``max_steps`` ends inside an epoch); the end of the run (best model, records, scores) is done again."""
+        trained = super()._init_training_state(max_steps, steps_per_epoch, epochs, *args)
+        self.resumed_at_step = self.state.global_step
+        if 0 < max_steps <= self.state.global_step:
+            logger.warning(
+                "the resumed run had trained all %d steps: no step more, only its end is run again", max_steps
+            )
+            return epochs, 0
+        return trained
+
+    def _evaluate(self, trial: Any, ignore_keys_for_eval: list[str] | None, skip_scheduler: bool = False) -> dict:
+        if self.args.eval_on_start and skip_scheduler and self.resumed_at_step > 0:
+            return {}  # eval_on_start in a resumed run: step 0 was scored before the kill, and is in its history
+        return super()._evaluate(trial, ignore_keys_for_eval, skip_scheduler)
 
     def _save(self, output_dir: str | None = None, state_dict: dict | None = None) -> None:
         super()._save(output_dir, state_dict)
