@@ -25,7 +25,7 @@ from safetensors.numpy import load_file
 from training_fixtures import run, sample_dataset
 from transformers import Trainer, TrainerState
 
-from blip_pose.training import modeling
+from blip_pose.training import modeling, session
 from blip_pose.training.trainer import BlipCaptionTrainer
 
 PAPER = Path(__file__).resolve().parents[1] / "training" / "configs" / "paper.yaml"
@@ -169,7 +169,7 @@ def half_way_through_the_card() -> None:
 
         return write_model_card
 
-    _patch(run, "write_model_card", card)
+    _patch(session, "write_model_card", card)
 
 
 def drawing_the_plots() -> None:
@@ -180,7 +180,7 @@ def drawing_the_plots() -> None:
 
         return plot_training_curves
 
-    _patch(run, "plot_training_curves", plots)
+    _patch(session, "plot_training_curves", plots)
 
 
 KILL_POINTS = (
