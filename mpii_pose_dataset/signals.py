@@ -1,13 +1,15 @@
-"""SIGINT/SIGTERM during a build: unwind cleanly in the main process; forked workers just die with the pool.
+"""SIGINT/SIGTERM during a build: unwind cleanly in the main process; the pool ends its own workers first.
 
 Python's default SIGTERM kills the process without running ``finally`` blocks, so the staging folder stayed and
-the ``num_proc`` pool workers outlived it. Here the first signal raises :class:`Interrupted` in the main process:
-``datasets`` leaves its ``with Pool(...)`` block, whose ``terminate()`` ends the workers, the staging folder is
+the ``num_proc`` pool workers outlived it. Here the first signal ends the running pools and raises
+:class:`Interrupted` in the main process: ``datasets`` leaves its ``with Pool(...)`` block, the staging folder is
 removed, and the caller reports one line. Later signals during that clean-up are ignored, so it is not cut short.
 
-Nothing here signals the workers itself: a worker killed while it waits for a task holds the task queue's read
-lock, and ``Pool.terminate()`` then blocks forever taking that lock. The pool's own terminate takes the lock first
-and then SIGTERMs the workers, which never inherit this handler (:mod:`blip_pose.forking`), so each dies at once.
+A pool is only ever ended by its own ``terminate()``: it takes the task queue's read lock, then SIGTERMs each worker
+(which never inherits this handler, :mod:`blip_pose.forking`, so it dies at once) and joins it. Killing a worker any
+other way can catch it waiting for a task with that lock held, and ``terminate()`` then waits for the lock forever.
+The pools are ended before ``datasets`` shuts down its queue manager, which workers still writing to it answered
+with a traceback each.
 
 Inside a training run (its own handler installed), the run's handler gets the signal once the build has cleaned
 up, so the run ends as it does for any signal: one line, exit code 128 + the signal's number.
@@ -15,6 +17,7 @@ up, so the run ends as it does for any signal: one line, exit code 128 + the sig
 
 from __future__ import annotations
 
+import gc
 import signal
 import threading
 from collections.abc import Iterator
@@ -34,6 +37,16 @@ class Interrupted(BaseException):
     def __init__(self, signum: int) -> None:
         super().__init__(signal.Signals(signum).name)
         self.signum = signum
+
+
+def _end_pools() -> None:
+    """``terminate()`` every running ``multiprocess`` pool of this process (``datasets`` holds them; gc finds them)."""
+    import multiprocess.pool
+
+    # type(), not isinstance(): isinstance reads __class__, which lazy modules answer with deprecation warnings.
+    for pool in [o for o in gc.get_objects() if issubclass(type(o), multiprocess.pool.Pool)]:
+        if pool._state == multiprocess.pool.RUN:
+            pool.terminate()
 
 
 def _interrupted_in(err: BaseException) -> Interrupted | None:
@@ -63,6 +76,7 @@ def interruptible() -> Iterator[None]:
     def handler(signum: int, frame: FrameType | None) -> None:
         if not fired:
             fired.append(signum)
+            _end_pools()
             raise Interrupted(signum)
 
     previous = {s: h for s in SIGNALS if (h := signal.getsignal(s)) not in (signal.SIG_IGN, None)}
