@@ -18,8 +18,10 @@ import pytest
 
 SCRIPT = textwrap.dedent(
     """
-    import os, signal, sys, threading, time
-    import multiprocess  # the library datasets' num_proc pool forks with
+    import importlib, os, signal, sys, threading, time
+
+    # multiprocess: datasets' num_proc pools; multiprocessing: torch's DataLoader workers
+    library = importlib.import_module(sys.argv[2])
 
     def early_sigterm():  # a SIGTERM that comes before the worker is ready for it
         os.kill(os.getpid(), signal.SIGTERM)
@@ -27,7 +29,7 @@ SCRIPT = textwrap.dedent(
     os.register_at_fork(after_in_child=early_sigterm)
 
     def fork_worker(results):  # as Pool's worker-handler thread does when it repopulates the pool
-        worker = multiprocess.get_context("fork").Process(target=time.sleep, args=(20,))
+        worker = library.get_context("fork").Process(target=time.sleep, args=(20,))
         worker.start()
         worker.join(60)
         results.append(worker.exitcode)
@@ -53,11 +55,14 @@ SCRIPT = textwrap.dedent(
 )
 
 
-@pytest.mark.parametrize("handler", ["run", "build"])
-def test_a_forked_worker_dies_by_an_early_sigterm_and_the_parent_keeps_its_handler(tmp_path, handler):
+@pytest.mark.parametrize(
+    ("handler", "library"), [("run", "multiprocess"), ("run", "multiprocessing"), ("build", "multiprocess")]
+)
+def test_a_forked_worker_dies_by_an_early_sigterm_and_the_parent_keeps_its_handler(tmp_path, handler, library):
     script = tmp_path / "early_sigterm.py"
     script.write_text(SCRIPT)
-    result = subprocess.run([sys.executable, str(script), handler], capture_output=True, text=True, timeout=120)
+    command = [sys.executable, str(script), handler, library]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr[-2000:]
     # exit code -15: killed by SIGTERM's default action (not survived, not a handler's own exit); parent unchanged.
     assert result.stdout.split() == [str(-signal.SIGTERM), "True", "False"], result.stderr[-2000:]
