@@ -12,7 +12,7 @@ import argparse
 import os
 import sys
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 from datasets.exceptions import DatasetGenerationError
@@ -142,26 +142,11 @@ def _push(args: argparse.Namespace) -> None:
     print(f"pushed {args.folder} to {args.repo_id}: {url}")
 
 
-def _chain(err: BaseException) -> Iterator[BaseException]:
-    """``err`` and the exceptions it was raised from or during."""
-    seen: BaseException | None = err
-    while seen is not None:
-        yield seen
-        seen = seen.__cause__ or seen.__context__
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         with interruptible():
-            try:
-                {"build": _build, "inspect": _inspect, "push": _push}[args.command](args)
-            except Exception as err:
-                # datasets turns the signal's exception into a TimeoutError while its pool shuts down.
-                interrupted = next((e for e in _chain(err) if isinstance(e, Interrupted)), None)
-                if interrupted is None:
-                    raise
-                raise interrupted from None
+            {"build": _build, "inspect": _inspect, "push": _push}[args.command](args)
     except Interrupted as stop:
         unchanged = f"; {args.output} is unchanged" if args.command == "build" else ""
         print(f"error: {args.command} interrupted by {stop}{unchanged}", file=sys.stderr)

@@ -21,6 +21,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from mpii_pose_dataset.signals import interruptible
+
 MARKER = ".mpii_pose_dataset.json"
 _AT_FDCWD = -100
 _RENAME_EXCHANGE = 2
@@ -116,19 +118,22 @@ def _link_previous(output: Path, stage: Path) -> None:
 def staged(output: str | Path, *, overwrite: bool = False) -> Iterator[Path]:
     """Yield a staging folder holding the current contents of ``output`` (when ours); swap it in on success.
 
-    Any exception (or a signal turned into one) removes the staging folder and leaves ``output`` as it was.
+    Any exception, or SIGINT/SIGTERM (turned into one by :func:`~mpii_pose_dataset.signals.interruptible`), removes
+    the staging folder and leaves ``output`` as it was.
     """
     output = Path(output).expanduser().absolute()
     output.parent.mkdir(parents=True, exist_ok=True)
-    recover(output)
-    check_output(output, overwrite)
-    stage = Path(tempfile.mkdtemp(prefix=f".{output.name}.staging-", dir=output.parent))
-    try:
-        if is_ours(output):
-            _link_previous(output, stage)
-        write_marker(stage)
-        yield stage
-        swap_in(stage, output)
-    except BaseException:
-        shutil.rmtree(stage, ignore_errors=True)
-        raise
+    # Wherever the build runs (the CLI, a training run, a notebook), a signal must reach the clean-up below.
+    with interruptible():
+        recover(output)
+        check_output(output, overwrite)
+        stage = Path(tempfile.mkdtemp(prefix=f".{output.name}.staging-", dir=output.parent))
+        try:
+            if is_ours(output):
+                _link_previous(output, stage)
+            write_marker(stage)
+            yield stage
+            swap_in(stage, output)
+        except BaseException:
+            shutil.rmtree(stage, ignore_errors=True)
+            raise

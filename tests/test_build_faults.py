@@ -167,20 +167,13 @@ def _children_alive(pids: list[int]) -> list[int]:
     return alive
 
 
-@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
-def test_a_signal_ends_the_build_with_no_orphans_and_no_temp_folder(big_release, tmp_path, signum):
-    out = tmp_path / "ds"
-    cmd = [sys.executable, "-m", "mpii_pose_dataset", "build", "--mpii-dir", str(big_release), "--output", str(out)]
-    proc = subprocess.Popen(
-        [*cmd, "--num-proc", "2", "--cache-dir", str(tmp_path / "cache")],
-        cwd=REPO,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+def _signal_during_the_pool(command: list[str], signum: int, env: dict[str, str] | None = None) -> tuple[int, str]:
+    """Start ``command`` (a two-worker build), send it ``signum`` while its pool runs; its exit code and stderr once
+    every process of the build has ended (the test fails if any outlives it)."""
+    proc = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         parent = psutil.Process(proc.pid)
-        deadline = time.monotonic() + 120
+        deadline = time.monotonic() + 180
         children: list[psutil.Process] = []
         while time.monotonic() < deadline and proc.poll() is None:  # wait for the pool (2 workers + manager)
             children = parent.children(recursive=True)
@@ -192,10 +185,6 @@ def test_a_signal_ends_the_build_with_no_orphans_and_no_temp_folder(big_release,
         pids = [c.pid for c in parent.children(recursive=True)]
         proc.send_signal(signum)
         _, err = proc.communicate(timeout=60)
-        assert proc.returncode == 128 + signum, err
-        assert "Traceback" not in err
-        lines = [line for line in err.splitlines() if line.strip() and "Generating" not in line]  # not tqdm bars
-        assert lines == [f"error: build interrupted by {signal.Signals(signum).name}; {out} is unchanged"], err
         deadline = time.monotonic() + 10
         while _children_alive(pids) and time.monotonic() < deadline:
             time.sleep(0.1)
@@ -205,4 +194,41 @@ def test_a_signal_ends_the_build_with_no_orphans_and_no_temp_folder(big_release,
             for child in psutil.Process(proc.pid).children(recursive=True):
                 child.kill()
             proc.kill()
+    return proc.returncode, err
+
+
+def _error_lines(err: str) -> list[str]:
+    return [line for line in err.splitlines() if line.strip() and "Generating" not in line]  # not tqdm bars
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_ends_the_build_with_no_orphans_and_no_temp_folder(big_release, tmp_path, signum):
+    out = tmp_path / "ds"
+    cmd = [sys.executable, "-m", "mpii_pose_dataset", "build", "--mpii-dir", str(big_release), "--output", str(out)]
+    returncode, err = _signal_during_the_pool([*cmd, "--num-proc", "2", "--cache-dir", str(tmp_path / "cache")], signum)
+    assert returncode == 128 + signum, err
+    assert "Traceback" not in err
+    assert _error_lines(err) == [f"error: build interrupted by {signal.Signals(signum).name}; {out} is unchanged"], err
+    assert not out.exists() and _leftovers(out) == []
+
+
+BUILD_IN_A_RUN = """
+import sys
+from blip_pose.training.errors import run_main
+from blip_pose.training.signals import StopOnSignal
+from mpii_pose_dataset.export import build
+
+StopOnSignal().install(watch_launcher=False)  # as training/run.py does before it builds its dataset
+run_main(lambda: build(sys.argv[1], data_dir=sys.argv[2], num_proc=2, cache_dir=sys.argv[3]))
+"""
+
+
+def test_sigterm_during_a_build_inside_a_run_is_the_runs_one_line_stop(big_release, tmp_path):
+    # Issue 21: a multiprocess TimeoutError traceback, and in 2 runs of 3 an orphaned pool worker and a staging folder.
+    out = tmp_path / "ds"
+    command = [sys.executable, "-c", BUILD_IN_A_RUN, str(out), str(big_release), str(tmp_path / "cache")]
+    returncode, err = _signal_during_the_pool(command, signal.SIGTERM)
+    assert returncode == 128 + signal.SIGTERM, err
+    assert "Traceback" not in err
+    assert _error_lines(err) == ["error: training stopped (SIGTERM) before training started"], err
     assert not out.exists() and _leftovers(out) == []

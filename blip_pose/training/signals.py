@@ -24,26 +24,13 @@ from types import FrameType
 from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
+from blip_pose.forking import guard_forks
+
 logger = logging.getLogger(__name__)
 
 SIGNALS = (signal.SIGTERM, signal.SIGINT)
 #: Set by the launchers in the script's environment (accelerate's simple launcher, torchrun).
 LAUNCHER_ENV = ("ACCELERATE_USE_CPU", "LOCAL_RANK")
-
-
-_FORK_HOOK = False
-
-
-def _worker_defaults() -> None:
-    """In a forked child (datasets' pool and manager, DataLoader workers): SIGTERM kills at once, as by default, and
-    SIGINT (sent by a terminal to the whole group) is left to the main process, which stops the run and its pools.
-
-    An inherited Python handler made a datasets pool worker outlive Pool.terminate() about one build in twenty, and
-    the build (and so ``make demo``) waited on it forever.
-    """
-    if isinstance(getattr(signal.getsignal(signal.SIGTERM), "__self__", None), StopOnSignal):  # only our handlers
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 class Interrupted(Exception):
@@ -77,10 +64,7 @@ class StopOnSignal(TrainerCallback):
 
     def install(self, watch_launcher: bool | None = None) -> StopOnSignal:
         """Handle SIGTERM and SIGINT from now on; watch the parent process when a launcher started this one."""
-        global _FORK_HOOK
-        if not _FORK_HOOK:
-            os.register_at_fork(after_in_child=_worker_defaults)
-            _FORK_HOOK = True
+        guard_forks()  # forked workers (datasets' pools, DataLoader) never run these handlers
         for signum in SIGNALS:
             signal.signal(signum, self._handle)
         if started_by_launcher() if watch_launcher is None else watch_launcher:
