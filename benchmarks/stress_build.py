@@ -8,6 +8,9 @@ fresh output and cache folder, while ``--hog`` processes spin on the CPU (a load
 forked pool worker miss its SIGTERM; see :mod:`blip_pose.forking`). A watchdog only detects a hang: a build still
 running after ``--watchdog`` seconds is reported with the state of each of its processes (wait channel, caught
 signals) and killed, and the run goes on. Prints builds run, hangs, and min/median/max build time.
+
+Measured on the shared 2-core machine (issue 21): with the fork guard 200 builds, 0 hangs (2 hogs, load 4.9-13.8,
+median 11.6 s); the code before it 1 hang in 80 builds (2 hogs, load 2.1-4.2), whose workers caught SIGTERM.
 """
 
 from __future__ import annotations
