@@ -18,6 +18,7 @@ from blip_pose.training.errors import run_main
 from blip_pose.training.modeling import resume_checkpoint
 from blip_pose.training.session import configure, end_run, make_trainer, set_up
 from blip_pose.training.signals import StopOnSignal
+from mpii_pose_dataset.sample import resolve_dataset
 
 
 def main(argv: list[str] | None = None, stop: StopOnSignal | None = None) -> dict[str, float]:
@@ -28,7 +29,7 @@ def main(argv: list[str] | None = None, stop: StopOnSignal | None = None) -> dic
     resume = resume_checkpoint(training_args.resume_from_checkpoint, output_dir) if training_args.do_train else None
 
     # 1. Arguments, output folder, model and processor, data: all checked before anything is trained.
-    setup = set_up(model_args, data_args, training_args, work_dir=output_dir)
+    setup = set_up(model_args, data_args, training_args, resolve_dataset, work_dir=output_dir)
 
     # 2. Trainer.
     trainer = make_trainer(setup, data_args, training_args, stop, model=setup.model)

@@ -27,6 +27,7 @@ from blip_pose.training.session import configure, load, make_trainer, set_up
 from blip_pose.training.signals import StopOnSignal
 from blip_pose.training.sweep import SweepArguments, SweepPlan, SweepTrainer, search, write_outputs
 from blip_pose.training.sweep_results import TrialResult
+from mpii_pose_dataset.sample import resolve_dataset
 
 logger = logging.getLogger(__name__)
 
@@ -53,7 +54,7 @@ def main(argv: list[str] | None = None, stop: StopOnSignal | None = None) -> lis
     if plan.todo:
         # 1. What every trial shares, set up and checked once as for a run: the starting checkpoint (a preset is
         # saved once), the data (sample/synthetic built into the sweep's folder), inputs and compute_metrics.
-        setup = set_up(model_args, data_args, training_args, work_dir=plan.root, check_output=False)
+        setup = set_up(model_args, data_args, training_args, resolve_dataset, work_dir=plan.root, check_output=False)
         setup.model = None  # model_init loads each trial's own
 
         def model_init():

@@ -12,6 +12,7 @@ Each script once carried its own copy and they drifted apart (a sweep trial lack
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,7 +42,6 @@ from blip_pose.training.results import LogBeforeSaves, ResumePoint, whole_run_tr
 from blip_pose.training.signals import StopOnSignal
 from blip_pose.training.sweep_figures import plot_train_validation
 from blip_pose.training.trainer import BlipCaptionTrainer, optimizer_cls_and_kwargs
-from mpii_pose_dataset.sample import resolve_dataset
 
 
 def configure(training_args: PoseTrainingArguments) -> None:
@@ -77,10 +77,17 @@ class RunSetUp:
     compute_metrics: PoseMetrics
 
 
+#: ``(dataset_name, config_name, work_dir, synthetic_size, synthetic_seed) -> what load_dataset reads``: the scripts
+#: pass ``mpii_pose_dataset.sample.resolve_dataset`` (builds ``sample``/``synthetic`` offline), as ``blip_pose``
+#: never imports the dataset package.
+DatasetResolver = Callable[[str, str | None, Path, int, int], str]
+
+
 def set_up(
     model_args: ModelArguments,
     data_args: DataArguments,
     training_args: PoseTrainingArguments,
+    resolve_dataset: DatasetResolver,
     work_dir: Path,
     check_output: bool = True,
 ) -> RunSetUp:
