@@ -238,8 +238,13 @@ def file_identity(path: Path) -> str:
     link to it or a byte-identical copy under another name are one image; the resolved path when it cannot be read
     (the probe then counts why)."""
     try:
-        return hashlib.sha256(path.read_bytes()).hexdigest()
-    except OSError:
+        check_regular_file(path)  # reading a FIFO blocks forever: the probe counts it as not_a_regular_file
+        digest = hashlib.sha256()
+        with path.open("rb") as file:
+            for chunk in iter(lambda: file.read(1 << 20), b""):
+                digest.update(chunk)
+        return digest.hexdigest()
+    except (OSError, ImageError):
         return str(Path(path).resolve())
 
 
