@@ -152,7 +152,7 @@ def big_release(tmp_path_factory):
     for i in range(300):
         name = f"{i:09d}.jpg"
         annolist.append(entry(name, [person(pose(640, 480, seed=i))]))
-        images[name] = picture(640, 480, seed=i % 7)
+        images[name] = picture(640, 480, seed=i)  # distinct bytes: a byte-identical copy is a duplicate listing
     return write(root, annolist, images)
 
 
