@@ -223,7 +223,10 @@ def _bar_chart(results: dict, baseline: dict[str, float], path: Path) -> Path:
         ylabel="mean error increase (px, masked - unmasked)",
         title=f"Occlusion: error added by covering each group (unmasked mae {baseline['mae']:.1f} px)",
     )
-    ax.legend(title="'before'/'after': first covered joint in caption order")
+    # Beside the axes, not on them: inside, the box hid the tallest bars.
+    ax.legend(
+        title="'before'/'after': first covered\njoint in caption order", loc="upper left", bbox_to_anchor=(1.01, 1)
+    )
     ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
