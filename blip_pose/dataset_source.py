@@ -72,10 +72,11 @@ def synthetic_note(source: dict[str, Any] | None) -> str | None:
 #: JPEG per frame on disk (100,000 frames: ~1.7 GB memory, ~1.3 GB disk, ~25 min of drawing on one core; MPII
 #: itself has ~25,000 images).
 SYNTHETIC_FRAMES_MIN, SYNTHETIC_FRAMES_MAX = 50, 100_000
-SYNTHETIC_FRAMES_HELP = (
-    f"{SYNTHETIC_FRAMES_MIN}..{SYNTHETIC_FRAMES_MAX} frames: fewer can leave a split empty, more would need "
-    "~17 KB of memory and ~13 KB of disk per frame (1.7 GB and 1.3 GB at the limit)"
+_SYNTHETIC_FRAMES_WHY = (
+    "fewer can leave a split empty, more would need ~17 KB of memory and ~13 KB of disk per frame "
+    "(1.7 GB and 1.3 GB at the limit)"
 )
+SYNTHETIC_FRAMES_HELP = f"{SYNTHETIC_FRAMES_MIN}..{SYNTHETIC_FRAMES_MAX} frames: {_SYNTHETIC_FRAMES_WHY}"
 
 
 def check_synthetic_frames(n: int, flag: str, minimum: int = SYNTHETIC_FRAMES_MIN) -> None:
@@ -84,5 +85,5 @@ def check_synthetic_frames(n: int, flag: str, minimum: int = SYNTHETIC_FRAMES_MI
     if isinstance(n, bool) or not isinstance(n, int) or not minimum <= n <= SYNTHETIC_FRAMES_MAX:
         raise ValueError(
             f"{flag} must be {minimum}..{SYNTHETIC_FRAMES_MAX} frames, got {n!r}"
-            + (f" ({SYNTHETIC_FRAMES_HELP.split(': ', 1)[1]})" if minimum == SYNTHETIC_FRAMES_MIN else "")
+            + (f" ({_SYNTHETIC_FRAMES_WHY})" if minimum == SYNTHETIC_FRAMES_MIN else "")
         )

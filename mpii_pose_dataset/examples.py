@@ -24,7 +24,6 @@ says which rule a release gets; the build report records it). An empty ``is_visi
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import io
 import json
 import math
@@ -42,6 +41,7 @@ from blip_pose.images import ImageError, check_regular_file, open_image, safe_jo
 from blip_pose.pose_format import DEFAULT_SIMPLE_JOINTS, NUM_JOINTS, render_captions
 from mpii_pose_dataset.image_check import jpeg_reason
 from mpii_pose_dataset.reader import ImageRecord, Person, Point
+from mpii_pose_dataset.source import file_sha256
 
 #: Every skip reason a build can report, with what it means (the dataset card prints this table).
 SKIP_REASONS: dict[str, str] = {
@@ -239,11 +239,7 @@ def file_identity(path: Path) -> str:
     (the probe then counts why)."""
     try:
         check_regular_file(path)  # reading a FIFO blocks forever: the probe counts it as not_a_regular_file
-        digest = hashlib.sha256()
-        with path.open("rb") as file:
-            for chunk in iter(lambda: file.read(1 << 20), b""):
-                digest.update(chunk)
-        return digest.hexdigest()
+        return file_sha256(path)
     except (OSError, ImageError):
         return str(Path(path).resolve())
 
