@@ -38,6 +38,10 @@ class NotRun:
 # The one list of README commands that do not run verbatim here, keyed by the command as written (comment dropped).
 NOT_RUN = {
     "make test": NotRun("this check runs inside it (.ci/run calls make test)"),
+    "bash benchmarks/device_suite.sh": NotRun(
+        "needs a CUDA GPU; tests/test_device_suite.py runs it with --smoke (the tiny preset on CPU, same steps) and"
+        " parses every command of its --dry-run"
+    ),
     "make pretrain-tiny": NotRun("long (~12 min); its path (training/run.py on synthetic people) runs in make demo"),
     "python -m mpii_pose_dataset build --download --output mpii_pose_caption": NotRun(
         "downloads the official archives (~13 GB); tests/test_reader.py builds from local archives of that shape"
