@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from blip_pose.keypoints.coco import COCO17
 from blip_pose.keypoints.mpii import MPII16
 from blip_pose.keypoints.spec import KEYPOINTS_CARD_KEY, KEYPOINTS_FILE, KeypointSpec
 
@@ -51,6 +52,6 @@ def resolve_spec(value: KeypointSpec | str | Mapping[str, Any] | None) -> Keypoi
     return KeypointSpec.from_dict(value)
 
 
-_BUILT_IN = (MPII16,)
+_BUILT_IN = (MPII16, COCO17)
 for _spec in _BUILT_IN:
     register(_spec)
