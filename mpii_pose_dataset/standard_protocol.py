@@ -12,10 +12,10 @@ Decisions:
   :data:`blip_pose.geometry.MATLAB_ORIGIN` from the joints *and* the centre, as HRNet's loader does, so every value
   it returns is 0-based like the rest of the project (:mod:`mpii_pose_dataset.reader`). mmpose 1.x's
   ``MpiiDataset`` subtracts 1 from the centre only and keeps the joints 1-based (and ``MpiiPCKAccuracy`` adds 1 to
-  its 0-based predictions), which trains on targets one pixel right of and below the image content.
+  its 0-based predictions), so, as we read it, its targets sit one pixel right of and below what they label.
 * Crop: both loaders move the centre down by :data:`CENTER_SHIFT` x scale px ("to avoid cropping limbs", before the
   1-based shift) and pad the square person box of side scale x :data:`~blip_pose.keypoints.mpii.MPII_SCALE_PX` by
-  :data:`PADDING`. :func:`person_box` returns that square *unpadded*, as COCO x, y, w, h: transformers'
+  1.25. :func:`person_box` returns that square *unpadded*, as COCO x, y, w, h: transformers'
   ``VitPoseImageProcessor`` (``box_to_center_and_scale``) pads it by 1.25 and widens it to the input's 3:4, exactly
   mmpose's ``GetBBoxCenterScale(padding=1.25)`` + ``TopdownAffine``.
 """
@@ -37,8 +37,6 @@ from blip_pose.keypoints.mpii import MPII16, MPII_SCALE_PX
 
 #: The crop's centre moves down by this many pixels per unit of scale (HRNet, mmpose).
 CENTER_SHIFT = 15.0
-#: The person box is padded by this factor (applied by the image processor, see the module docstring).
-PADDING = 1.25
 
 
 @dataclass(frozen=True)

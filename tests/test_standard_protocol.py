@@ -131,6 +131,8 @@ def test_pckh_table_mmpose_convention_by_hand():
     assert table["Mean"] == pytest.approx(100 * 14 / 26)
     # at 0.1: person 0 loses both wrists (12 correct), person 1 keeps the head (1)
     assert table["Mean@0.1"] == pytest.approx(100 * 13 / 26)
+    pred[0, 9] = np.nan  # a missing prediction is wrong
+    assert pckh_table(pred, gt, labelled, head_sizes=sizes)["Head"] == 50.0
 
 
 def test_pckh_table_hrnet_convention_by_hand():
@@ -184,3 +186,47 @@ def test_sample_table_mean_equals_a_hand_count(sample_val):
     assert 0 < correct < total
     assert table["Mean"] == pytest.approx(100 * correct / total)
     assert table["Mean@0.1"] == 0.0
+
+
+def _reference_table(pred, gt, labelled, sizes, threshold, at_01, inclusive):
+    """mmpose's / HRNet's algorithm step by step: per-joint rates in a loop, parts as left/right means, Mean as the
+    per-joint rates weighted by joint counts with pelvis and thorax masked out."""
+
+    def rates(thr):
+        out = np.zeros(K)
+        for j in range(K):
+            hits = [
+                (np.linalg.norm(pred[n, j] - gt[n, j]) / sizes[n] <= thr)
+                if inclusive
+                else (np.linalg.norm(pred[n, j] - gt[n, j]) / sizes[n] < thr)
+                for n in range(len(gt))
+                if labelled[n, j]
+            ]
+            out[j] = 100.0 * np.mean(hits) if hits else 0.0
+        return out
+
+    counts = np.ma.array(labelled.sum(axis=0), mask=False)
+    counts.mask[6:8] = True
+    ratio = counts / counts.sum()
+    pckh, pck01 = rates(threshold), rates(at_01)
+    parts = {"Head": (9,), "Shoulder": (12, 13), "Elbow": (11, 14), "Wrist": (10, 15), "Hip": (2, 3)}
+    parts |= {"Knee": (1, 4), "Ankle": (0, 5)}
+    table = {name: float(np.mean(pckh[list(ids)])) for name, ids in parts.items()}
+    table["Mean"] = float(np.sum(pckh * ratio))
+    table["Mean@0.1"] = float(np.sum(pck01 * ratio))
+    return table
+
+
+@pytest.mark.parametrize("convention, at_01, inclusive", [("mmpose", 0.1, False), ("hrnet", 0.11, True)])
+def test_pckh_table_equals_the_step_by_step_algorithm(convention, at_01, inclusive):
+    rng = np.random.default_rng(1)
+    gt = rng.integers(0, 500, size=(40, K, 2)).astype(float)
+    sizes = 2.0 * rng.integers(10, 30, size=40)
+    pred = gt + rng.normal(0, 15, size=gt.shape)
+    pred[:10, 3] = gt[:10, 3] + np.stack([0.5 * sizes[:10], np.zeros(10)], axis=-1)  # exact ties at 0.5
+    labelled = rng.uniform(size=(40, K)) > 0.2
+    labelled[:10, 3] = True
+    table = pckh_table(pred, gt, labelled, head_sizes=sizes, convention=convention)
+    assert table == pytest.approx(_reference_table(pred, gt, labelled, sizes, 0.5, at_01, inclusive))
+    other = pckh_table(pred, gt, labelled, head_sizes=sizes, convention="hrnet" if convention == "mmpose" else "mmpose")
+    assert other["Hip"] != table["Hip"]  # the ties tell the conventions apart

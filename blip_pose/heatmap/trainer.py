@@ -26,7 +26,7 @@ from transformers.models.vitpose.modeling_vitpose import VitPoseEstimatorOutput
 from blip_pose.heatmap.targets import HEATMAP_SIZE, SIGMA, gaussian_targets, heatmap_loss
 from blip_pose.keypoints import KeypointSpec, resolve_spec
 
-#: What the collator adds beside ``pixel_values``; the Trainer hands them back as labels in evaluation.
+#: The batch's targets (no model inputs): the Trainer's ``label_names``.
 LABEL_NAMES = ["target_heatmaps", "target_weights", "boxes", "keypoints"]
 
 
@@ -50,7 +50,10 @@ def input_warp(boxes: np.ndarray, processor: VitPoseImageProcessorPil) -> np.nda
 class HeatmapCollator:
     """Examples (see the module docstring) -> a batch: ``pixel_values`` (N, 3, H_in, W_in), ``dataset_index`` (N,),
     ``target_heatmaps`` (N, K, H, W), ``target_weights`` (N, K), ``boxes`` (N, 4) and ``keypoints`` (N, K, 3: x, y
-    in original pixels, visibility)."""
+    in original pixels, visibility).
+
+    ``dataset_index`` is the expert index of ViTPose+'s mixture-of-experts backbones (0 for one dataset).
+    """
 
     def __init__(
         self,
