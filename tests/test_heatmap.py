@@ -68,6 +68,20 @@ def test_flip_back_mirrors_swaps_and_optionally_shifts():
     torch.testing.assert_close(plain[:, 0], heatmaps[:, 5].flip(-1))
 
 
+def test_udp_targets_of_a_mirrored_input_flip_back_exactly_without_shift():
+    rng = np.random.default_rng(3)
+    keypoints = rng.uniform([0, 0], [INPUT_SIZE[1] - 1, INPUT_SIZE[0] - 1], size=(3, K, 2))
+    index = DEFAULT_SPEC.flip_index
+    mirrored = keypoints[:, index] * [-1, 1] + [INPUT_SIZE[1] - 1, 0]
+    targets, weights = gaussian_targets(keypoints, np.ones((3, K)))
+    mirrored_targets, mirrored_weights = gaussian_targets(mirrored, np.ones((3, K)))
+    back = flip_back(torch.from_numpy(mirrored_targets), index).numpy()
+    np.testing.assert_allclose(back, targets, atol=1e-6)
+    np.testing.assert_array_equal(mirrored_weights[:, index], weights)
+    shifted = flip_back(torch.from_numpy(mirrored_targets), index, shift=True).numpy()
+    assert np.abs(shifted - targets).max() > 0.1  # MSRA's shift would move UDP targets a pixel off
+
+
 def _dots(n: int, seed: int = 0) -> list[dict]:
     """Persons on a dark image: K bright dots (keypoint k at a fixed place plus jitter) inside a known box."""
     rng = np.random.default_rng(seed)
