@@ -12,6 +12,7 @@ import blip_pose.models as models
 from blip_pose import presets
 from blip_pose.constrained import CaptionGrammar
 from blip_pose.generation import encode_loss_generate
+from blip_pose.keypoints import KeypointSpec
 from blip_pose.loc_tokens import add_loc_tokens, has_loc_tokens
 from blip_pose.models import family_for_checkpoint, family_for_config, register_family
 from blip_pose.models.blip import BlipFamily
@@ -116,3 +117,38 @@ def test_the_toy_family_trains_a_step_and_generates_through_the_generic_code(toy
     captions = processor.tokenizer.batch_decode(out.sequences, skip_special_tokens=True)
     _, found = parse_pixels(captions, "text", np.full((len(captions), 2), width))
     assert found.all(), captions  # the grammar wrote every joint: parsed whole
+
+
+FACE = KeypointSpec(name="face3", names=("nose", "left eye", "right eye"), captions=("nose", "left_eye", "right_eye"))
+
+
+def _accepted(grammar: CaptionGrammar, ids: list[int], vocab: int) -> bool:
+    """Whether the grammar allows every token of ``ids`` (start token first) in turn."""
+    for t in range(1, len(ids)):
+        scores = grammar(torch.tensor([ids[:t]]), torch.zeros(1, vocab))
+        if scores[0, ids[t]] == float("-inf"):
+            return False
+    return True
+
+
+@pytest.mark.parametrize("column", ["text", "normalized_text"])
+def test_a_preset_and_the_grammar_write_another_keypoint_set(column):
+    tokenizer = presets.build_processor(128, spec=FACE).tokenizer
+    assert {"nose", "left", "eye", "right"} <= set(tokenizer.get_vocab())
+    assert "rankl" not in tokenizer.get_vocab()  # the vocabulary is the spec's, not MPII's
+    grammar = CaptionGrammar(tokenizer, column, 64, 64, spec=FACE)
+    number = "0.500" if column.startswith("normalized") else "32"
+    caption = " ".join(f"{name}:{number},{number}" for name in FACE.captions)
+    start, end = tokenizer.bos_token_id, tokenizer.sep_token_id
+    ids = [start, *tokenizer(caption, add_special_tokens=False)["input_ids"], end]
+    assert _accepted(grammar, ids, len(tokenizer))
+    swapped = caption.replace("nose", "right_eye", 1)  # joints out of the spec's order are refused
+    assert not _accepted(
+        grammar, [start, *tokenizer(swapped, add_special_tokens=False)["input_ids"], end], len(tokenizer)
+    )
+
+
+def test_loc_captions_have_two_slots_per_keypoint_of_the_spec():
+    model, processor = presets.build_preset("tiny", spec=FACE)
+    add_loc_tokens(model, processor.tokenizer)
+    assert len(CaptionGrammar(processor.tokenizer, "loc_text", 64, 64, spec=FACE).slots) == 2 * 3

@@ -23,11 +23,6 @@ def register_family(family: CaptionerFamily) -> CaptionerFamily:
     return family
 
 
-def families() -> dict[str, CaptionerFamily]:
-    """Registered families by model type."""
-    return dict(_FAMILIES)
-
-
 def family_for_model_type(model_type: str, where: str = "the model") -> CaptionerFamily:
     """The family of ``model_type``; a ValueError naming ``where`` and the known types otherwise."""
     family = _FAMILIES.get(model_type)
@@ -77,7 +72,6 @@ __all__ = [
     "CaptionerFamily",
     "CrossAttentionSink",
     "DecoderLayout",
-    "families",
     "family_by_name",
     "family_for_checkpoint",
     "family_for_config",
