@@ -1,4 +1,4 @@
-"""Grammar-constrained decoding: a ``LogitsProcessor`` that lets BLIP write only captions its format can parse.
+"""Grammar-constrained decoding: a ``LogitsProcessor`` that lets a captioner write only captions its format can parse.
 
 At each step only the tokens that keep the caption valid are allowed, so ``parse_rate`` is 1.0 by construction,
 even for an untrained model:
@@ -9,11 +9,15 @@ even for an untrained model:
 * ``loc_text``: 32 ``<locN>`` tokens (x then y per joint), then EOS.
 
 A caption is a sequence of slots. A *token slot* takes one id from a set (the loc tokens). A *word slot* takes one
-WordPiece word from a set of strings (a joint name, ``:``, a number): its first piece is a word-initial token and
-the rest are ``##`` pieces, and the pieces must be the ones the tokenizer's greedy longest-match would produce. That
-keeps generated captions identical to tokenized references (the model is trained on those) and bounds their length,
-so ``max_new_tokens`` (:attr:`CaptionGrammar.max_new_tokens`) always leaves room for EOS. It works with any BERT-style
-WordPiece tokenizer: the presets' caption vocabulary and BLIP's BERT-uncased one alike.
+word from a set of strings (a joint name, ``:``, a number), written as the ids the tokenizer itself gives that word
+in a caption: the word is tokenized after the word that precedes it, and the ids past the preceding word's are the
+word's (nothing assumed of the vocabulary: no ``##`` prefix, no particular end token). The tokenizer must write
+each caption word as tokens of its own (the preceding word's ids are a prefix, and a whole example caption is its
+words' ids in a row), as BERT's WordPiece does (it splits punctuation): then generated captions are identical to
+tokenized references (the model is trained on those) and their length is bounded, so ``max_new_tokens``
+(:attr:`CaptionGrammar.max_new_tokens`) always leaves room for the end token (the tokenizer's SEP, else its EOS).
+The presets' caption vocabulary and BLIP's BERT-uncased one alike pass. Joint names, their order and the number of
+loc tokens come from the keypoint set (:class:`~blip_pose.keypoints.KeypointSpec`).
 """
 
 from __future__ import annotations
@@ -25,23 +29,23 @@ import numpy as np
 import torch
 from transformers import LogitsProcessor, PreTrainedTokenizerBase
 
-from blip_pose.pose_format import (
-    CAPTION_NAMES,
-    DEFAULT_SIMPLE_JOINTS,
-    LOC_BINS,
-    LOC_TOKENS,
-    caption_column,
-    joint_ids,
-)
+from blip_pose.keypoints import DEFAULT_SPEC, KeypointSpec
+from blip_pose.pose_format import LOC_BINS, LOC_TOKENS, caption_column
 
-_CONTINUATION = "##"
+#: What constrained decoding needs of a tokenizer, in the errors that refuse one.
+_NEEDS = (
+    "constrained decoding needs a tokenizer that writes each caption word as its own tokens "
+    "(a WordPiece tokenizer that splits punctuation)"
+)
+#: A caption whose tokens are checked against its words' (a joint name with ``_``, numbers after ``:`` and ``,``).
+_EXAMPLE = (("rankl", ":", "12", ",", "34"), ("upper", "_", "neck", ":", "5", ",", "6"))
 _DONE = (-1, ())  # after EOS: only padding follows
 _INVALID = (-2, ())  # a prefix the grammar never allows (e.g. written without the processor): stop at once
 
 
 @dataclass(frozen=True)
 class _WordSlot:
-    """The token sequences of its words (each word's greedy WordPiece split) as a trie: prefix -> next ids."""
+    """The token sequences of its words (as the tokenizer writes them in a caption) as a trie: prefix -> next ids."""
 
     next_ids: dict[tuple[int, ...], frozenset[int]]
     complete: frozenset[tuple[int, ...]]  # prefixes that spell a whole word
@@ -57,12 +61,14 @@ class CaptionGrammar(LogitsProcessor):
     """Allows only tokens that continue a valid caption of ``column`` for a ``width`` x ``height`` processed image.
 
     Args:
-        tokenizer: a WordPiece tokenizer (``##`` continuations); ``loc_text`` needs the loc tokens added
-            (:func:`blip_pose.loc_tokens.add_loc_tokens`).
+        tokenizer: one that writes each caption word as its own tokens (see the module docstring); ``loc_text``
+            needs the loc tokens added (:func:`blip_pose.loc_tokens.add_loc_tokens`).
         column: a coordinate column of :data:`~blip_pose.pose_format.CAPTION_COLUMNS`.
         width, height: the processed image (pixel numbers range over ``0..width`` and ``0..height``).
         simple_joints: the joints of ``simple`` columns: the model's own subset, as its ``preprocessing.json``
-            records it (:class:`~blip_pose.geometry.Preprocessing`), never assumed.
+            records it (:class:`~blip_pose.geometry.Preprocessing`), never assumed (None: the spec's default).
+        spec: the keypoint set the captions are written for (joint names and order, ``2 * K`` loc tokens).
+        eos_token_id: the token that ends a caption (default: the tokenizer's SEP, else its EOS).
     """
 
     def __init__(
@@ -71,38 +77,45 @@ class CaptionGrammar(LogitsProcessor):
         column: str,
         width: int,
         height: int,
-        simple_joints: tuple[str, ...] = DEFAULT_SIMPLE_JOINTS,
+        simple_joints: tuple[str, ...] | None = None,
+        *,
+        spec: KeypointSpec = DEFAULT_SPEC,
+        eos_token_id: int | None = None,
     ) -> None:
         entry = caption_column(column)
-        self.eos_id = int(tokenizer.sep_token_id)
-        self.pad_id = int(tokenizer.pad_token_id)
-        special = set(tokenizer.all_special_tokens)
-        vocab = tokenizer.get_vocab()
-        self._first = {t: i for t, i in vocab.items() if not t.startswith(_CONTINUATION) and t not in special}
-        self._cont = {t[len(_CONTINUATION) :]: i for t, i in vocab.items() if t.startswith(_CONTINUATION)}
-        self._first_text = {i: t for t, i in self._first.items()}
-        self._cont_text = {i: t for t, i in self._cont.items()}
-        self._tries: dict[frozenset[str], _WordSlot] = {}
+        end = tokenizer.sep_token_id if tokenizer.sep_token_id is not None else tokenizer.eos_token_id
+        self.eos_id = int(end if eos_token_id is None else eos_token_id)
+        self.pad_id = int(tokenizer.pad_token_id if tokenizer.pad_token_id is not None else self.eos_id)
+        self._tokenizer = tokenizer
+        self._tries: dict[tuple[str, frozenset[str]], _WordSlot] = {}
         word_slot = self._word_slot
         unit = entry.format.unit
         if entry.format.name == "loc":
             ids = cast("list[int]", tokenizer.convert_tokens_to_ids(list(LOC_TOKENS)))
             if tokenizer.unk_token_id in ids:
                 raise ValueError("loc_text captions need the <locN> tokens: call blip_pose.loc_tokens.add_loc_tokens")
-            slots: list[_WordSlot | _TokenSlot] = [_TokenSlot(tuple(ids[:LOC_BINS]))] * 32
+            slots: list[_WordSlot | _TokenSlot] = [_TokenSlot(tuple(ids[:LOC_BINS]))] * (2 * spec.num_keypoints)
         else:
-            self._check_wordpiece(tokenizer)
+            self._check_words()
             if unit == "pixel":
-                xs, ys = [word_slot({str(v) for v in range(n + 1)}) for n in (width, height)]
-                numbers = [[xs], [ys]]
+                xs, ys = (
+                    word_slot(":", {str(v) for v in range(width + 1)}),
+                    word_slot(",", {str(v) for v in range(height + 1)}),
+                )
+                numbers, last = [[xs], [ys]], "0"
             else:  # fraction: "0" "." "ddd" (values in [0, 0.999])
-                digits = [word_slot({"0"}), word_slot({"."}), word_slot({f"{v:03d}" for v in range(1000)})]
-                numbers = [digits, digits]
-            slots = []
-            for j in joint_ids(simple_joints if entry.simple else None):
-                parts = CAPTION_NAMES[j].replace("_", " _ ").split()
-                slots += [word_slot({p}) for p in parts] + [word_slot({":"})]
-                slots += numbers[0] + [word_slot({","})] + numbers[1]
+                fractions = {f"{v:03d}" for v in range(1000)}
+                numbers = [[word_slot(sep, {"0"}), word_slot("0", {"."}), word_slot(".", fractions)] for sep in ":,"]
+                last = "000"
+            slots, before = [], ""
+            subset = spec.default_simple_joints if simple_joints is None else simple_joints
+            for j in spec.ids(subset if entry.simple else None):
+                parts = spec.captions[j].replace("_", " _ ").split()
+                for part in parts:
+                    slots.append(word_slot(before, {part}))
+                    before = part
+                slots += [word_slot(before, {":"}), *numbers[0], word_slot(last, {","}), *numbers[1]]
+                before = f"{last} "
         self.slots = slots
         self._masks: dict[tuple, tuple[torch.Tensor, frozenset[int]]] = {}
         self._states: dict[tuple[int, ...], tuple] = {}
@@ -117,56 +130,60 @@ class CaptionGrammar(LogitsProcessor):
         tokenizer: PreTrainedTokenizerBase,
         column: str,
         sizes: np.ndarray,
-        simple_joints: tuple[str, ...] = DEFAULT_SIMPLE_JOINTS,
+        simple_joints: tuple[str, ...] | None = None,
+        *,
+        spec: KeypointSpec = DEFAULT_SPEC,
+        eos_token_id: int | None = None,
     ) -> CaptionGrammar:
         """The grammar for images of ``sizes`` (N, 2) width, height: numbers range over the largest."""
         width, height = (int(np.ceil(v)) for v in np.asarray(sizes, dtype=np.float64).max(axis=0))
-        return cls(tokenizer, column, width, height, simple_joints)
+        return cls(tokenizer, column, width, height, simple_joints, spec=spec, eos_token_id=eos_token_id)
 
-    # --- vocabulary ----------------------------------------------------------------------------------------------
+    # --- vocabulary: asked of the tokenizer -------------------------------------------------------------------------
 
-    def _check_wordpiece(self, tokenizer: PreTrainedTokenizerBase) -> None:
-        """The tokenizer must split a caption into one word per word slot (BERT-style pre-tokenization)."""
-        example = "rankl:12,34 upper_neck:5,6"
-        tokens = tokenizer.tokenize(example)
-        words = sum(not t.startswith(_CONTINUATION) for t in tokens)
-        if "".join(t.removeprefix(_CONTINUATION) for t in tokens) != example.replace(" ", "") or words != 12:
-            raise ValueError(
-                f"constrained decoding needs a WordPiece tokenizer that splits punctuation ({example!r} -> {tokens}); "
-                "turn it off with --constrained_decoding false"
-            )
+    def _encode(self, texts: list[str]) -> list[list[int]]:
+        return self._tokenizer(texts, add_special_tokens=False)["input_ids"]
 
-    def _greedy(self, word: str) -> list[str] | None:
-        """The tokenizer's greedy longest-match split of ``word`` (None when a piece is missing)."""
-        pieces, start = [], 0
-        while start < len(word):
-            table = self._first if start == 0 else self._cont
-            end = next((e for e in range(len(word), start, -1) if word[start:e] in table), None)
-            if end is None:
-                return None
-            pieces.append(word[start:end])
-            start = end
-        return pieces
+    def _in_context(self, before: str, words: list[str]) -> dict[str, tuple[int, ...]]:
+        """Each word's ids as the tokenizer writes it right after ``before`` (the previous caption word, with the
+        caption's own spacing); a tokenizer that merges the two words across their boundary is refused."""
+        (prefix,) = self._encode([before])
+        written = {}
+        for word, ids in zip(words, self._encode([before + word for word in words])):
+            if ids[: len(prefix)] != prefix:
+                raise ValueError(
+                    f"{_NEEDS}: {before!r} + {word!r} -> {ids}; turn it off with --constrained_decoding false"
+                )
+            written[word] = tuple(ids[len(prefix) :])
+        return written
 
-    def _word_slot(self, words: set[str]) -> _WordSlot:
-        """A slot taking one of ``words``, each written as the tokenizer's greedy split (one trie per word set)."""
-        key = frozenset(words)
+    def _check_words(self) -> None:
+        """An example caption must be its words' ids in a row (BERT-style pre-tokenization)."""
+        for words in _EXAMPLE:
+            caption = "".join(words)
+            joined = [i for before, word in zip(("", *words), words) for i in self._in_context(before, [word])[word]]
+            (ids,) = self._encode([caption])
+            if ids != joined:
+                tokens = self._tokenizer.convert_ids_to_tokens(ids)
+                raise ValueError(f"{_NEEDS} ({caption!r} -> {tokens}); turn it off with --constrained_decoding false")
+
+    def _word_slot(self, before: str, words: set[str]) -> _WordSlot:
+        """A slot taking one of ``words`` after the word ``before``, each written as the tokenizer writes it there
+        (one trie per context and word set)."""
+        key = (before, frozenset(words))
         if key not in self._tries:
-            splits = {w: self._greedy(w) for w in key}
-            missing = sorted(w for w, pieces in splits.items() if pieces is None)
+            splits = self._in_context(before, sorted(words))
+            unk = self._tokenizer.unk_token_id
+            missing = sorted(w for w, ids in splits.items() if not ids or unk in ids)
             if missing:
                 raise ValueError(f"the tokenizer cannot write caption words {missing[:3]}")
             next_ids: dict[tuple[int, ...], set[int]] = {}
-            complete = set()
-            for pieces in splits.values():
-                assert pieces is not None
-                ids = tuple(self._first[p] if n == 0 else self._cont[p] for n, p in enumerate(pieces))
+            for ids in splits.values():
                 for n in range(len(ids)):
                     next_ids.setdefault(ids[:n], set()).add(ids[n])
-                complete.add(ids)
-            longest = max(len(p) for p in splits.values() if p is not None)
+            longest = max(len(ids) for ids in splits.values())
             frozen = {prefix: frozenset(ids) for prefix, ids in next_ids.items()}
-            self._tries[key] = _WordSlot(frozen, frozenset(complete), longest)
+            self._tries[key] = _WordSlot(frozen, frozenset(splits.values()), longest)
         return self._tries[key]
 
     # --- states: (slot index, ids of the slot's word so far) -------------------------------------------------------

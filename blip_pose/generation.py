@@ -1,10 +1,10 @@
-"""One image encoding per batch: BLIP's caption loss AND its generated captions from the same vision pass.
+"""One image encoding per batch: the caption loss AND the generated captions from the same vision pass.
 
-``BlipForConditionalGeneration.forward`` (the loss) and ``.generate`` each run the vision encoder, so an evaluation
-that reports both encodes every image twice (about 40 % of a BLIP-base evaluation). Here the image embeddings are
-computed once and handed to the text decoder twice: teacher-forced for the loss, and to ``text_decoder.generate``
-exactly as ``BlipForConditionalGeneration.generate`` does internally (prompt = the decoder BOS alone, stop at SEP).
-Trainer, predictor and analyses all call :func:`encode_loss_generate`.
+A captioner's ``forward`` (the loss) and ``generate`` each run the vision encoder, so an evaluation that reports
+both encodes every image twice (about 40 % of a BLIP-base evaluation). Here the image embeddings are computed once
+and handed to the text decoder twice: teacher-forced for the loss, and to the decoder's generation exactly as the
+model's ``generate`` does internally. The model's family (:mod:`blip_pose.models`) knows how; trainer, predictor
+and analyses all call :func:`encode_loss_generate`.
 """
 
 from __future__ import annotations
@@ -13,12 +13,14 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-from transformers import BlipForConditionalGeneration, LogitsProcessor, LogitsProcessorList
+from transformers import LogitsProcessor, LogitsProcessorList, PreTrainedModel
+
+from blip_pose.models import family_for_config
 
 
 @dataclass
 class CaptionOutput:
-    """``loss``: BLIP's mean caption loss (None without labels); ``sequences``: (B, T) ids, BOS first."""
+    """``loss``: the model's mean caption loss (None without labels); ``sequences``: (B, T) ids, BOS first."""
 
     loss: torch.Tensor | None
     sequences: torch.Tensor | None
@@ -47,61 +49,44 @@ def nonfinite_tensor(model: torch.nn.Module) -> str | None:
     return None
 
 
-def encode_images(model: BlipForConditionalGeneration, pixel_values: torch.Tensor) -> torch.Tensor:
-    """Image embeddings (B, patches + 1, vision hidden size): the vision encoder's last hidden state."""
-    return model.vision_model(pixel_values=pixel_values).last_hidden_state
+def encode_images(model: PreTrainedModel, pixel_values: torch.Tensor) -> torch.Tensor:
+    """Image embeddings (B, image tokens, dim) the decoder attends to (the family's vision pass)."""
+    return family_for_config(model.config).encode_images(model, pixel_values)
 
 
 def caption_loss(
-    model: BlipForConditionalGeneration,
+    model: PreTrainedModel,
     image_embeds: torch.Tensor,
     input_ids: torch.Tensor,
     attention_mask: torch.Tensor | None,
     labels: torch.Tensor,
 ) -> torch.Tensor:
     """The loss ``model(pixel_values, input_ids, attention_mask, labels).loss`` computes, without the vision pass."""
-    out = model.text_decoder(
-        input_ids=input_ids,
-        attention_mask=attention_mask,
-        encoder_hidden_states=image_embeds,
-        labels=labels,
-        reduction="mean",
-    )
-    return out.loss
+    return family_for_config(model.config).caption_loss(model, image_embeds, input_ids, attention_mask, labels)
 
 
 def generate_from_embeds(
-    model: BlipForConditionalGeneration,
+    model: PreTrainedModel,
     image_embeds: torch.Tensor,
     max_new_tokens: int,
     num_beams: int = 1,
     logits_processor: LogitsProcessorList | None = None,
     **generate_kwargs: Any,
-) -> torch.Tensor:
-    """Captions from image embeddings alone (never a caption prompt), as ``model.generate(pixel_values)`` writes them.
+) -> Any:
+    """Captions from image embeddings alone (never a caption prompt), as ``model.generate(pixel_values)`` writes
+    them: (B, T) ids, start token first (a ``generate`` output object when ``return_dict_in_generate``).
 
-    The length limit is explicit: ``text_decoder.generate`` does not read the model's saved generation config.
+    The length limit is explicit: a decoder's own ``generate`` need not read the model's saved generation config.
     """
-    text: Any = model.config.text_config  # a BlipTextConfig (typed as a union of config kinds)
-    batch = image_embeds.shape[0]
-    prompt = torch.full((batch, 1), text.bos_token_id, dtype=torch.long, device=image_embeds.device)
-    image_mask = torch.ones(image_embeds.shape[:-1], dtype=torch.long, device=image_embeds.device)
-    return model.text_decoder.generate(
-        input_ids=prompt,
-        eos_token_id=text.sep_token_id,
-        pad_token_id=text.pad_token_id,
-        encoder_hidden_states=image_embeds,
-        encoder_attention_mask=image_mask,
-        max_new_tokens=max_new_tokens,
-        num_beams=num_beams,
-        logits_processor=logits_processor,
-        **generate_kwargs,
+    family = family_for_config(model.config)
+    return family.generate_from_embeds(
+        model, image_embeds, max_new_tokens, num_beams, logits_processor, **generate_kwargs
     )
 
 
 @torch.no_grad()
 def encode_loss_generate(
-    model: BlipForConditionalGeneration,
+    model: PreTrainedModel,
     pixel_values: torch.Tensor,
     *,
     input_ids: torch.Tensor | None = None,
@@ -114,15 +99,16 @@ def encode_loss_generate(
     **generate_kwargs: Any,
 ) -> CaptionOutput:
     """Encode ``pixel_values`` once; the teacher-forced loss when ``labels`` are given, captions when ``generate``."""
-    image_embeds = encode_images(model, pixel_values)
+    family = family_for_config(model.config)
+    image_embeds = family.encode_images(model, pixel_values)
     loss = None
     if labels is not None:
         if input_ids is None:
             raise ValueError("the caption loss needs input_ids with the labels")
-        loss = caption_loss(model, image_embeds, input_ids, attention_mask, labels)
+        loss = family.caption_loss(model, image_embeds, input_ids, attention_mask, labels)
     sequences = None
     if generate:
-        sequences = generate_from_embeds(
+        sequences = family.generate_from_embeds(
             model, image_embeds, max_new_tokens, num_beams, logits_processor, **generate_kwargs
         )
     return CaptionOutput(loss, sequences)

@@ -1,4 +1,4 @@
-"""``PosePredictor``: a trained BLIP pose captioner as a function from images to 16 joints in the image's own pixels.
+"""``PosePredictor``: a trained pose captioner as a function from images to 16 joints in the image's own pixels.
 
 One path for a Hub id and a local folder: model and processor through ``from_pretrained``, the small JSON side files
 (``preprocessing.json``, ``run_config.json``) through :func:`huggingface_hub.hf_hub_download` or the folder. Each
@@ -26,7 +26,8 @@ import torch
 from huggingface_hub import errors as hub_errors
 from huggingface_hub import hf_hub_download
 from PIL import Image, ImageOps
-from transformers import BlipForConditionalGeneration, BlipProcessor, LogitsProcessorList
+from transformers import LogitsProcessorList, PreTrainedModel
+from transformers.processing_utils import ProcessorMixin
 
 from blip_pose.checkpoint import local_or_hub, missing_weights
 from blip_pose.constrained import CaptionGrammar
@@ -34,6 +35,7 @@ from blip_pose.generation import NaNScoresError, RefuseNaNScores, encode_loss_ge
 from blip_pose.geometry import MPII_SCALE_PX, PREPROCESSING_FILE, BoxTransform, Preprocessing
 from blip_pose.images import open_image, to_rgb
 from blip_pose.loc_tokens import has_loc_tokens
+from blip_pose.models import family_for_checkpoint
 from blip_pose.pose_format import CAPTION_NAMES, JOINT_NAMES, LOC, NUM_JOINTS, joint_ids, parse_pixels
 from blip_pose.pose_format import caption_column as caption_column_entry
 from blip_pose.pretrained import resolve_pretrained
@@ -130,7 +132,7 @@ def load_image(image: ImageInput) -> tuple[Image.Image, str | None]:
     raise TypeError(f"expected a PIL image or a path, got {type(image).__name__}")
 
 
-def _load_model_files(model_id: str, hub: dict[str, Any]) -> tuple[BlipProcessor, BlipForConditionalGeneration]:
+def _load_model_files(model_id: str, hub: dict[str, Any]) -> tuple[ProcessorMixin, PreTrainedModel]:
     """Processor and safetensors weights (never a pickle); a corrupt file of a local folder is a ValueError naming
     it (not a library trace), and so are weights holding NaN or inf (they would predict every joint at (0, 0))."""
     from safetensors import SafetensorError
@@ -138,8 +140,7 @@ def _load_model_files(model_id: str, hub: dict[str, Any]) -> tuple[BlipProcessor
     if Path(model_id).is_dir() and (problem := missing_weights(model_id)):
         raise ValueError(problem)
     try:
-        processor = BlipProcessor.from_pretrained(model_id, **hub)
-        model = BlipForConditionalGeneration.from_pretrained(model_id, use_safetensors=True, **hub)
+        model, processor = family_for_checkpoint(model_id, **hub).load(model_id, safetensors_only=True, **hub)
     except (OSError, SafetensorError, json.JSONDecodeError, UnicodeDecodeError, ValueError) as err:
         folder = Path(model_id)
         if folder.is_dir():
@@ -182,8 +183,8 @@ class PosePredictor:
 
     def __init__(
         self,
-        model: BlipForConditionalGeneration,
-        processor: BlipProcessor,
+        model: PreTrainedModel,
+        processor: ProcessorMixin,
         preprocessing: Preprocessing,
         *,
         caption_column: str = "text",
@@ -318,7 +319,7 @@ class PosePredictor:
         caption grammar of its column and joint subset). The predictor and every analysis generate with these, so
         an analysis explains the captions the model really writes."""
         config = self.model.generation_config
-        # BLIP's text decoder does not read the saved generation config: the limits are passed explicitly.
+        # A decoder's own generate (BLIP's) need not read the saved generation config: the limits are passed explicitly.
         max_new_tokens = config.max_new_tokens or self.processor.tokenizer.model_max_length
         processors = LogitsProcessorList([RefuseNaNScores()])
         if self.constrained:

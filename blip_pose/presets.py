@@ -1,13 +1,14 @@
-"""Named offline stand-ins for a pretrained BLIP: random-initialised models with a caption-vocabulary tokenizer.
+"""Named offline stand-ins for a pretrained captioner: random-initialised models with a caption-vocabulary tokenizer.
 
-The Hub (and so ``Salesforce/blip-image-captioning-base``) is out of reach offline. A preset builds a
-:class:`~transformers.BlipForConditionalGeneration` from a config and a WordPiece tokenizer whose vocabulary
-covers the pose captions (whole numbers 0..999 like BERT's, joint names, punctuation, BLIP's special tokens with
-the decoder BOS ``[DEC]``), and saves both like any checkpoint so that every later step loads it with
-``from_pretrained``. ``base`` is the real BLIP-base architecture (``BlipConfig()``) with the small vocabulary.
+The Hub (and so ``Salesforce/blip-image-captioning-base``) is out of reach offline. A preset names a model family
+(:mod:`blip_pose.models`, today BLIP) and its architecture; the family builds the model from it and a WordPiece
+tokenizer whose vocabulary covers the pose captions of a keypoint set (whole numbers 0..999 like BERT's, the set's
+caption names, punctuation, the special tokens with the decoder BOS ``[DEC]``), and both are saved like any
+checkpoint so that every later step loads them with ``from_pretrained``. ``base`` is the real BLIP-base
+architecture with the small vocabulary.
 
-Every preset is initialised with std :data:`INITIALIZER_RANGE` (0.02) in both towers: ``BlipVisionConfig`` defaults
-to 1e-10, which leaves a random vision tower all but dead. Names ending in ``-numbers``, ``-positions`` or ``-loc``
+Every preset is initialised with std :data:`INITIALIZER_RANGE` (0.02) in both towers: a random vision tower
+initialised with BLIP's vision default (1e-10) is all but dead. Names ending in ``-numbers``, ``-positions`` or ``-loc``
 (both) also start from codes that make localisation easier to learn from scratch (:data:`CODES`):
 
 * ``numbers``: the embedding rows of the number tokens "0".."999" hold a sine/cosine code of their value (tied
@@ -20,16 +21,15 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import Any
 
 import torch
-from transformers import BertTokenizer, BlipConfig, BlipForConditionalGeneration, BlipProcessor
+from transformers import PreTrainedModel
+from transformers.processing_utils import ProcessorMixin
 
-try:  # transformers >= 5 names the PIL-only processor separately (no torchvision needed)
-    from transformers import BlipImageProcessorPil as _BlipImageProcessor
-except ImportError:  # pragma: no cover - transformers 4.x
-    from transformers import BlipImageProcessor as _BlipImageProcessor  # type: ignore[assignment]
-
-from blip_pose.pose_format import CAPTION_FORMATS, CAPTION_NAMES, PIXEL
+from blip_pose.keypoints import DEFAULT_SPEC, KeypointSpec
+from blip_pose.models import family_by_name
+from blip_pose.pose_format import CAPTION_FORMATS, PIXEL
 
 SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "[DEC]")
 #: Longest caption the presets must generate: normalized_text, 16 joints x 9 tokens (name : 0 . 320 , 0 . 927)
@@ -43,6 +43,7 @@ CODES = ("numbers", "positions")
 NUMBER_TOKENS = tuple(int(word) for word in PIXEL.words)
 
 _TINY: dict = {
+    "family": "blip",
     "vision": dict(
         hidden_size=64,
         intermediate_size=128,
@@ -60,7 +61,7 @@ _TINY: dict = {
     ),
     "projection_dim": 64,
 }
-_BASE: dict = {"vision": {}, "text": {}, "projection_dim": 512}
+_BASE: dict = {"family": "blip", "vision": {}, "text": {}, "projection_dim": 512}
 
 PRESETS: dict[str, dict] = {
     "tiny": _TINY,
@@ -72,10 +73,18 @@ PRESETS: dict[str, dict] = {
 }
 
 
-def caption_vocabulary() -> list[str]:
+def preset_family(model_name_or_path: str) -> str | None:
+    """The family name of a preset (``"tiny"`` or ``"preset:tiny"``); None for anything else (a folder, a Hub id)."""
+    if Path(model_name_or_path).is_dir():
+        return None
+    preset = PRESETS.get(model_name_or_path.removeprefix("preset:"))
+    return None if preset is None else str(preset["family"])
+
+
+def caption_vocabulary(spec: KeypointSpec = DEFAULT_SPEC) -> list[str]:
     """Token list: specials first (ids fixed), then numbers (every caption number is one token), word pieces,
-    names and punctuation."""
-    words = {part for name in CAPTION_NAMES for part in name.split("_")}
+    the caption names of ``spec`` and punctuation."""
+    words = {part for name in spec.captions for part in name.split("_")}
     letters = "abcdefghijklmnopqrstuvwxyz"
     return [
         *SPECIAL_TOKENS,
@@ -88,50 +97,32 @@ def caption_vocabulary() -> list[str]:
     ]
 
 
-def build_processor(image_size: int) -> BlipProcessor:
-    """A BlipProcessor with the caption-vocabulary tokenizer and BLIP's image normalisation."""
-    vocab = {token: i for i, token in enumerate(caption_vocabulary())}
-    tokenizer = BertTokenizer(vocab=vocab, do_lower_case=True, bos_token="[DEC]", model_max_length=MAX_CAPTION_TOKENS)
-    image_processor = _BlipImageProcessor(size={"height": image_size, "width": image_size})
-    return BlipProcessor(image_processor=image_processor, tokenizer=tokenizer)
+def build_processor(image_size: int, spec: KeypointSpec = DEFAULT_SPEC, family: str = "blip") -> ProcessorMixin:
+    """A processor of ``family`` with the caption-vocabulary tokenizer of ``spec``."""
+    return family_by_name(family).build_processor(caption_vocabulary(spec), image_size, MAX_CAPTION_TOKENS)
 
 
-def build_preset(name: str, seed: int = 0) -> tuple[BlipForConditionalGeneration, BlipProcessor]:
-    """A random-initialised BLIP captioner and its processor for the preset ``name`` (see :data:`PRESETS`)."""
+def build_preset(name: str, seed: int = 0, spec: KeypointSpec = DEFAULT_SPEC) -> tuple[PreTrainedModel, ProcessorMixin]:
+    """A random-initialised captioner and its processor for the preset ``name`` (see :data:`PRESETS`), with a
+    vocabulary for the captions of ``spec``."""
     if name not in PRESETS:
         raise ValueError(f"unknown model preset {name!r}; known presets: {', '.join(PRESETS)}")
-    spec = PRESETS[name]
-    processor = build_processor(spec["vision"].get("image_size", 384))
-    tok = processor.tokenizer
-    vision = dict(spec["vision"], initializer_range=INITIALIZER_RANGE)
-    text = dict(
-        spec["text"],
-        initializer_range=INITIALIZER_RANGE,
-        vocab_size=len(tok),
-        pad_token_id=tok.pad_token_id,
-        bos_token_id=tok.bos_token_id,
-        sep_token_id=tok.sep_token_id,
-        eos_token_id=tok.sep_token_id,
-    )
-    config = BlipConfig(
-        text_config=text,
-        vision_config=vision,
-        projection_dim=spec["projection_dim"],
-        initializer_range=INITIALIZER_RANGE,
-    )
-    torch.manual_seed(seed)
-    model = BlipForConditionalGeneration(config)
+    preset = PRESETS[name]
+    family = family_by_name(preset["family"])
+    processor = build_processor(preset["vision"].get("image_size", 384), spec, preset["family"])
+    tok: Any = processor.tokenizer
+    model = family.build_model({**preset, "initializer_range": INITIALIZER_RANGE}, tok, seed)
     model.generation_config.max_new_tokens = MAX_CAPTION_TOKENS - 2
-    codes = spec.get("codes", ())
+    codes = preset.get("codes", ())
     with torch.no_grad():
         if "numbers" in codes:
             rows = tok.convert_tokens_to_ids([str(i) for i in NUMBER_TOKENS])
-            emb = model.text_decoder.get_input_embeddings().weight
+            emb: Any = model.get_input_embeddings().weight
             code = sincos_code(torch.tensor(list(NUMBER_TOKENS), dtype=torch.float64), emb.shape[1], max_period=1e4)
             emb[rows] = (code * INITIALIZER_RANGE * 2**0.5).to(emb.dtype)  # entries with std ~INITIALIZER_RANGE
         if "positions" in codes:
-            pos = model.vision_model.embeddings.position_embedding
-            grid = math.isqrt(model.vision_model.embeddings.num_patches)
+            pos = family.vision_positions(model)
+            grid = math.isqrt(pos.shape[1] - 1)  # patches of a square grid after the class token
             pos[0, 0] = 0.0  # the class token has no place in the image
             pos[0, 1:] = grid_code(grid, pos.shape[-1]).to(pos.dtype)
     return model, processor
@@ -157,9 +148,10 @@ def grid_code(grid: int, dim: int) -> torch.Tensor:
     )
 
 
-def save_preset(name: str, output_dir: str | Path, seed: int = 0) -> Path:
-    """Build the preset and save model (safetensors), processor and generation config to ``output_dir``."""
-    model, processor = build_preset(name, seed)
+def save_preset(name: str, output_dir: str | Path, seed: int = 0, spec: KeypointSpec = DEFAULT_SPEC) -> Path:
+    """Build the preset for the captions of ``spec`` and save model (safetensors), processor and generation config
+    to ``output_dir``."""
+    model, processor = build_preset(name, seed, spec)
     output_dir = Path(output_dir)
     model.save_pretrained(output_dir)
     processor.save_pretrained(output_dir)

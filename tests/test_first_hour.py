@@ -101,7 +101,7 @@ def test_label_smoothing_is_one_flag_applied_inside_blips_loss(tmp_path):
     from blip_pose.presets import build_preset
     from blip_pose.training.arguments import parse_arguments
     from blip_pose.training.modeling import load_model_and_processor
-    from blip_pose.training.trainer import BlipCaptionTrainer
+    from blip_pose.training.trainer import PoseCaptionTrainer
 
     flags = ["--output_dir", str(tmp_path), "--label_smoothing_factor", "0.1", "--eval_strategy", "no"]
     _, _, args = parse_arguments([DEMO, *flags, "--load_best_model_at_end", "false"])
@@ -109,7 +109,7 @@ def test_label_smoothing_is_one_flag_applied_inside_blips_loss(tmp_path):
     model.save_pretrained(tmp_path / "tiny")
     processor.save_pretrained(tmp_path / "tiny")
     model, _ = load_model_and_processor(str(tmp_path / "tiny"), args.label_smoothing_factor)
-    trainer = BlipCaptionTrainer(model=model, args=args, max_new_tokens=4)
+    trainer = PoseCaptionTrainer(model=model, args=args, max_new_tokens=4)
     assert model.text_decoder.label_smoothing == 0.1  # BLIP shifts its labels before smoothing
     assert trainer.label_smoother is None  # the Trainer's smoother would score the logits unshifted
 

@@ -14,7 +14,7 @@ from blip_pose.training.arguments import PoseTrainingArguments
 from blip_pose.training.collator import PoseCaptionCollator
 from blip_pose.training.modeling import load_model_and_processor
 from blip_pose.training.pixel_cache import PIXELS, model_inputs, processor_key
-from blip_pose.training.trainer import BlipCaptionTrainer, size_dataloader_workers
+from blip_pose.training.trainer import PoseCaptionTrainer, size_dataloader_workers
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +56,7 @@ def test_one_vision_pass_gives_the_two_pass_loss_and_captions(loaded):
 def test_trainer_evaluation_step_encodes_each_batch_once_and_reports_the_loss(loaded, tmp_path):
     model, _, batch = loaded
     args = PoseTrainingArguments(output_dir=str(tmp_path), use_cpu=True, report_to="none", predict_with_generate=True)
-    trainer = BlipCaptionTrainer(model=model, args=args, max_new_tokens=6)
+    trainer = PoseCaptionTrainer(model=model, args=args, max_new_tokens=6)
     with torch.no_grad():
         reference = model(**batch).loss
     calls, handle = count_vision_passes(model)

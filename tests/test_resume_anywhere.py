@@ -26,7 +26,7 @@ from training_fixtures import run, sample_dataset
 from transformers import Trainer, TrainerState
 
 from blip_pose.training import modeling, session
-from blip_pose.training.trainer import BlipCaptionTrainer
+from blip_pose.training.trainer import PoseCaptionTrainer
 
 PAPER = Path(__file__).resolve().parents[1] / "training" / "configs" / "paper.yaml"
 #: paper.yaml made small: 8 images in 2 steps an epoch, 4 epochs, scored each epoch on 2 of them.
@@ -78,7 +78,7 @@ def during_step_3() -> None:
 
         return training_step
 
-    _patch(BlipCaptionTrainer, "training_step", step)
+    _patch(PoseCaptionTrainer, "training_step", step)
 
 
 def writing_checkpoint_4() -> None:
@@ -147,7 +147,7 @@ def in_the_final_evaluation() -> None:
 
         return final
 
-    _patch(BlipCaptionTrainer, "evaluate", evaluate)
+    _patch(PoseCaptionTrainer, "evaluate", evaluate)
 
 
 def half_way_through_all_results() -> None:

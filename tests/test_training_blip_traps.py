@@ -11,7 +11,7 @@ from transformers import BlipForConditionalGeneration
 from blip_pose.training.arguments import PoseTrainingArguments
 from blip_pose.training.collator import IGNORE_INDEX, PoseCaptionCollator
 from blip_pose.training.modeling import load_model_and_processor, set_label_smoothing
-from blip_pose.training.trainer import BlipCaptionTrainer, optimizer_cls_and_kwargs
+from blip_pose.training.trainer import PoseCaptionTrainer, optimizer_cls_and_kwargs
 
 
 def _batch(tiny, rows, column="text"):
@@ -92,7 +92,7 @@ def _one_step(tiny, rows, tmp_path, batch_size, accumulation):
         dataloader_drop_last=False,
     )
     collator = PoseCaptionCollator(processor, model.config.text_config.bos_token_id, "text", "image")
-    trainer = BlipCaptionTrainer(
+    trainer = PoseCaptionTrainer(
         model=model,
         args=args,
         train_dataset=rows.select_columns(["image", "text"]),
@@ -126,7 +126,7 @@ def test_generation_sees_only_the_image(tiny, rows, tmp_path):
         processor.tokenizer.decode(batch["input_ids"][0, 1:-1], skip_special_tokens=True)
     )
     args = PoseTrainingArguments(output_dir=str(tmp_path), use_cpu=True, report_to="none", predict_with_generate=True)
-    trainer = BlipCaptionTrainer(model=model, args=args, max_new_tokens=5)
+    trainer = PoseCaptionTrainer(model=model, args=args, max_new_tokens=5)
     loss, generated, labels = trainer.prediction_step(model, batch, prediction_loss_only=False)
     assert generated.shape == (len(rows), 6)  # BOS + max_new_tokens: nothing of the reference prompt
     assert (generated[:, 0] == model.config.text_config.bos_token_id).all()
@@ -144,7 +144,7 @@ def test_table3_optimizers(tiny, tmp_path, name, cls):
     )
     if name == "sgd":
         args.optim_args = "momentum=0.9"
-    trainer = BlipCaptionTrainer(
+    trainer = PoseCaptionTrainer(
         model=model, args=args, max_new_tokens=4, optimizer_cls_and_kwargs=optimizer_cls_and_kwargs(args)
     )
     optimizer = trainer.create_optimizer()

@@ -1,9 +1,10 @@
 """Attention of the caption decoder (the method's Figure 9, and the same claim measured over a split).
 
 Captured from the real generation pass: ``generate(output_attentions=True, return_dict_in_generate=True)`` returns
-the decoder's self-attention (after softmax) of every step; BLIP's text decoder is not an encoder-decoder model to
-``generate``, which therefore drops its cross-attention, so forward hooks on the cross-attention modules record
-those probabilities during the same call. Nothing of the model is re-implemented.
+the decoder's self-attention (after softmax) of every step; a decoder that is not an encoder-decoder model to
+``generate`` (BLIP's) has its cross-attention dropped, so the model family's hooks
+(:meth:`blip_pose.models.CaptionerFamily.cross_attention`) record those probabilities during the same call.
+Nothing of the model is re-implemented.
 
 Rows are the tokens the decoder *writes*: row ``t`` is the step that wrote token ``t`` and holds its attention over
 tokens ``0..t-1`` (BOS first), so every row sums to 1. Layers and heads are numbered from 1 as in the write-up
@@ -30,6 +31,7 @@ from tqdm.auto import tqdm
 
 from blip_pose.analysis.common import write_json
 from blip_pose.generation import encode_images, generate_from_embeds
+from blip_pose.models import DecoderLayout, family_for_config
 from blip_pose.pose_format import CAPTION_NAMES, NUM_JOINTS, SKELETON, joint_spans, parse_pixels
 from blip_pose.predictor import PosePredictor
 
@@ -64,9 +66,14 @@ def select(attention: torch.Tensor, layer: int, head: int | None) -> torch.Tenso
     return chosen.mean(0) if head is None else chosen[head - 1]
 
 
+def layout(predictor: PosePredictor) -> DecoderLayout:
+    """The decoder's layers and heads and the image's patch grid, as the model's family reads its config."""
+    return family_for_config(predictor.model.config).decoder_layout(predictor.model.config)
+
+
 def default_head(predictor: PosePredictor) -> int | None:
     """The method's 8th head, or the mean when the model has fewer heads (the tiny presets have 2)."""
-    return PAPER_HEAD if predictor.model.config.text_config.num_attention_heads >= PAPER_HEAD else None
+    return PAPER_HEAD if layout(predictor).heads >= PAPER_HEAD else None
 
 
 def token_spans(tokenizer, ids: Sequence[int]) -> tuple[str, list[tuple[int, int]]]:
@@ -101,12 +108,11 @@ def generate_with_attention(
     predictor generates them (:meth:`~blip_pose.predictor.PosePredictor.generation_kwargs`: same length limit and
     caption grammar), so the attention explains the captions the model writes."""
     model, tokenizer = predictor.model, predictor.processor.tokenizer
-    layer = layer or model.config.text_config.num_hidden_layers
-    cross: list[list[torch.Tensor]] = [[] for _ in model.text_decoder.bert.encoder.layer]
-    hooks = [
-        block.crossattention.self.register_forward_hook(lambda m, i, out, k=k: cross[k].append(out[1].float().cpu()))
-        for k, block in enumerate(model.text_decoder.bert.encoder.layer)
-    ]
+    family = family_for_config(model.config)
+    layers = family.decoder_layout(model.config).layers
+    layer = layer or layers
+    cross: list[list[torch.Tensor]] = [[] for _ in range(layers)]
+    hooks = family.cross_attention(model, lambda k, probs: cross[k].append(probs.float().cpu()))
     try:  # the predictor's own generation (length, beams, caption grammar): the captions the model really writes
         out: Any = generate_from_embeds(  # a GenerateDecoderOnlyOutput (return_dict_in_generate)
             model,
@@ -119,7 +125,7 @@ def generate_with_attention(
         for hook in hooks:
             hook.remove()
     steps = len(out.attentions)
-    sep = model.config.text_config.sep_token_id
+    sep = family.end_token_id(model.config)
     results = []
     for b, sequence in enumerate(out.sequences.tolist()):
         length = sequence.index(sep) + 1 if sep in sequence else len(sequence)
@@ -200,10 +206,10 @@ def attention_figures(
     """``attention_tokens.png`` (the example's token heatmap), ``attention_image.png`` (its cross-attention per
     joint), ``attention_joints.png`` (joint-to-joint matrix over all frames vs skeleton distance), and
     ``attention.json``."""
-    text = predictor.model.config.text_config
-    layer = layer or text.num_hidden_layers
+    text = layout(predictor)
+    layer = layer or text.layers
     head_index = default_head(predictor) if head is None else None if head == "mean" else int(head)
-    select(torch.zeros(text.num_hidden_layers, text.num_attention_heads), layer, head_index)  # bad choice: fail now
+    select(torch.zeros(text.layers, text.heads), layer, head_index)  # bad choice: fail now
     results: list[TokenAttention] = []
     for start in tqdm(range(0, len(frames), batch_size), desc="attention", unit="batch", leave=False):
         results += generate_with_attention(predictor, frames[start : start + batch_size], layer, head_index)
@@ -214,8 +220,8 @@ def attention_figures(
     counts = np.isfinite(matrices).sum(0)
     summary = neighbour_summary(matrix)
     chosen = results[example]
-    where = f"layer {layer}/{text.num_hidden_layers}, " + (
-        "mean of heads" if head_index is None else f"head {head_index}/{text.num_attention_heads}"
+    where = f"layer {layer}/{text.layers}, " + (
+        "mean of heads" if head_index is None else f"head {head_index}/{text.heads}"
     )
     paths = [
         _token_heatmap(chosen, where, out / "attention_tokens.png"),
@@ -265,8 +271,9 @@ def _token_heatmap(att: TokenAttention, where: str, path: Path) -> Path:
 
 
 def _image_maps(att: TokenAttention, frame: Image.Image, predictor: PosePredictor, where: str, path: Path) -> Path:
-    vision = predictor.model.config.vision_config
-    side = vision.image_size // vision.patch_size
+    side = layout(predictor).patch_grid
+    if side is None:
+        raise ValueError("this model family's image tokens are no square patch grid: no per-joint image maps")
     labels = np.array([-1 if j is None else j for j in att.labels])
     sizes = np.array([frame.size], dtype=np.float64)
     xy = parse_pixels([att.caption], predictor.caption_column, sizes)[0][0]

@@ -1,13 +1,13 @@
-"""Batches of (image, caption) rows -> BLIP's ``pixel_values``, ``input_ids``, ``attention_mask``, ``labels``.
+"""Batches of (image, caption) rows -> ``pixel_values``, ``input_ids``, ``attention_mask``, ``labels``.
 
-Two BLIP traps live here:
+Two traps live here:
 
-* ``BlipForConditionalGeneration.generate`` starts every caption with the decoder BOS (``[DEC]``,
-  ``text_config.bos_token_id``) while ``forward`` takes ``input_ids`` as given and the tokenizer writes
-  ``[CLS]`` first. Training on ``[CLS]`` would teach a first token that generation never shows the model, so the
-  first token is replaced by the BOS generation uses.
-* Padding must not be learnt: labels are ``-100`` wherever ``attention_mask`` is 0. The final ``[SEP]`` stays a
-  label, so the model learns to stop (``generate`` stops at ``sep_token_id``).
+* A model may start every generated caption with a token of its own (BLIP: the decoder BOS ``[DEC]``) while
+  ``forward`` takes ``input_ids`` as given and the tokenizer writes another first (BLIP's: ``[CLS]``). Training on
+  the tokenizer's would teach a first token that generation never shows the model, so the family's start token
+  (:meth:`blip_pose.models.CaptionerFamily.caption_start_token_id`) replaces it; ``None`` keeps the tokenizer's.
+* Padding must not be learnt: labels are ``-100`` wherever ``attention_mask`` is 0. The final end token stays a
+  label, so the model learns to stop.
 """
 
 from __future__ import annotations
@@ -16,38 +16,43 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-from transformers import BlipProcessor
+from transformers.processing_utils import ProcessorMixin
 
 IGNORE_INDEX = -100
 
 
 @dataclass
 class PoseCaptionCollator:
-    processor: BlipProcessor
-    decoder_bos_token_id: int  # model.config.text_config.bos_token_id: the first token generate() uses
+    processor: ProcessorMixin
+    decoder_bos_token_id: int | None  # the first token generate() writes, swapped in for the tokenizer's (None: keep)
     caption_column: str = "text"
     image_column: str = "image"
 
     def __post_init__(self) -> None:
-        tokenizer = self.processor.tokenizer
+        if self.decoder_bos_token_id is None:
+            return
+        tokenizer: Any = self.processor.tokenizer
         first = tokenizer("0")["input_ids"][0]
-        if first != tokenizer.cls_token_id:
+        if first not in tokenizer.all_special_ids:
             # The BOS replaces the first token; a tokenizer that writes no leading special token would lose a word.
             raise ValueError(
-                f"the tokenizer must start captions with its CLS token (id {tokenizer.cls_token_id}), got id {first}"
+                f"the tokenizer must start captions with a special token (its CLS, id {tokenizer.cls_token_id}), "
+                f"got id {first}"
             )
 
     def __call__(self, examples: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
+        processor: Any = self.processor
         captions = [example[self.caption_column] for example in examples]
         if "pixel_values" in examples[0]:  # training.pixel_cache: processed once, ahead of time
             pixel_values = torch.stack([torch.as_tensor(example["pixel_values"]) for example in examples])
         else:
             images = [example[self.image_column].convert("RGB") for example in examples]
-            pixel_values = self.processor.image_processor(images, return_tensors="pt")["pixel_values"]
+            pixel_values = processor.image_processor(images, return_tensors="pt")["pixel_values"]
         # No truncation: data.check_captions refused over-long captions before training.
-        text = self.processor.tokenizer(captions, padding="longest", return_tensors="pt")
+        text = processor.tokenizer(captions, padding="longest", return_tensors="pt")
         input_ids = text["input_ids"].clone()
-        input_ids[:, 0] = self.decoder_bos_token_id
+        if self.decoder_bos_token_id is not None:
+            input_ids[:, 0] = self.decoder_bos_token_id
         labels = input_ids.masked_fill(text["attention_mask"] == 0, IGNORE_INDEX)
         return {
             "pixel_values": pixel_values,

@@ -7,12 +7,13 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from datasets import Dataset, DatasetDict
-from transformers import BlipProcessor, Seq2SeqTrainingArguments
+from transformers import PretrainedConfig, Seq2SeqTrainingArguments
+from transformers.processing_utils import ProcessorMixin
 
+from blip_pose.models import family_for_config
 from blip_pose.run_record import DATASET_SOURCE_KEY
 from blip_pose.training.arguments import DataArguments, ModelArguments, PoseTrainingArguments
 from blip_pose.training.callbacks import RunRecord, run_config
-from blip_pose.training.collator import PoseCaptionCollator
 from blip_pose.training.data import References, checked_splits, dataset_source, preprocessing_record, references
 from blip_pose.training.pixel_cache import model_inputs
 from blip_pose.training.trainer import evaluation_grammar
@@ -30,19 +31,20 @@ class RunInputs(NamedTuple):
 
     def trainer_kwargs(
         self,
-        processor: BlipProcessor,
-        text_config: Any,
+        processor: ProcessorMixin,
+        model_config: PretrainedConfig,
         data_args: DataArguments,
         training_args: PoseTrainingArguments,
     ) -> dict[str, Any]:
-        """What every :class:`BlipCaptionTrainer` of these inputs gets: model-ready splits (pixel cache when asked),
-        the collator, the generation budget and the evaluation grammar."""
+        """What every :class:`PoseCaptionTrainer` of these inputs gets: model-ready splits (pixel cache when asked),
+        the family's collator, the generation budget and the evaluation grammar."""
         columns = (data_args.caption_column, data_args.image_column)
         image_processor = processor.image_processor
+        family = family_for_config(model_config)
         return {
             "train_dataset": model_inputs(self.train, *columns, image_processor, data_args.pixel_cache),
             "eval_dataset": model_inputs(self.eval, *columns, image_processor, data_args.pixel_cache),
-            "data_collator": PoseCaptionCollator(processor, text_config.bos_token_id, *columns),
+            "data_collator": family.collator(processor, model_config, *columns),
             "processing_class": processor,
             "max_new_tokens": self.max_new_tokens,
             "grammar": evaluation_grammar(
@@ -65,8 +67,8 @@ def resolved_dataset(source: str, config_name: str | None) -> dict[str, str | No
 def run_inputs(
     dataset: DatasetDict,
     source: str,
-    processor: BlipProcessor,
-    text_config: Any,
+    processor: ProcessorMixin,
+    model_config: PretrainedConfig,
     model_args: ModelArguments,
     data_args: DataArguments,
     training_args: Seq2SeqTrainingArguments,
@@ -74,7 +76,8 @@ def run_inputs(
     """Check the splits (columns, captions, images) and derive what training and evaluation need from them."""
     columns = (data_args.caption_column, data_args.image_column)
     tokenizer = processor.tokenizer
-    max_tokens = data_args.max_caption_tokens or min(tokenizer.model_max_length, text_config.max_position_embeddings)
+    positions = family_for_config(model_config).max_positions(model_config)
+    max_tokens = data_args.max_caption_tokens or min(tokenizer.model_max_length, positions)
     train, evals, longest = checked_splits(dataset, data_args, tokenizer, max_tokens)
     record = RunRecord(
         preprocessing_record(train, source, data_args.image_column),
@@ -82,5 +85,5 @@ def run_inputs(
     )
     record.config["data"][DATASET_SOURCE_KEY] = dataset_source(train, source)  # "synthetic" wherever results show
     max_new_tokens = (training_args.generation_max_length or longest + GENERATION_MARGIN_TOKENS) - 1
-    max_new_tokens = min(max_new_tokens, text_config.max_position_embeddings - 1)
+    max_new_tokens = min(max_new_tokens, positions - 1)
     return RunInputs(train, evals, references(evals, *columns, split=data_args.eval_split), record, max_new_tokens)

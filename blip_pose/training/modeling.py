@@ -1,4 +1,5 @@
-"""Loading BLIP and its processor: Hub id, local checkpoint, or a named offline preset saved as a checkpoint."""
+"""Loading a captioner and its processor: Hub id, local checkpoint, or a named offline preset saved as a checkpoint;
+the family of its ``config.json`` (:mod:`blip_pose.models`) loads it."""
 
 from __future__ import annotations
 
@@ -9,12 +10,14 @@ from pathlib import Path
 
 from huggingface_hub.errors import HFValidationError
 from safetensors import SafetensorError, safe_open
-from transformers import BlipForConditionalGeneration, BlipProcessor, TrainerState
+from transformers import PreTrainedModel, TrainerState
+from transformers.processing_utils import ProcessorMixin
 from transformers.trainer import TRAINER_STATE_NAME
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, rotate_checkpoints
 
 from blip_pose.checkpoint import local_or_hub, missing_processor_parts, missing_weights
 from blip_pose.loc_tokens import add_loc_tokens
+from blip_pose.models import family_for_checkpoint, family_for_config
 from blip_pose.pose_format import CAPTION_COLUMNS, LOC
 from blip_pose.presets import PRESETS, save_preset
 from blip_pose.pretrained import resolve_pretrained
@@ -91,15 +94,18 @@ def load_model_and_processor(
     cache_dir: str | None = None,
     caption_column: str = "text",
     attn_implementation: str = "eager",
-) -> tuple[BlipForConditionalGeneration, BlipProcessor]:
-    """Model and processor of ``checkpoint``; ``loc_text`` captions get their tokens (and embeddings) added."""
+) -> tuple[PreTrainedModel, ProcessorMixin]:
+    """Model and processor of ``checkpoint`` (its family's classes); ``loc_text`` captions get their tokens (and
+    embeddings) added."""
     try:
-        processor = BlipProcessor.from_pretrained(checkpoint, cache_dir=cache_dir)
-        model = BlipForConditionalGeneration.from_pretrained(checkpoint, cache_dir=cache_dir)
+        family = family_for_checkpoint(checkpoint, cache_dir=cache_dir)
+        model, processor = family.load(checkpoint, cache_dir=cache_dir)
     except HFValidationError as err:
         raise CheckpointError(f"--model_name_or_path {checkpoint}: no such folder, and not a Hub id ({err})") from None
     except OSError as err:
-        raise CheckpointError(f"cannot load BLIP checkpoint {checkpoint!r}: {err}") from None
+        raise CheckpointError(f"cannot load checkpoint {checkpoint!r}: {err}") from None
+    except ValueError as err:  # a model type no family loads
+        raise CheckpointError(str(err)) from None
     if label_smoothing is not None:
         set_label_smoothing(model, label_smoothing)
     column = CAPTION_COLUMNS.get(caption_column)  # an unknown column is refused by the data checks, naming the split
@@ -109,16 +115,12 @@ def load_model_and_processor(
     return model, processor
 
 
-def set_label_smoothing(model: BlipForConditionalGeneration, value: float) -> None:
-    """Set the caption loss's label smoothing where the loss reads it.
-
-    ``BlipTextLMHeadModel`` copies ``config.label_smoothing`` into an attribute at init, so changing the config
-    of a loaded model alone has no effect; the config is set too so the saved checkpoint records the value.
-    """
+def set_label_smoothing(model: PreTrainedModel, value: float) -> None:
+    """Set the caption loss's label smoothing where the loss reads it (the family knows where: BLIP's decoder copies
+    the config's value into an attribute at init), and in the config so the saved checkpoint records the value."""
     if not 0.0 <= value < 1.0:
         raise ValueError(f"label_smoothing must be in [0, 1), got {value}")
-    model.text_decoder.label_smoothing = value
-    model.config.text_config.label_smoothing = value  # type: ignore[union-attr]  # typed as a union of config kinds
+    family_for_config(model.config).set_label_smoothing(model, value)
 
 
 def unreadable_files(folder: Path) -> str | None:

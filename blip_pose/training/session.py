@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import transformers
-from transformers import BlipForConditionalGeneration, BlipProcessor, TrainerCallback, set_seed
+from transformers import PretrainedConfig, PreTrainedModel, TrainerCallback, set_seed
+from transformers.processing_utils import ProcessorMixin
 from transformers.trainer_utils import TrainOutput
 
 from blip_pose.card import write_model_card
@@ -41,7 +42,7 @@ from blip_pose.training.report import (
 from blip_pose.training.results import LogBeforeSaves, ResumePoint, whole_run_train_metrics
 from blip_pose.training.signals import StopOnSignal
 from blip_pose.training.sweep_figures import plot_train_validation
-from blip_pose.training.trainer import BlipCaptionTrainer, optimizer_cls_and_kwargs
+from blip_pose.training.trainer import PoseCaptionTrainer, optimizer_cls_and_kwargs
 
 
 def configure(training_args: PoseTrainingArguments) -> None:
@@ -70,9 +71,9 @@ class RunSetUp:
     """What a run (or every trial of a sweep) trains and scores with."""
 
     checkpoint: str  # the folder or Hub id the model was loaded from (a preset saved as a checkpoint)
-    model: BlipForConditionalGeneration | None  # None once a sweep has handed model loading to model_init
-    processor: BlipProcessor
-    text_config: Any
+    model: PreTrainedModel | None  # None once a sweep has handed model loading to model_init
+    processor: ProcessorMixin
+    model_config: PretrainedConfig
     inputs: RunInputs
     compute_metrics: PoseMetrics
 
@@ -114,9 +115,8 @@ def set_up(
             data_args.synthetic_seed,
         )
         dataset = load_pose_dataset(source, data_args.dataset_config_name, model_args.cache_dir)
-    text_config = model.config.text_config
-    inputs = run_inputs(dataset, source, processor, text_config, model_args, data_args, training_args)
-    # Saved with the model for the predictor; BLIP's generate() does not read it by itself (see trainer.py).
+    inputs = run_inputs(dataset, source, processor, model.config, model_args, data_args, training_args)
+    # Saved with the model for the predictor; a decoder's generate() need not read it by itself (see trainer.py).
     model.generation_config.max_new_tokens = inputs.max_new_tokens
     compute_metrics = PoseMetrics.for_run(
         processor.tokenizer,
@@ -125,12 +125,12 @@ def set_up(
         training_args,
         output_dir=Path(str(training_args.output_dir)) if training_args.process_index == 0 else None,
     )
-    return RunSetUp(checkpoint, model, processor, text_config, inputs, compute_metrics)
+    return RunSetUp(checkpoint, model, processor, model.config, inputs, compute_metrics)
 
 
 def load(
     checkpoint: str, model_args: ModelArguments, data_args: DataArguments, training_args: PoseTrainingArguments
-) -> tuple[BlipForConditionalGeneration, BlipProcessor]:
+) -> tuple[PreTrainedModel, ProcessorMixin]:
     """Model and processor of ``checkpoint`` as the run trains them (label smoothing, caption tokens, attention)."""
     return load_model_and_processor(
         checkpoint,
@@ -146,9 +146,9 @@ def make_trainer(
     data_args: DataArguments,
     training_args: PoseTrainingArguments,
     stop: StopOnSignal,
-    trainer_cls: type[BlipCaptionTrainer] = BlipCaptionTrainer,
+    trainer_cls: type[PoseCaptionTrainer] = PoseCaptionTrainer,
     **kwargs: Any,
-) -> BlipCaptionTrainer:
+) -> PoseCaptionTrainer:
     """The run's Trainer (``kwargs``: ``model`` or ``model_init``, and a subclass's own) with the standard callbacks:
     records into each checkpoint, the kept-last rule, a log before each save, the signal stop, the quiet console,
     and the study's ``--keep_epochs`` / ``--train_eval_samples``."""
@@ -158,7 +158,7 @@ def make_trainer(
         compute_metrics=setup.compute_metrics,
         callbacks=[*callbacks, LogBeforeSaves(), stop],
         optimizer_cls_and_kwargs=optimizer_cls_and_kwargs(training_args),
-        **setup.inputs.trainer_kwargs(setup.processor, setup.text_config, data_args, training_args),
+        **setup.inputs.trainer_kwargs(setup.processor, setup.model_config, data_args, training_args),
         **kwargs,
     )
     setup.compute_metrics.name = lambda: f"step-{trainer.state.global_step:06d}"
@@ -178,7 +178,7 @@ class RunEnd:
 
 
 def end_run(
-    trainer: BlipCaptionTrainer,
+    trainer: PoseCaptionTrainer,
     setup: RunSetUp,
     data_args: DataArguments,
     train_result: TrainOutput | None,

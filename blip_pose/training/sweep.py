@@ -31,7 +31,7 @@ from blip_pose.training.session import RunSetUp, end_run
 from blip_pose.training.signals import StopOnSignal
 from blip_pose.training.sweep_figures import plot_factor
 from blip_pose.training.sweep_results import DIVERGED, FINISHED, TrialResult, scores_from_history, write_results
-from blip_pose.training.trainer import BlipCaptionTrainer, optimizer_cls_and_kwargs
+from blip_pose.training.trainer import PoseCaptionTrainer, optimizer_cls_and_kwargs
 
 logger = logging.getLogger(__name__)
 
@@ -206,7 +206,7 @@ class DivergenceCallback(TrainerCallback):
             control.should_training_stop = True
 
 
-class SweepTrainer(BlipCaptionTrainer):
+class SweepTrainer(PoseCaptionTrainer):
     """Runs each trial of ``hyperparameter_search`` as a whole run in its own folder and records its result."""
 
     objective: float | None  # what the search backends read after train(); the Trainer sets it too

@@ -1,12 +1,12 @@
-"""A Seq2SeqTrainer for BLIP captioning: image-only generation at evaluation, BLIP's own loss, plain Adam.
+"""A Seq2SeqTrainer for pose captioning: image-only generation at evaluation, the model's own loss, plain Adam.
 
-BLIP traps handled here:
+Traps handled here (the model family, :mod:`blip_pose.models`, answers the architecture's own):
 
-* ``Seq2SeqTrainer.prediction_step`` passes the whole batch to ``generate``; BLIP's ``generate`` then uses
-  ``input_ids`` (the reference caption) as the prompt and evaluation would read the answer. Generation here sees
-  only ``pixel_values``, so every caption starts from the decoder BOS like at inference.
-* ``generate`` forwards to ``text_decoder.generate``, whose generation config is not the saved one: the length
-  limit is always passed explicitly (``max_new_tokens``).
+* ``Seq2SeqTrainer.prediction_step`` passes the whole batch to ``generate``; a captioner's ``generate`` (BLIP's)
+  then uses ``input_ids`` (the reference caption) as the prompt and evaluation would read the answer. Generation
+  here sees only the images, so every caption starts from the decoder's start token like at inference.
+* A decoder's own ``generate`` need not read the saved generation config: the length limit is always passed
+  explicitly (``max_new_tokens``), within the decoder's positions.
 * ``Seq2SeqTrainer.evaluate`` gathers predictions with plain ``gather`` (transformers#27025, made for
   ``num_return_sequences > 1``), which keeps the duplicates DDP pads the last batch with: under 2 processes 5
   images would be scored as 8. With one caption per image ``gather_for_metrics`` is right and is restored.
@@ -15,9 +15,9 @@ BLIP traps handled here:
   (:func:`blip_pose.generation.encode_loss_generate`), optionally under grammar-constrained decoding.
 * The Trainer pickles its arguments into ``training_args.bin``; they are written as JSON instead (no pickle).
 * BLIP's ``forward`` takes ``**kwargs``, so the Trainer assumes it normalises its loss by ``num_items_in_batch``
-  and skips dividing by the gradient-accumulation steps (and multiplies by the process count); BLIP's loss is a
-  per-batch mean, so that assumption is switched off.
-* ``--label_smoothing_factor`` would make the Trainer smooth BLIP's logits against unshifted labels; BLIP's loss
+  and skips dividing by the gradient-accumulation steps (and multiplies by the process count); the caption loss is
+  a per-batch mean, so that assumption is switched off.
+* ``--label_smoothing_factor`` would make the Trainer smooth the logits against unshifted labels; the model's loss
   smooths by itself (``load_model_and_processor`` sets it), so the Trainer's smoother is switched off.
 """
 
@@ -36,6 +36,7 @@ from transformers.trainer import TRAINING_ARGS_NAME
 
 from blip_pose.constrained import CaptionGrammar
 from blip_pose.generation import encode_loss_generate
+from blip_pose.models import family_for_config
 from blip_pose.pose_format import CAPTION_NAMES
 from blip_pose.pose_format import caption_column as caption_column_entry
 from blip_pose.run_record import TRAINING_ARGS_FILE
@@ -93,7 +94,7 @@ def evaluation_grammar(
     return CaptionGrammar.for_sizes(tokenizer, caption_column, references.sizes, tuple(simple_joints))
 
 
-class BlipCaptionTrainer(Seq2SeqTrainer):
+class PoseCaptionTrainer(Seq2SeqTrainer):
     args: PoseTrainingArguments
 
     def __init__(
@@ -107,7 +108,7 @@ class BlipCaptionTrainer(Seq2SeqTrainer):
         super().__init__(*args, **kwargs)
         size_dataloader_workers(self.args)
         self.model_accepts_loss_kwargs = False
-        self.label_smoother = None  # BLIP's own loss smooths (see the module docstring)
+        self.label_smoother = None  # the model's own loss smooths (see the module docstring)
         self.max_new_tokens = max_new_tokens
         self.grammar = grammar  # grammar-constrained decoding (None: off)
         # Trainer takes this argument but Seq2SeqTrainer's __init__ does not pass it on.
@@ -121,8 +122,8 @@ class BlipCaptionTrainer(Seq2SeqTrainer):
         }
         if self.grammar is not None:
             # Room for the longest caption the grammar allows, so it always reaches EOS.
-            text_config: Any = self.accelerator.unwrap_model(self.model).config.text_config
-            limit = text_config.max_position_embeddings - 1
+            config = self.accelerator.unwrap_model(self.model).config
+            limit = family_for_config(config).max_positions(config) - 1
             kwargs["max_new_tokens"] = min(max(self.max_new_tokens, self.grammar.max_new_tokens), limit)
             kwargs["logits_processor"] = LogitsProcessorList([self.grammar])
         return kwargs

@@ -1,0 +1,80 @@
+"""The model families the project can train and run, chosen by a config's ``model_type``.
+
+A saved model's ``config.json`` says which family it is (``"model_type": "blip"``), so a checkpoint folder, a Hub id
+and a shipped ``pretrained:`` folder all go through :func:`family_for_checkpoint`; a loaded model through
+:func:`family_for_config`. A new family registers itself with :func:`register_family` (BLIP is registered here).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from transformers import PretrainedConfig
+
+from blip_pose.models.base import CaptionerFamily, CrossAttentionSink, DecoderLayout
+
+_FAMILIES: dict[str, CaptionerFamily] = {}
+
+
+def register_family(family: CaptionerFamily) -> CaptionerFamily:
+    """Make ``family`` the one for each of its ``model_types`` (a later registration replaces an earlier one)."""
+    for model_type in family.model_types:
+        _FAMILIES[model_type] = family
+    return family
+
+
+def family_for_model_type(model_type: str, where: str = "the model") -> CaptionerFamily:
+    """The family of ``model_type``; a ValueError naming ``where`` and the known types otherwise."""
+    family = _FAMILIES.get(model_type)
+    if family is None:
+        known = ", ".join(sorted(_FAMILIES))
+        raise ValueError(f"{where}: model_type {model_type!r} is no family this project knows (known: {known})")
+    return family
+
+
+def family_for_config(config: PretrainedConfig) -> CaptionerFamily:
+    """The family of a loaded model's config."""
+    return family_for_model_type(config.model_type)
+
+
+def family_by_name(name: str) -> CaptionerFamily:
+    """The registered family called ``name`` (presets name theirs)."""
+    for family in _FAMILIES.values():
+        if family.name == name:
+            return family
+    raise ValueError(f"no model family {name!r}; known: {', '.join(sorted({f.name for f in _FAMILIES.values()}))}")
+
+
+def family_for_checkpoint(path_or_preset: str, **hub: Any) -> CaptionerFamily:
+    """The family of a preset name, ``pretrained:<name>``, a checkpoint folder or a Hub id (its ``config.json``).
+
+    Raises:
+        ValueError: the config names a model type no family loads.
+        OSError: no config can be read (no such folder or Hub id, unreadable file).
+    """
+    from blip_pose.presets import preset_family  # presets ask the families to build models
+    from blip_pose.pretrained import resolve_pretrained
+
+    preset = preset_family(path_or_preset)
+    if preset is not None:
+        return family_by_name(preset)
+    checkpoint = resolve_pretrained(path_or_preset)
+    config, _ = PretrainedConfig.get_config_dict(checkpoint, **hub)
+    return family_for_model_type(str(config.get("model_type")), checkpoint)
+
+
+from blip_pose.models.blip import FAMILY as BLIP  # noqa: E402  (the family modules import only the base)
+
+register_family(BLIP)
+
+__all__ = [
+    "BLIP",
+    "CaptionerFamily",
+    "CrossAttentionSink",
+    "DecoderLayout",
+    "family_by_name",
+    "family_for_checkpoint",
+    "family_for_config",
+    "family_for_model_type",
+    "register_family",
+]

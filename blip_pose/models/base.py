@@ -1,0 +1,141 @@
+"""What the project asks of a captioning model family: :class:`CaptionerFamily`.
+
+Every generic module (training, generation, the caption grammar, presets, the predictor, analyses) holds a
+``PreTrainedModel`` and a ``ProcessorMixin`` and asks the family of ``model.config.model_type`` for anything that
+depends on the architecture: how to load it, build it at random, batch captions for it, run its vision tower once
+for loss and generation, grow its vocabulary, its decoder's budget and end token, its cross-attention and a fast
+attention path. A family is one module under :mod:`blip_pose.models` registered with
+:func:`blip_pose.models.register_family`.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from transformers import LogitsProcessorList, PretrainedConfig, PreTrainedModel, PreTrainedTokenizerBase
+from transformers.processing_utils import ProcessorMixin
+
+from blip_pose.training.collator import PoseCaptionCollator
+
+#: ``sink(layer index, attention probabilities (B, heads, T, image tokens))``: :meth:`CaptionerFamily.cross_attention`.
+CrossAttentionSink = Callable[[int, torch.Tensor], None]
+
+
+@dataclass(frozen=True)
+class DecoderLayout:
+    """What the attention analysis reads of a model: decoder layers and heads, and the image's patch grid side
+    (``None``: the family's image tokens are not a square patch grid after one class token)."""
+
+    layers: int
+    heads: int
+    patch_grid: int | None
+
+
+class CaptionerFamily(ABC):
+    """One image-captioning architecture (its model and processor classes) as the project uses it."""
+
+    #: Short name (``"blip"``): presets name their family by it.
+    name: str
+    #: The ``config.model_type`` values the family loads (a saved ``config.json`` says which family it is).
+    model_types: tuple[str, ...]
+
+    # --- loading and building --------------------------------------------------------------------------------------
+
+    @abstractmethod
+    def load(
+        self, checkpoint: str, *, safetensors_only: bool = False, **hub: Any
+    ) -> tuple[PreTrainedModel, ProcessorMixin]:
+        """Model and processor of a folder or Hub id (``hub``: revision, cache_dir, token)."""
+
+    @abstractmethod
+    def build_processor(self, vocabulary: Sequence[str], image_size: int, max_length: int) -> ProcessorMixin:
+        """A processor whose tokenizer holds exactly ``vocabulary`` (ids in order) for ``image_size`` px images."""
+
+    @abstractmethod
+    def build_model(self, preset: Mapping[str, Any], tokenizer: PreTrainedTokenizerBase, seed: int) -> PreTrainedModel:
+        """A random-initialised model of a preset's architecture for ``tokenizer`` (seeded right before init)."""
+
+    @abstractmethod
+    def vision_positions(self, model: PreTrainedModel) -> torch.Tensor:
+        """The vision position embeddings (1, 1 + patches, dim), class token first (the ``positions`` preset code)."""
+
+    # --- training ----------------------------------------------------------------------------------------------------
+
+    def caption_start_token_id(self, config: PretrainedConfig) -> int | None:
+        """The first token generation writes when it differs from the tokenizer's first (the collator swaps it in)."""
+        return None
+
+    def collator(
+        self, processor: ProcessorMixin, config: PretrainedConfig, caption_column: str, image_column: str
+    ) -> PoseCaptionCollator:
+        """Batches of (image, caption) rows -> the model's inputs, with the family's first-token rule."""
+        return PoseCaptionCollator(processor, self.caption_start_token_id(config), caption_column, image_column)
+
+    @abstractmethod
+    def set_label_smoothing(self, model: PreTrainedModel, value: float) -> None:
+        """Set the caption loss's label smoothing where the loss reads it (and in the saved config)."""
+
+    # --- one vision pass for loss and captions ------------------------------------------------------------------------
+
+    @abstractmethod
+    def encode_images(self, model: PreTrainedModel, pixel_values: torch.Tensor) -> torch.Tensor:
+        """Image embeddings (B, image tokens, dim) the decoder attends to."""
+
+    @abstractmethod
+    def caption_loss(
+        self,
+        model: PreTrainedModel,
+        image_embeds: torch.Tensor,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor | None,
+        labels: torch.Tensor,
+    ) -> torch.Tensor:
+        """The model's mean teacher-forced caption loss on these embeddings (as its ``forward`` computes it)."""
+
+    @abstractmethod
+    def generate_from_embeds(
+        self,
+        model: PreTrainedModel,
+        image_embeds: torch.Tensor,
+        max_new_tokens: int,
+        num_beams: int = 1,
+        logits_processor: LogitsProcessorList | None = None,
+        **generate_kwargs: Any,
+    ) -> Any:
+        """Captions from image embeddings alone (B, T) ids, start token first, as ``model.generate`` writes them."""
+
+    # --- vocabulary, budget, end --------------------------------------------------------------------------------------
+
+    @abstractmethod
+    def resize_embeddings(self, model: PreTrainedModel, size: int, rows: Mapping[int, Sequence[int]]) -> None:
+        """Grow the decoder's vocabulary to ``size``; each new row ``id`` (and its output bias) starts as the mean of
+        the rows ``rows[id]``."""
+
+    @abstractmethod
+    def max_positions(self, config: PretrainedConfig) -> int:
+        """The decoder's position budget: start token + caption + end token must fit."""
+
+    @abstractmethod
+    def end_token_id(self, config: PretrainedConfig) -> int:
+        """The token that ends a caption (generation stops there)."""
+
+    # --- analyses and speed ---------------------------------------------------------------------------------------
+
+    @abstractmethod
+    def decoder_layout(self, config: PretrainedConfig) -> DecoderLayout:
+        """Decoder layers, heads and the image patch grid (the attention analysis)."""
+
+    @abstractmethod
+    def cross_attention(
+        self, model: PreTrainedModel, sink: CrossAttentionSink
+    ) -> list[torch.utils.hooks.RemovableHandle]:
+        """Hooks that hand every decoder layer's cross-attention probabilities to ``sink`` during ``generate``;
+        a family without cross-attention raises ``NotImplementedError`` naming itself."""
+
+    @abstractmethod
+    def use_sdpa(self, model: PreTrainedModel) -> int:
+        """Switch the model's attention to torch's fused SDPA in place; returns how many modules were switched."""
