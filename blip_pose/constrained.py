@@ -25,14 +25,8 @@ import numpy as np
 import torch
 from transformers import LogitsProcessor, PreTrainedTokenizerBase
 
-from blip_pose.pose_format import (
-    CAPTION_NAMES,
-    DEFAULT_SIMPLE_JOINTS,
-    LOC_BINS,
-    LOC_TOKENS,
-    caption_column,
-    joint_ids,
-)
+from blip_pose.keypoints.mpii import MPII16
+from blip_pose.pose_format import LOC_BINS, LOC_TOKENS, caption_column
 
 _CONTINUATION = "##"
 _DONE = (-1, ())  # after EOS: only padding follows
@@ -71,7 +65,7 @@ class CaptionGrammar(LogitsProcessor):
         column: str,
         width: int,
         height: int,
-        simple_joints: tuple[str, ...] = DEFAULT_SIMPLE_JOINTS,
+        simple_joints: tuple[str, ...] = MPII16.default_simple_joints,
     ) -> None:
         entry = caption_column(column)
         self.eos_id = int(tokenizer.sep_token_id)
@@ -99,8 +93,8 @@ class CaptionGrammar(LogitsProcessor):
                 digits = [word_slot({"0"}), word_slot({"."}), word_slot({f"{v:03d}" for v in range(1000)})]
                 numbers = [digits, digits]
             slots = []
-            for j in joint_ids(simple_joints if entry.simple else None):
-                parts = CAPTION_NAMES[j].replace("_", " _ ").split()
+            for j in MPII16.ids(simple_joints if entry.simple else None):
+                parts = MPII16.captions[j].replace("_", " _ ").split()
                 slots += [word_slot({p}) for p in parts] + [word_slot({":"})]
                 slots += numbers[0] + [word_slot({","})] + numbers[1]
         self.slots = slots
@@ -117,7 +111,7 @@ class CaptionGrammar(LogitsProcessor):
         tokenizer: PreTrainedTokenizerBase,
         column: str,
         sizes: np.ndarray,
-        simple_joints: tuple[str, ...] = DEFAULT_SIMPLE_JOINTS,
+        simple_joints: tuple[str, ...] = MPII16.default_simple_joints,
     ) -> CaptionGrammar:
         """The grammar for images of ``sizes`` (N, 2) width, height: numbers range over the largest."""
         width, height = (int(np.ceil(v)) for v in np.asarray(sizes, dtype=np.float64).max(axis=0))

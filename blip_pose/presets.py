@@ -29,7 +29,8 @@ try:  # transformers >= 5 names the PIL-only processor separately (no torchvisio
 except ImportError:  # pragma: no cover - transformers 4.x
     from transformers import BlipImageProcessor as _BlipImageProcessor  # type: ignore[assignment]
 
-from blip_pose.pose_format import CAPTION_FORMATS, CAPTION_NAMES, PIXEL
+from blip_pose.keypoints.mpii import MPII16
+from blip_pose.pose_format import CAPTION_FORMATS, PIXEL
 
 SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "[DEC]")
 #: Longest caption the presets must generate: normalized_text, 16 joints x 9 tokens (name : 0 . 320 , 0 . 927)
@@ -75,7 +76,7 @@ PRESETS: dict[str, dict] = {
 def caption_vocabulary() -> list[str]:
     """Token list: specials first (ids fixed), then numbers (every caption number is one token), word pieces,
     names and punctuation."""
-    words = {part for name in CAPTION_NAMES for part in name.split("_")}
+    words = {part for name in MPII16.captions for part in name.split("_")}
     letters = "abcdefghijklmnopqrstuvwxyz"
     return [
         *SPECIAL_TOKENS,
