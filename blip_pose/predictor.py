@@ -257,7 +257,7 @@ class PosePredictor:
                 PREPROCESSING_FILE,
                 Preprocessing().image_size,
             )
-            preprocessing = Preprocessing()
+            preprocessing = Preprocessing(simple_joints=spec.default_simple_joints)
         else:
             preprocessing = Preprocessing.load(path.parent, spec)
         if caption_column is None:

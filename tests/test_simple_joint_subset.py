@@ -73,7 +73,7 @@ def test_captions_with_joints_outside_the_recorded_subset_are_refused(model_dir)
 
     found = np.zeros((2, 16), bool)
     found[:, MPII16.ids(SUBSET)] = True  # five-joint captions, from a dataset whose card records no subset
-    refs = SimpleNamespace(found=found, sizes=np.full((2, 2), 64.0))
+    refs = SimpleNamespace(found=found, sizes=np.full((2, 2), 64.0), spec=MPII16)
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     args = SimpleNamespace(constrained_decoding=True)
     with pytest.raises(
