@@ -14,6 +14,7 @@ from blip_pose.training.arguments import DataArguments, ModelArguments, PoseTrai
 from blip_pose.training.callbacks import RunRecord, run_config
 from blip_pose.training.collator import PoseCaptionCollator
 from blip_pose.training.data import (
+    DataError,
     References,
     checked_splits,
     dataset_keypoints,
@@ -89,6 +90,10 @@ def run_inputs(
         run_config(model_args, data_args, training_args, resolved_dataset(source, data_args.dataset_config_name)),
         spec,
     )
+    try:  # the recipe's simple joints must be keypoints of the dataset's set
+        record.preprocessing.simple_ids(spec)
+    except ValueError as err:
+        raise DataError(f"dataset {source!r} ({spec.name} keypoints): {err}") from None
     record.config["data"][DATASET_SOURCE_KEY] = dataset_source(train, source)  # "synthetic" wherever results show
     max_new_tokens = (training_args.generation_max_length or longest + GENERATION_MARGIN_TOKENS) - 1
     max_new_tokens = min(max_new_tokens, text_config.max_position_embeddings - 1)
