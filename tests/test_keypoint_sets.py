@@ -146,3 +146,21 @@ def test_training_reads_the_dataset_cards_keypoint_set(tmp_path):
     (tmp_path / "README.md").write_text(f"---\n{yaml.safe_dump({KEYPOINTS_CARD_KEY: {'default': 'nope'}})}---\n")
     with pytest.raises(DataError, match=r"card: pose_keypoints: unknown keypoint set 'nope'"):
         dataset_keypoints(data, str(tmp_path))
+
+
+def test_the_predictor_reads_the_keypoint_set_saved_beside_the_model(model_dir, tmp_path, monkeypatch):
+    from pose_model_fixtures import copy_model
+
+    from blip_pose.predictor import PosePredictor
+
+    folder = copy_model(model_dir, tmp_path / "hand", Preprocessing(simple_joints=("index",)))
+    HAND.save(folder)
+    predictor = PosePredictor.from_pretrained(folder, device="cpu", constrained=False)
+    assert predictor.spec == HAND and predictor.caption_joints == [0, 1, 2, 3, 4]
+    caption = pf.render_coords(XY, spec=HAND)
+    monkeypatch.setattr(predictor, "generate", lambda frames: [caption] * len(frames))
+    pose = predictor(Image.new("RGB", (384, 384)))
+    assert [(j.name, j.joint) for j in pose.joints] == list(zip(HAND.captions, HAND.names))
+    assert pose.xy.shape == (5, 2) and pose.found.all() and np.allclose(pose.xy, XY)
+    with pytest.raises(ValueError, match="unknown joint name 'index'"):  # an MPII model cannot name a finger
+        Preprocessing.load(folder, MPII16)
