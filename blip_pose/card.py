@@ -19,7 +19,10 @@ import numpy as np
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
 from blip_pose.geometry import PREPROCESSING_FILE, Preprocessing
-from blip_pose.pose_format import JOINTS, PAPER_TABLE_SWAPS, caption_column
+from blip_pose.keypoints import KeypointSpec
+from blip_pose.keypoints.mpii import MPII16, PAPER_TABLE_SWAPS
+from blip_pose.keypoints.saved import spec_beside
+from blip_pose.pose_format import caption_column
 from blip_pose.run_record import (
     CHECKPOINT_CHOICE_FILE,
     RESULTS_FILE,
@@ -161,9 +164,35 @@ def _training_config(config: dict[str, Any], results: dict[str, Any]) -> str:
     return _table(["setting", "value"], rows)
 
 
-def _example_caption(column: str, size: int) -> str:
-    """The caption the column's rule writes for a standing person in a ``size`` px square."""
-    return caption_column(column).render(_EXAMPLE_POSE * size, np.ones(len(_EXAMPLE_POSE), int), size, size)
+def _example_caption(column: str, size: int, spec: KeypointSpec) -> str:
+    """The caption the column's rule writes for a standing person (MPII-16; another set: keypoints on a ring) in
+    a ``size`` px square."""
+    k = spec.num_keypoints
+    angles = 2 * np.pi * np.arange(k) / k
+    ring = 0.5 + 0.3 * np.stack([np.cos(angles), np.sin(angles)], axis=1)
+    pose = _EXAMPLE_POSE if spec == MPII16 else ring
+    return caption_column(column).render(pose * size, np.ones(k, int), size, size, spec=spec)
+
+
+def _joint_text(spec: KeypointSpec) -> dict[str, str]:
+    """The card's words for the model's keypoint set: what it writes, its table and (MPII) the write-up's swaps."""
+    table = _table(
+        ["id", "joint", "caption name"], [[i, n, f"`{c}`"] for i, (n, c) in enumerate(zip(spec.names, spec.captions))]
+    )
+    if spec == MPII16:
+        swaps = " and ".join(f"{a}<->{b}" for a, b in PAPER_TABLE_SWAPS)
+        note = (
+            f"The method's write-up prints this table with ids {swaps} swapped; the ids above are those of the MPII\n"
+            "annotation file, which the captions follow."
+        )
+        return {
+            "joints_written": "16 MPII body joints",
+            "joint_order": "MPII joint-id",
+            "joint_table": table,
+            "joint_note": note,
+        }
+    written = f"{spec.num_keypoints} keypoints (set `{spec.name}`)"
+    return {"joints_written": written, "joint_order": f"`{spec.name}` id", "joint_table": table, "joint_note": ""}
 
 
 def _preprocessing_text(pre: Preprocessing, recorded: bool) -> tuple[str, str, str]:
@@ -237,7 +266,8 @@ def render_model_card(
     results = read_json(output_dir / RESULTS_FILE)
     config = load_run_config(output_dir)
     recorded = (output_dir / PREPROCESSING_FILE).is_file()
-    pre = Preprocessing.load(output_dir) if recorded else Preprocessing()
+    spec = spec_beside(output_dir)
+    pre = Preprocessing.load(output_dir, spec) if recorded else Preprocessing()
     column = caption_column_name(config)
     kind = caption_column(column).format.name
 
@@ -287,9 +317,9 @@ def render_model_card(
         title=f"{name}: BLIP pose captions",
         origin=origin,
         frame=f"{pre.image_size}x{pre.image_size}",
-        example_caption=_example_caption(column, pre.image_size),
-        joint_table=_table(["id", "joint", "caption name"], [[j.id, j.name, f"`{j.caption}`"] for j in JOINTS]),
-        paper_swaps=" and ".join(f"{a}<->{b}" for a, b in PAPER_TABLE_SWAPS),
+        example_caption=_example_caption(column, pre.image_size, spec),
+        num_joints=spec.num_keypoints,
+        **_joint_text(spec),
         model_ref=repo_id or str(output_dir),
         training_data=training_data,
         training_config=_training_config(config, results),

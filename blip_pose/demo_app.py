@@ -1,9 +1,10 @@
 """The browser demo: a Gradio Blocks page around a :class:`~blip_pose.predictor.PosePredictor`.
 
-One photo in (upload or webcam, optionally a person box for crop models); out come the skeleton overlay, the 16
-joints in the photo's own pixels, the raw caption and a JSON download. Uploads are decoded by
-:func:`blip_pose.images.open_image` (the project's bomb guard and error reasons), not by Gradio, so a file that is
-not an image, is corrupt or is too large ends as one line on the page instead of a stack trace.
+One photo in (upload or webcam, optionally a person box for crop models); out come the skeleton overlay, the
+model's joints (its keypoint set, MPII's 16 by default) in the photo's own pixels, the raw caption and a JSON
+download. Uploads are decoded by :func:`blip_pose.images.open_image` (the project's bomb guard and error reasons),
+not by Gradio, so a file that is not an image, is corrupt or is too large ends as one line on the page instead of
+a stack trace.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 import gradio as gr
 
 from blip_pose.images import ImageError, open_image
+from blip_pose.keypoints import DEFAULT_SPEC
 from blip_pose.overlay import SIDE_COLORS, draw_pose
 from blip_pose.predictor import PosePrediction, PosePredictor, _optional_file
 from blip_pose.run_record import RUN_CONFIG_FILE, flatten_run_config, read_json, synthetic_data_note
@@ -133,11 +135,12 @@ class DemoHandler:
             pose = self.predictor.predict_images([image], [box], [name])[0]
         except (ImageError, ValueError, OSError) as err:
             return None, [], "", None, f"**Cannot use this upload:** {err}"
-        overlay = draw_pose(image, pose.xy, pose.found, label="prediction", joints=self.predictor.caption_joints)
+        spec, joints = self.predictor.spec, self.predictor.caption_joints
+        overlay = draw_pose(image, pose.xy, pose.found, label="prediction", joints=joints, spec=spec)
         record = self.out_dir / f"{Path(name).stem or 'image'}-pose.json"
         record.write_text(json.dumps(pose.to_dict(), indent=2))
         found = int(pose.found.sum())
-        message = f"{found}/16 joints found in {name} ({pose.width}x{pose.height} px)"
+        message = f"{found}/{spec.num_keypoints} joints found in {name} ({pose.width}x{pose.height} px)"
         return overlay, _rows(pose), pose.caption, str(record), message
 
 
@@ -149,7 +152,9 @@ def build_demo(
         examples = sorted(SAMPLE_IMAGES_DIR.glob("*.jpg"))[:6]
     handler = DemoHandler(predictor)
     with gr.Blocks(title="BLIP pose captions") as demo:
-        gr.Markdown("# BLIP pose captions\nUpload a photo of one person: the model writes its 16 MPII joints as text.")
+        spec = predictor.spec
+        written = "16 MPII joints" if spec == DEFAULT_SPEC else f"{spec.num_keypoints} {spec.name} keypoints"
+        gr.Markdown(f"# BLIP pose captions\nUpload a photo of one person: the model writes its {written} as text.")
         gr.Markdown(model_summary(model_id), elem_id="model-summary")
         with gr.Row():
             with gr.Column():

@@ -32,15 +32,16 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from blip_pose.pose_format import DEFAULT_SIMPLE_JOINTS, joint_ids
+from blip_pose.keypoints import DEFAULT_SPEC, KeypointSpec
+from blip_pose.keypoints.mpii import MPII_SCALE_PX
+from blip_pose.keypoints.saved import spec_beside
+from blip_pose.keypoints.spec import CAPTION_TOKEN
 
 PREPROCESSING_FILE = "preprocessing.json"
 #: Key of a dataset card's YAML mapping each config to the recipe its images were made with (the builder writes it,
 #: training reads it, for a local folder and a Hub id alike).
 PREPROCESSING_CARD_KEY = "pose_preprocessing"
 MODES = ("resize", "crop")
-#: MPII's scale is the person height divided by this many pixels.
-MPII_SCALE_PX = 200.0
 #: Where MATLAB (and so MPII's annotation file) puts the top-left pixel; this project's coordinates start at 0.
 MATLAB_ORIGIN = 1.0
 #: The convention above, as a dataset's recipe records it.
@@ -173,18 +174,23 @@ class Preprocessing:
 
     ``simple_joints``: the joints of the dataset's simple caption columns (a build setting): the caption grammar and
     the predictor read the model's own subset from here, so a model trained on five-joint captions can write them.
+    Caption tokens of the dataset's keypoint set (checked against it by :meth:`simple_ids`; MPII's by default).
     """
 
     mode: str = "resize"
     image_size: int = 384
     crop_padding: float = 1.25
-    simple_joints: tuple[str, ...] = DEFAULT_SIMPLE_JOINTS
+    simple_joints: tuple[str, ...] = DEFAULT_SPEC.default_simple_joints
 
     def __post_init__(self) -> None:
         if not isinstance(self.simple_joints, (list, tuple)):
             raise ValueError(f"simple_joints must be a list of joint names, got {self.simple_joints!r}")
         object.__setattr__(self, "simple_joints", tuple(self.simple_joints))  # a JSON list or a recipe's list
-        joint_ids(self.simple_joints)  # unknown or no joints: an error here, not a grammar that never matches
+        if not self.simple_joints:
+            raise ValueError("the joint subset is empty")
+        bad = [j for j in self.simple_joints if not (isinstance(j, str) and CAPTION_TOKEN.fullmatch(j))]
+        if bad:
+            raise ValueError(f"simple_joints {bad} are not joint names (lowercase words joined by '_')")
         if self.mode not in MODES:
             raise ValueError(f"preprocessing mode must be one of {MODES}, got {self.mode!r}")
         if self.image_size <= 0 or self.crop_padding <= 0:
@@ -206,6 +212,10 @@ class Preprocessing:
         check_crop(transform.box, width, height)
         return transform
 
+    def simple_ids(self, spec: KeypointSpec = DEFAULT_SPEC) -> list[int]:
+        """Ids of ``simple_joints`` in ``spec``; unknown names are an error here, not a grammar that never matches."""
+        return spec.ids(self.simple_joints)
+
     def save(self, directory: str | Path) -> Path:
         path = Path(directory) / PREPROCESSING_FILE
         path.write_text(json.dumps(asdict(self), indent=2) + "\n")
@@ -217,8 +227,9 @@ class Preprocessing:
         return cls(**{f.name: recipe[f.name] for f in fields(cls) if f.name in recipe})
 
     @classmethod
-    def load(cls, directory: str | Path) -> Preprocessing:
-        """Read ``preprocessing.json``; unknown keys are an error naming the file."""
+    def load(cls, directory: str | Path, spec: KeypointSpec | None = None) -> Preprocessing:
+        """Read ``preprocessing.json``; unknown keys, or simple joints not in ``spec`` (default: the set saved
+        beside it, else MPII-16), are an error naming the file."""
         path = Path(directory) / PREPROCESSING_FILE
         try:
             data = json.loads(path.read_text())
@@ -230,6 +241,8 @@ class Preprocessing:
         if unknown:
             raise ValueError(f"{path}: unknown keys {sorted(unknown)}")
         try:
-            return cls(**data)
+            preprocessing = cls(**data)
+            preprocessing.simple_ids(spec_beside(directory) if spec is None else spec)
         except ValueError as err:  # a bad mode, size or joint name: said against the file
             raise ValueError(f"{path}: {err}") from None
+        return preprocessing

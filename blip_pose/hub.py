@@ -23,6 +23,7 @@ from blip_pose.card import CARD_FILE, write_model_card
 from blip_pose.checkpoint import CONFIG_FILES, PROCESSOR_FILES, WEIGHT_FILES, missing_processor_parts
 from blip_pose.geometry import PREPROCESSING_FILE
 from blip_pose.hub_auth import hub_api, reaching_hub
+from blip_pose.keypoints import KEYPOINTS_FILE
 from blip_pose.run_record import PLOTS_DIR, RUN_CONFIG_FILE
 
 #: Files that must exist before a model folder is pushed (the card is rendered when missing).
@@ -40,7 +41,15 @@ def model_upload_files(output_dir: str | Path, *, include_plots: bool = False) -
     included; ``include_plots`` adds the training curves (``*.png`` and ``plots/*.png``).
     """
     output_dir = Path(output_dir)
-    names = {*WEIGHT_FILES, *CONFIG_FILES, *PROCESSOR_FILES, PREPROCESSING_FILE, RUN_CONFIG_FILE, CARD_FILE}
+    names = {
+        *WEIGHT_FILES,
+        *CONFIG_FILES,
+        *PROCESSOR_FILES,
+        PREPROCESSING_FILE,
+        RUN_CONFIG_FILE,
+        KEYPOINTS_FILE,
+        CARD_FILE,
+    }
     files = []
     for path in output_dir.iterdir():
         shard = path.name.startswith("model-") and path.name.endswith(".safetensors")

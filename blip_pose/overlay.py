@@ -6,7 +6,9 @@ alike; the prediction is drawn with filled joints and full-colour limbs, the gro
 limbs, and a legend says so. Sizes follow the image: line width, joint radius and text grow with its short side,
 and an image under :data:`MIN_SIDE` pixels is drawn enlarged by a whole factor (nearest neighbour) so that its text
 stays legible. Joint names are placed where they overlap no other name or joint, and dropped where no place is
-free (``names=False`` drops them all); the "missing" note wraps inside the image.
+free (``names=False`` drops them all); the "missing" note wraps inside the image. Limbs, sides and names come from
+the :class:`~blip_pose.keypoints.KeypointSpec` (``spec=``, MPII-16 by default): the halves of its flip pairs are
+right and left, the rest centre. Shapes: K keypoints.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from blip_pose.pose_format import CAPTION_NAMES, LEFT_JOINTS, NUM_JOINTS, RIGHT_JOINTS, SKELETON
+from blip_pose.keypoints import DEFAULT_SPEC, KeypointSpec
 
 SIDE_COLORS = {"right": (235, 50, 60), "left": (40, 130, 255), "centre": (255, 200, 0)}
 #: Short side (pixels) below which an overlay is drawn enlarged.
@@ -26,13 +28,13 @@ MIN_SIDE = 256
 Box = tuple[float, float, float, float]
 
 
-def side(joint: int) -> str:
-    return "right" if joint in RIGHT_JOINTS else "left" if joint in LEFT_JOINTS else "centre"
+def side(joint: int, spec: KeypointSpec = DEFAULT_SPEC) -> str:
+    return "right" if joint in spec.right else "left" if joint in spec.left else "centre"
 
 
-def _limb_side(a: int, b: int) -> str:
+def _limb_side(a: int, b: int, spec: KeypointSpec) -> str:
     """A limb takes the side of its side joint (pelvis-rhip is right), else centre."""
-    return next((side(j) for j in (b, a) if side(j) != "centre"), "centre")
+    return next((side(j, spec) for j in (b, a) if side(j, spec) != "centre"), "centre")
 
 
 def _pale(rgb: tuple[int, int, int]) -> tuple[int, int, int]:
@@ -62,7 +64,7 @@ class Style:
 
 @dataclass
 class Pose:
-    """One skeleton to draw: (16, 2) pixels of the original image, which joints exist, prediction or truth."""
+    """One skeleton to draw: (K, 2) pixels of the original image, which joints exist, prediction or truth."""
 
     xy: np.ndarray
     found: np.ndarray
@@ -130,10 +132,11 @@ def draw_overlay(
     names: bool = True,
     label: str | None = None,
     joints: Sequence[int] | None = None,
+    spec: KeypointSpec = DEFAULT_SPEC,
 ) -> Image.Image:
     """A copy of ``image`` (enlarged when small, see :class:`Style`) with the skeletons, legend and notes.
 
-    ``joints``: the ids the caption writes (all 16 by default); only those can be listed as missing, so a
+    ``joints``: the ids the caption writes (all K by default); only those can be listed as missing, so a
     one-joint caption's overlay does not call the 15 joints it never writes missing.
     """
     style = Style.for_size(*image.size)
@@ -151,9 +154,9 @@ def draw_overlay(
     kinds = {p.truth for p in poses}
     footer: list[str] = []
     if prediction is not None:
-        expected = np.zeros(NUM_JOINTS, bool)
-        expected[list(range(NUM_JOINTS)) if joints is None else list(joints)] = True
-        missing = [CAPTION_NAMES[j] for j in np.flatnonzero(expected & ~_drawn(prediction))]
+        expected = np.zeros(spec.num_keypoints, bool)
+        expected[spec.ids() if joints is None else list(joints)] = True
+        missing = [spec.captions[j] for j in np.flatnonzero(expected & ~_drawn(prediction))]
         if missing:
             footer = wrap("missing: " + " ".join(missing), font, out.width - 4 * pad)
     header_box: Box = (0, 0, out.width, pad + line_h * (len(header) + 1 + (len(kinds) > 1)))
@@ -162,16 +165,16 @@ def draw_overlay(
     draw = ImageDraw.Draw(out)
     placed: list[tuple[float, float, int]] = []  # predicted joints, for the name labels
     for pose in sorted(poses, key=lambda p: not p.truth):  # ground truth below the prediction
-        xy = np.asarray(pose.xy, dtype=np.float64).reshape(NUM_JOINTS, 2) * z + (z - 1) / 2
+        xy = np.asarray(pose.xy, dtype=np.float64).reshape(spec.num_keypoints, 2) * z + (z - 1) / 2
         drawn = _drawn(pose)
-        for a, b in SKELETON:
+        for a, b in spec.skeleton:
             if drawn[a] and drawn[b]:
-                color = SIDE_COLORS[_limb_side(a, b)]
+                color = SIDE_COLORS[_limb_side(a, b, spec)]
                 draw.line([tuple(xy[a]), tuple(xy[b])], fill=_pale(color) if pose.truth else color, width=style.line)
         r = style.radius
         for j in np.flatnonzero(drawn):
             x, y = xy[j]
-            color = SIDE_COLORS[side(int(j))]
+            color = SIDE_COLORS[side(int(j), spec)]
             if pose.truth:  # a ring: the image shows through, unlike a predicted joint
                 draw.ellipse([x - r - 1, y - r - 1, x + r + 1, y + r + 1], outline=color, width=max(2, r // 2))
             else:
@@ -180,7 +183,7 @@ def draw_overlay(
 
     if names and placed:
         points = np.array([(x, y) for x, y, _ in placed])
-        texts = [CAPTION_NAMES[j] for _, _, j in placed]
+        texts = [spec.captions[j] for _, _, j in placed]
         sizes = [(font.getlength(t) + 2 * stroke, style.font_size + 2 * stroke) for t in texts]
         taken: list[Box] = [header_box] + ([footer_box] if footer else [])
         for text, box in zip(texts, place_labels(points, sizes, out.size, style.radius + 1, taken)):
@@ -227,7 +230,7 @@ def _panel(image: Image.Image, box: Box, pad: int) -> None:
 
 def _drawn(pose: Pose) -> np.ndarray:
     """Joints with finite coordinates that ``found`` marks (a simple_text reference has NaN for the others)."""
-    xy = np.asarray(pose.xy, dtype=np.float64).reshape(NUM_JOINTS, 2)
+    xy = np.asarray(pose.xy, dtype=np.float64).reshape(-1, 2)
     return np.isfinite(xy).all(1) & np.asarray(pose.found, bool)
 
 
@@ -239,18 +242,20 @@ def draw_pose(
     names: bool = True,
     label: str | None = None,
     joints: Sequence[int] | None = None,
+    spec: KeypointSpec = DEFAULT_SPEC,
 ) -> Image.Image:
     """One skeleton (a prediction or a dataset's annotation) on a copy of ``image``.
 
     Args:
-        xy: (16, 2) joint coordinates in ``image``'s pixels.
-        found: (16,) which joints exist (default: those with finite coordinates); missing ones are listed.
+        xy: (K, 2) joint coordinates in ``image``'s pixels.
+        found: (K,) which joints exist (default: those with finite coordinates); missing ones are listed.
         names: write each joint's caption name beside it (where there is room).
         label: a line of text at the top (e.g. the file name).
-        joints: ids of the joints the caption writes (all 16 by default): the others are never "missing".
+        joints: ids of the joints the caption writes (all K by default): the others are never "missing".
+        spec: the keypoint set (skeleton, sides, names).
     """
-    found = np.ones(NUM_JOINTS, bool) if found is None else np.asarray(found, bool)
-    return draw_overlay(image, [Pose(np.asarray(xy), found)], names=names, label=label, joints=joints)
+    found = np.ones(spec.num_keypoints, bool) if found is None else np.asarray(found, bool)
+    return draw_overlay(image, [Pose(np.asarray(xy), found)], names=names, label=label, joints=joints, spec=spec)
 
 
 def draw_comparison(
@@ -261,11 +266,12 @@ def draw_comparison(
     *,
     names: bool = False,
     label: str | None = None,
+    spec: KeypointSpec = DEFAULT_SPEC,
 ) -> Image.Image:
-    """Prediction (filled) over ground truth (rings) on one image; shapes (16, 2), (16,), (16, 2).
+    """Prediction (filled) over ground truth (rings) on one image; shapes (K, 2), (K,), (K, 2).
 
     Only joints the ground truth has (finite ``ref_xy``) can be missing from the prediction."""
-    truth = Pose(np.asarray(ref_xy), np.ones(NUM_JOINTS, bool), truth=True)
+    truth = Pose(np.asarray(ref_xy), np.ones(spec.num_keypoints, bool), truth=True)
     expected = np.flatnonzero(_drawn(truth)).tolist()
     pred = Pose(np.asarray(pred_xy), np.asarray(pred_found))
-    return draw_overlay(image, [truth, pred], names=names, label=label, joints=expected)
+    return draw_overlay(image, [truth, pred], names=names, label=label, joints=expected, spec=spec)

@@ -4,7 +4,7 @@ The evaluate module, the trainer's ``compute_metrics`` and the benchmarks all ca
 number the project reports comes from one place. Plain numpy, no ``evaluate`` import: the math can be used (and
 tested) without the evaluate module around it.
 
-Conventions (shapes: N samples, J joints, T thresholds):
+Conventions (shapes: N samples, J joints (the keypoint set's K), T thresholds):
 
 - coordinates are pixels in one frame per sample, float (N, J, 2); a joint not found is NaN in both x and y
   (what :func:`blip_pose.pose_format.parse_coords_batch` returns) and False in its found mask (N, J);
@@ -17,18 +17,40 @@ Conventions (shapes: N samples, J joints, T thresholds):
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Sequence
 
 import numpy as np
 
-from blip_pose.pose_format import (
-    CAPTION_COLUMNS,
-    CAPTION_NAMES,
-    COORDINATE_COLUMNS,
-    MAX_COORDINATE,
-    parse_visibility,
+from blip_pose.keypoints import DEFAULT_SPEC, KeypointSpec
+from blip_pose.pose_format import MAX_COORDINATE
+from blip_pose.pose_metric_inputs import (
+    check_array_argument,
+    check_samples,
+    parse_captions,
+    points_from_arrays,
+    visibility_array,
 )
+
+__all__ = [
+    "CRITERIA",
+    "DEFAULT_PCK_THRESHOLDS",
+    "DEFAULT_THRESHOLDS",
+    "HEAD_SIZE_FACTOR",
+    "PCKH_THRESHOLD",
+    "PCK_PERSON_THRESHOLD",
+    "beyond_bound",
+    "check_array_argument",
+    "check_samples",
+    "head_sizes_from_boxes",
+    "joint_errors",
+    "parse_captions",
+    "pck",
+    "points_from_arrays",
+    "pose_scores",
+    "sample_accuracy",
+    "threshold_key",
+    "visibility_array",
+]
 
 #: Pixel thresholds of the published accuracy (a sample is correct when its error is within T px).
 DEFAULT_THRESHOLDS: tuple[float, ...] = (25.0, 5.0, 1.0)
@@ -38,8 +60,8 @@ CRITERIA = ("mean", "all")
 #: MPII: a joint is correct when within 0.5 head sizes; head size = 0.6 x head-box diagonal.
 PCKH_THRESHOLD = 0.5
 HEAD_SIZE_FACTOR = 0.6
-#: Joints the MPII benchmark leaves out of its mean PCKh (they are derived from the hips / shoulders).
-PCKH_MEAN_EXCLUDED: tuple[str, ...] = ("pelvis", "thorax")
+#: Sets normalised by the person box (COCO-style PCK): correct within 0.2 x the box's larger side.
+PCK_PERSON_THRESHOLD = 0.2
 
 
 def threshold_key(threshold: float) -> str:
@@ -167,42 +189,6 @@ def _check_bounded(xy: np.ndarray, found: np.ndarray, what: str) -> None:
         )
 
 
-def _is_array_like(value: Any) -> bool:
-    """A list, tuple, numpy array or tensor: indexable and sized, but not text or a mapping."""
-    return (
-        hasattr(value, "__len__")
-        and hasattr(value, "__getitem__")
-        and not isinstance(value, (str, bytes, Mapping))
-        and getattr(value, "ndim", 1) > 0  # a 0-d array or tensor is a scalar
-    )
-
-
-def check_array_argument(value: Any, what: str) -> None:
-    """Refuse a scalar, string, mapping or iterator where a list (or array) of values is expected."""
-    if not _is_array_like(value):
-        raise ValueError(f"{what} must be a list or array, got {type(value).__name__}")
-
-
-def check_samples(values: Any, what: str) -> None:
-    """``predictions`` / ``references``: a non-empty list of caption strings, or of (J, 2) arrays, not a mix.
-
-    Raises:
-        ValueError: naming ``what`` and the first offending entry.
-    """
-    if values is None:
-        raise ValueError(f"{what} is None; give a list of captions (str) or of (J, 2) coordinate arrays")
-    check_array_argument(values, what)
-    if len(values) == 0:
-        raise ValueError(f"{what} is empty; give at least one sample")
-    captions = isinstance(values[0], str)
-    for i, value in enumerate(values):
-        if captions != isinstance(value, str) or not (captions or _is_array_like(value)):
-            expected = "a caption string like the first" if captions else "a caption string or a (J, 2) array"
-            if i > 0 and not captions:
-                expected = "a (J, 2) array like the first"
-            raise ValueError(f"{what}[{i}] is {type(value).__name__}; expected {expected}")
-
-
 def _check_thresholds(values: Sequence[float], what: str) -> tuple[float, ...]:
     check_array_argument(values, what)
     try:
@@ -239,6 +225,34 @@ def _head_sizes(head_boxes: np.ndarray | None, head_sizes: np.ndarray | None, n:
     return sizes
 
 
+def _person_sizes(person_boxes: np.ndarray, n: int) -> np.ndarray:
+    """Person-box scale of a ``"person"`` keypoint set: the larger side of each (N, 4) x1, y1, x2, y2 box."""
+    boxes = np.asarray(person_boxes, dtype=np.float64)
+    if boxes.shape != (n, 4):
+        raise ValueError(f"person_boxes must have shape ({n}, 4) as x1, y1, x2, y2, got {boxes.shape}")
+    with np.errstate(over="ignore", invalid="ignore"):
+        sizes = np.maximum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1])
+    bad = ~(np.isfinite(sizes) & (sizes > 0))
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise ValueError(f"person_boxes[{i}] gives size {sizes[i]}; boxes need a finite, positive width or height")
+    return sizes
+
+
+def _normalizer(
+    spec: KeypointSpec, n: int, head_boxes: np.ndarray | None, head_sizes: np.ndarray | None, person_boxes
+) -> tuple[str, float, np.ndarray] | None:
+    """``(key prefix, threshold, sizes (N,))`` of the spec's normalised PCK, or None when no scale was given."""
+    if spec.normalizer == "head":
+        if person_boxes is not None:
+            raise ValueError(f"keypoint set {spec.name!r} normalises PCK by head size; give head_boxes or head_sizes")
+        sizes = _head_sizes(head_boxes, head_sizes, n)
+        return None if sizes is None else ("pckh", PCKH_THRESHOLD, sizes)
+    if head_boxes is not None or head_sizes is not None:
+        raise ValueError(f"keypoint set {spec.name!r} normalises PCK by the person box; give person_boxes")
+    return None if person_boxes is None else ("pck_person", PCK_PERSON_THRESHOLD, _person_sizes(person_boxes, n))
+
+
 def pose_scores(
     pred_xy: np.ndarray,
     pred_found: np.ndarray,
@@ -251,7 +265,8 @@ def pose_scores(
     ref_visible: np.ndarray | None = None,
     head_boxes: np.ndarray | None = None,
     head_sizes: np.ndarray | None = None,
-    joint_names: Sequence[str] = CAPTION_NAMES,
+    person_boxes: np.ndarray | None = None,
+    spec: KeypointSpec = DEFAULT_SPEC,
 ) -> dict[str, float]:
     """Every output of the metric, as plain floats (keys documented in the metric card).
 
@@ -262,8 +277,12 @@ def pose_scores(
         thresholds: pixel thresholds of ``accuracy@T``; ``criterion``: ``"mean"`` or ``"all"``.
         pck_thresholds: pixel thresholds of ``pck@T``.
         ref_visible: (N, J) 0/1; when given only visible reference joints are evaluated.
-        head_boxes: float (N, 4) x1, y1, x2, y2, or head_sizes: float (N,); either adds ``pckh@0.5``.
-        joint_names: J names used in the per-joint keys.
+        head_boxes: float (N, 4) x1, y1, x2, y2, or head_sizes: float (N,); either adds ``pckh@0.5`` (a ``"head"``
+            keypoint set such as MPII-16).
+        person_boxes: float (N, 4) x1, y1, x2, y2; adds ``pck_person@0.2``, errors within 0.2 x the box's larger
+            side (a ``"person"`` keypoint set).
+        spec: the keypoint set (J == K): its caption tokens name the per-joint keys, its ``mean_mask`` picks the
+            joints of the normalised PCK's mean, its ``normalizer`` which boxes it takes.
     Raises:
         ValueError: on bad shapes, non-finite found coordinates or unbounded references, a reference with no joint,
             bad thresholds.
@@ -279,8 +298,9 @@ def pose_scores(
         raise ValueError(f"predictions have shape {pred_xy.shape} but references {ref_xy.shape}")
     if pred_found.shape != (n, j) or ref_found.shape != (n, j):
         raise ValueError(f"found masks must have shape {(n, j)}, got {pred_found.shape} and {ref_found.shape}")
+    joint_names = spec.captions
     if len(joint_names) != j:
-        raise ValueError(f"{len(joint_names)} joint names for {j} joints")
+        raise ValueError(f"{len(joint_names)} joint names (keypoint set {spec.name!r}) for {j} joints per sample")
     _check_finite_where(pred_xy, pred_found, "predictions")
     _check_finite_where(ref_xy, ref_found, "references")
     _check_bounded(ref_xy, ref_found, "references")
@@ -299,7 +319,7 @@ def pose_scores(
         if vis.shape != (n, j) or not np.isin(vis, (0, 1)).all():
             raise ValueError(f"reference visibility must be 0/1 of shape {(n, j)}, got shape {vis.shape}")
         evaluated = ref_found & vis.astype(bool)
-    sizes = _head_sizes(head_boxes, head_sizes, n)
+    normalizer = _normalizer(spec, n, head_boxes, head_sizes, person_boxes)
 
     errors = joint_errors(pred_xy, ref_xy)
     ok = pred_found & evaluated
@@ -314,10 +334,10 @@ def pose_scores(
         key = f"pck@{threshold_key(t)}"
         out[key] = float(total)
         out.update({f"{key}/{name}": float(v) for name, v in zip(joint_names, row)})
-    if sizes is not None:
-        mean_joints = np.array([name not in PCKH_MEAN_EXCLUDED for name in joint_names])
-        per_joint, overall = pck(errors, pred_found, evaluated, (PCKH_THRESHOLD,), sizes, mean_joints)
-        key = f"pckh@{threshold_key(PCKH_THRESHOLD)}"
+    if normalizer is not None:
+        prefix, threshold, sizes = normalizer
+        per_joint, overall = pck(errors, pred_found, evaluated, (threshold,), sizes, spec.mean_mask)
+        key = f"{prefix}@{threshold_key(threshold)}"
         out[key] = float(overall[0])
         out.update({f"{key}/{name}": float(v) for name, v in zip(joint_names, per_joint[0])})
     scored = evaluated.any(axis=1)
@@ -328,109 +348,3 @@ def pose_scores(
     out["num_samples"] = float(n)
     out["num_scored_samples"] = float(scored.sum())
     return out
-
-
-# ----------------------------------------------------------------------------------------------------------------
-# Inputs: captions or arrays -> (xy, found), visibility -> (N, J)
-# ----------------------------------------------------------------------------------------------------------------
-
-
-def _as_float_array(values, what: str) -> np.ndarray:
-    try:
-        return np.asarray(values, dtype=np.float64)
-    except (ValueError, TypeError) as err:
-        raise ValueError(f"{what} must be numeric arrays of one shape: {err}") from None
-
-
-def parse_captions(
-    captions: Sequence[str],
-    caption_type: str = "text",
-    image_sizes: Sequence[Sequence[float]] | np.ndarray | None = None,
-    *,
-    what: str = "predictions",
-    check_type: bool = False,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Pixel coordinates from captions of one caption column.
-
-    Args:
-        captions: N caption strings.
-        caption_type: a coordinate column of :data:`~blip_pose.pose_format.CAPTION_COLUMNS`.
-        image_sizes: (N, 2) width, height; required for normalized columns (scales them back to pixels).
-        what: the argument name used in error messages.
-        check_type: raise when the captions do not look like ``caption_type`` (use for references, which the
-            renderer wrote; model output is never rejected).
-    Returns:
-        xy float (N, J, 2) pixels, NaN where not found; found bool (N, J).
-    """
-    if caption_type not in CAPTION_COLUMNS:
-        raise ValueError(f"caption_type must be one of {list(CAPTION_COLUMNS)}, got {caption_type!r}")
-    fmt = CAPTION_COLUMNS[caption_type].format
-    if not fmt.coordinates:
-        raise ValueError(f"{caption_type} captions carry no coordinates; pass them as reference_visibility")
-    for i, caption in enumerate(captions):
-        if not isinstance(caption, str):
-            raise ValueError(f"{what}[{i}] is {type(caption).__name__}, expected a {caption_type} caption string")
-    values, found = fmt.parse(captions)
-    n = len(captions)
-    sizes = None
-    if fmt.unit == "fraction":
-        if image_sizes is None:
-            raise ValueError(f"caption_type {caption_type!r} needs image_sizes: one (width, height) per sample")
-        sizes = _as_float_array(image_sizes, "image_sizes")
-        if sizes.shape != (n, 2):
-            raise ValueError(f"image_sizes must have shape ({n}, 2) as width, height, got {sizes.shape}")
-        bad = ~(np.isfinite(sizes) & (sizes > 0)).all(axis=1)
-        if bad.any():
-            i = int(np.flatnonzero(bad)[0])
-            raise ValueError(f"image_sizes[{i}] is {sizes[i].tolist()}; width and height must be positive")
-    if check_type:
-        impossible, symptom = fmt.impossible(values, found)
-        if impossible.any():
-            i = int(np.flatnonzero(impossible.any(axis=1))[0])
-            others = [c for c in COORDINATE_COLUMNS if CAPTION_COLUMNS[c].format is not fmt]
-            raise ValueError(
-                f"{what}[{i}] has {symptom}, which {caption_type} captions never contain; "
-                f"is it one of {others}? Set caption_type to match the captions"
-            )
-    return fmt.to_pixels(values, sizes), found
-
-
-def points_from_arrays(points: Sequence | np.ndarray, what: str = "predictions") -> tuple[np.ndarray, np.ndarray]:
-    """``(xy, found)`` from pixel arrays (N, J, 2): a joint whose x and y are both NaN is "not found".
-
-    Raises:
-        ValueError: on another shape, inf, or a joint with only one NaN coordinate.
-    """
-    xy = _as_float_array(points, what)
-    if xy.ndim != 3 or xy.shape[2] != 2:
-        raise ValueError(f"{what} must be arrays of shape (J, 2) per sample, got {xy.shape[1:]} per sample")
-    nan = np.isnan(xy)
-    found = ~nan.all(axis=-1)
-    bad = np.isinf(xy).any(axis=-1) | (nan.any(axis=-1) & found)
-    if bad.any():
-        i, j = np.argwhere(bad)[0]
-        raise ValueError(
-            f"{what}[{i}] joint {j} is {xy[i, j].tolist()}; use NaN for both x and y of a "
-            "missing joint, finite numbers otherwise"
-        )
-    return xy, found
-
-
-def visibility_array(
-    visibility: Sequence[str] | Sequence[Sequence[int]] | np.ndarray, n: int, num_joints: int
-) -> np.ndarray:
-    """(N, J) 0/1 from visibility captions (joints they lack count as not visible) or from 0/1 arrays."""
-    if len(visibility) != n:
-        raise ValueError(f"reference_visibility has {len(visibility)} entries for {n} samples")
-    if n and isinstance(visibility[0], str):
-        vis = np.zeros((n, num_joints), dtype=np.int64)
-        for i, caption in enumerate(visibility):
-            if not isinstance(caption, str):
-                raise ValueError(f"reference_visibility[{i}] is {type(caption).__name__}, expected a caption")
-            flags, found = parse_visibility(caption)
-            vis[i] = np.where(found, flags, 0)
-        return vis
-    vis = _as_float_array(visibility, "reference_visibility")
-    if vis.shape != (n, num_joints) or not np.isin(vis, (0, 1)).all():
-        raise ValueError(f"reference_visibility must be 0/1 of shape ({n}, {num_joints}), got shape {vis.shape}")
-    return vis.astype(np.int64)

@@ -177,6 +177,7 @@ def predict_files(
                             names=names,
                             label=paths[i].name,
                             joints=predictor.caption_joints,
+                            spec=predictor.spec,
                         ).save(overlay)
                         summary.outputs.append(overlay)
                 records.write(json.dumps(record) + "\n")

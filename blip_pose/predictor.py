@@ -1,10 +1,10 @@
-"""``PosePredictor``: a trained pose captioner as a function from images to 16 joints in the image's own pixels.
+"""``PosePredictor``: a trained pose captioner as a function from images to K joints in the image's own pixels.
 
 One path for a Hub id and a local folder: model and processor through ``from_pretrained``, the small JSON side files
-(``preprocessing.json``, ``run_config.json``) through :func:`huggingface_hub.hf_hub_download` or the folder. Each
-image is opened upright (EXIF honoured) and made into the model's input frame exactly as in training
-(:class:`~blip_pose.geometry.Preprocessing`); the generated caption is parsed and its points are mapped back with
-the inverse of that same box transform.
+(``preprocessing.json``, ``run_config.json``, ``keypoints.json``: the model's keypoint set, MPII-16 without it)
+through :func:`huggingface_hub.hf_hub_download` or the folder. Each image is opened upright (EXIF honoured) and
+made into the model's input frame exactly as in training (:class:`~blip_pose.geometry.Preprocessing`); the generated
+caption is parsed and its points are mapped back with the inverse of that same box transform.
 
 Coordinates are 0-based pixels of the upright original image: the top-left pixel is (0, 0) and a joint on the
 image has ``0 <= x < width`` (:mod:`blip_pose.geometry`). Models trained on ``mpii_pose_caption`` learned MPII's
@@ -32,11 +32,13 @@ from transformers.processing_utils import ProcessorMixin
 from blip_pose.checkpoint import local_or_hub, missing_weights
 from blip_pose.constrained import CaptionGrammar
 from blip_pose.generation import NaNScoresError, RefuseNaNScores, encode_loss_generate, nonfinite_tensor
-from blip_pose.geometry import MPII_SCALE_PX, PREPROCESSING_FILE, BoxTransform, Preprocessing
+from blip_pose.geometry import PREPROCESSING_FILE, BoxTransform, Preprocessing
 from blip_pose.images import open_image, to_rgb
+from blip_pose.keypoints import DEFAULT_SPEC, KEYPOINTS_FILE, KeypointSpec
+from blip_pose.keypoints.mpii import MPII_SCALE_PX
 from blip_pose.loc_tokens import has_loc_tokens
 from blip_pose.models import family_for_checkpoint
-from blip_pose.pose_format import CAPTION_NAMES, JOINT_NAMES, LOC, NUM_JOINTS, joint_ids, parse_pixels
+from blip_pose.pose_format import LOC, parse_pixels
 from blip_pose.pose_format import caption_column as caption_column_entry
 from blip_pose.pretrained import resolve_pretrained
 from blip_pose.run_record import RUN_CONFIG_FILE, caption_column_name, flatten_run_config, read_json
@@ -78,12 +80,12 @@ class PosePrediction:
 
     @property
     def xy(self) -> np.ndarray:
-        """float (16, 2), NaN where not found."""
+        """float (K, 2), NaN where not found."""
         return np.array([[np.nan, np.nan] if j.x is None else [j.x, j.y] for j in self.joints], dtype=np.float64)
 
     @property
     def found(self) -> np.ndarray:
-        """bool (16,)."""
+        """bool (K,)."""
         return np.array([j.found for j in self.joints], dtype=bool)
 
     def to_dict(self) -> dict[str, Any]:
@@ -97,17 +99,17 @@ class PosePrediction:
         }
 
 
-def _joints(xy: np.ndarray, found: np.ndarray) -> list[JointPrediction]:
+def _joints(xy: np.ndarray, found: np.ndarray, spec: KeypointSpec) -> list[JointPrediction]:
     return [
         JointPrediction(
             j,
-            CAPTION_NAMES[j],
-            JOINT_NAMES[j],
+            spec.captions[j],
+            spec.names[j],
             float(xy[j, 0]) if found[j] else None,
             float(xy[j, 1]) if found[j] else None,
             bool(found[j]),
         )
-        for j in range(NUM_JOINTS)
+        for j in range(spec.num_keypoints)
     ]
 
 
@@ -191,7 +193,9 @@ class PosePredictor:
         device: str | torch.device | None = None,
         dtype: str | torch.dtype | None = None,
         constrained: bool = True,
+        spec: KeypointSpec = DEFAULT_SPEC,
     ) -> None:
+        self.spec = spec  # the keypoint set the captions name
         self.caption_column = caption_column_entry(caption_column).name  # a coordinate column, or an error
         if (caption_column_entry(caption_column).format is LOC) != has_loc_tokens(processor.tokenizer):
             has = "has" if has_loc_tokens(processor.tokenizer) else "lacks"
@@ -243,6 +247,8 @@ class PosePredictor:
         model_id = local_or_hub(model_id)  # a mistyped local path fails now, not after minutes of Hub retries
         hub: dict[str, Any] = {"revision": revision, "cache_dir": cache_dir, "token": token}
         processor, model = _load_model_files(model_id, hub)
+        spec_file = _optional_file(model_id, KEYPOINTS_FILE, **hub)
+        spec = DEFAULT_SPEC if spec_file is None else KeypointSpec.load(spec_file.parent)
         path = _optional_file(model_id, PREPROCESSING_FILE, **hub)
         if path is None:
             logger.warning(
@@ -252,9 +258,9 @@ class PosePredictor:
                 PREPROCESSING_FILE,
                 Preprocessing().image_size,
             )
-            preprocessing = Preprocessing()
+            preprocessing = Preprocessing(simple_joints=spec.default_simple_joints)
         else:
-            preprocessing = Preprocessing.load(path.parent)
+            preprocessing = Preprocessing.load(path.parent, spec)
         if caption_column is None:
             run_config = _optional_file(model_id, RUN_CONFIG_FILE, **hub)
             if run_config is not None:
@@ -271,6 +277,7 @@ class PosePredictor:
                 device=device,
                 dtype=dtype,
                 constrained=constrained,
+                spec=spec,
             )
         except ValueError as err:
             raise ValueError(f"{model_id}: {err}") from None
@@ -280,8 +287,7 @@ class PosePredictor:
     @property
     def caption_joints(self) -> list[int]:
         """Ids of the joints this model's captions write: its recorded simple subset for a simple column, else all."""
-        column = caption_column_entry(self.caption_column)
-        return joint_ids(self.preprocessing.simple_joints if column.simple else None)
+        return caption_column_entry(self.caption_column).joint_ids(self.preprocessing.simple_joints, spec=self.spec)
 
     def transform_for(self, width: int, height: int, person_box: PersonBox | None = None) -> BoxTransform:
         """The training transform of a ``width`` x ``height`` image (crop models: around ``person_box``)."""
@@ -347,8 +353,9 @@ class PosePredictor:
     ) -> PosePrediction:
         """A caption -> joints in the original frame (all missing when nothing parses; never raises)."""
         size = self.preprocessing.image_size
-        xy, found = parse_pixels([caption], self.caption_column, np.array([[size, size]], dtype=np.float64))
-        return PosePrediction(_joints(transform.inverse(xy[0]), found[0]), caption, width, height, source)
+        sizes = np.array([[size, size]], dtype=np.float64)
+        xy, found = parse_pixels([caption], self.caption_column, sizes, spec=self.spec)
+        return PosePrediction(_joints(transform.inverse(xy[0]), found[0], self.spec), caption, width, height, source)
 
     def predict_images(
         self,

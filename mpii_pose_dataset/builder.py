@@ -38,7 +38,7 @@ import datasets
 
 from blip_pose.geometry import COORDINATES, Preprocessing
 from blip_pose.images import safe_join
-from blip_pose.pose_format import DEFAULT_SIMPLE_JOINTS, joint_ids
+from blip_pose.keypoints.mpii import MPII16
 from mpii_pose_dataset.download import download_release, find_annotations, find_images
 from mpii_pose_dataset.examples import (
     ExampleSettings,
@@ -80,7 +80,7 @@ class MpiiPoseCaptionConfig(datasets.BuilderConfig):
     image_size: int = 384
     seed: int = 42
     validation_ratio: float = 0.2
-    simple_joints: tuple[str, ...] = DEFAULT_SIMPLE_JOINTS
+    simple_joints: tuple[str, ...] = MPII16.default_simple_joints
     crop_padding: float = 1.25  # crop side = 200 * scale * crop_padding original pixels
     jpeg_quality: int = 95
 
@@ -91,7 +91,7 @@ class MpiiPoseCaptionConfig(datasets.BuilderConfig):
     def validate(self) -> None:
         """Refuse bad field values up front (datasets sets overrides after __post_init__, so builders call this)."""
         self.simple_joints = tuple(self.simple_joints)
-        joint_ids(self.simple_joints)  # unknown names raise here, not in the middle of a build
+        MPII16.ids(self.simple_joints)  # unknown names raise here, not in the middle of a build
         Preprocessing(self.mode, self.image_size, self.crop_padding)  # validates mode and sizes
         if self.split_by not in SPLIT_BY:
             raise ValueError(f"split_by must be one of {SPLIT_BY}, got {self.split_by!r}")

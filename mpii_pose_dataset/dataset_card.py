@@ -15,7 +15,7 @@ from huggingface_hub import DatasetCard, DatasetCardData
 
 from blip_pose.dataset_source import DATASET_SOURCE_CARD_KEY, SYNTHETIC_KINDS
 from blip_pose.geometry import MATLAB_ORIGIN, PREPROCESSING_CARD_KEY
-from blip_pose.pose_format import DEFAULT_SIMPLE_JOINTS, JOINTS, PAPER_TABLE_SWAPS
+from blip_pose.keypoints.mpii import MPII16, PAPER_TABLE_SWAPS
 from mpii_pose_dataset.builder import CITATION, CONFIG_DESCRIPTIONS, HOMEPAGE, SPLITS
 from mpii_pose_dataset.examples import METHOD_SIMPLE_JOINTS, SELECTION_RULES, SKIP_REASONS
 from mpii_pose_dataset.features import COLUMN_DOCS
@@ -168,7 +168,7 @@ _SYNTHETIC_TEXT = (
 
 def render_body(reports: dict[str, dict]) -> str:
     """The card's markdown body (everything after the YAML header)."""
-    joint_rows = [[j.id, j.name, f"`{j.caption}`"] for j in JOINTS]
+    joint_rows = [[i, name, f"`{caption}`"] for i, (name, caption) in enumerate(zip(MPII16.names, MPII16.captions))]
     swaps = " and ".join(f"{a}↔{b}" for a, b in PAPER_TABLE_SWAPS)
     column_rows = [[f"`{c}`", doc] for c, doc in COLUMN_DOCS.items()]
     configs = "\n\n".join(_config_section(name, reports) for name in reports)
@@ -210,7 +210,7 @@ does, so add {MATLAB_ORIGIN:g} to compare with the raw file. A joint is inside a
 and `0 <= y < H` (`x = W` is one column past the last pixel); joints outside are skipped, never clipped. A model
 trained on this dataset predicts in the same 0-based frame (`blip_pose.PosePredictor`).
 
-Simple captions (`simple_text` and its variants) hold `{", ".join(DEFAULT_SIMPLE_JOINTS)}` by default, the
+Simple captions (`simple_text` and its variants) hold `{", ".join(MPII16.default_simple_joints)}` by default, the
 one joint of the method's write-up. The method's notebook used five joints; build them with
 `--simple-joints {",".join(METHOD_SIMPLE_JOINTS)}` (recorded as `simple_joints` in each config's recipe).
 

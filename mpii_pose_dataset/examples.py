@@ -38,7 +38,8 @@ from PIL import Image, UnidentifiedImageError
 
 from blip_pose.geometry import BoxTransform, CropTooLargeError, Preprocessing, head_box_ok, inside_image
 from blip_pose.images import ImageError, check_regular_file, open_image, safe_join
-from blip_pose.pose_format import DEFAULT_SIMPLE_JOINTS, NUM_JOINTS, render_captions
+from blip_pose.keypoints.mpii import MPII16
+from blip_pose.pose_format import render_captions
 from mpii_pose_dataset.image_check import jpeg_reason
 from mpii_pose_dataset.reader import ImageRecord, Person, Point
 from mpii_pose_dataset.source import file_sha256
@@ -83,7 +84,7 @@ class ExampleSettings:
     mode: str = "resize"  # "resize" (whole image) or "crop" (square around the person)
     image_size: int = 384
     crop_padding: float = 1.25
-    simple_joints: tuple[str, ...] = DEFAULT_SIMPLE_JOINTS
+    simple_joints: tuple[str, ...] = MPII16.default_simple_joints
     jpeg_quality: int = 95
     single_person: bool = True  # resize configs: the one person MPII's single_person names (see selection())
 
@@ -109,7 +110,7 @@ def selection(settings: ExampleSettings, has_single_person: bool) -> str:
 
 
 def _person_reason(person: Person, settings: ExampleSettings) -> str | None:
-    if len(person.points) < NUM_JOINTS:
+    if len(person.points) < MPII16.num_keypoints:
         return "missing_joints"
     if person.head_box is None:
         return "missing_head_box"

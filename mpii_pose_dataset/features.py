@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import datasets
 
-from blip_pose.pose_format import CAPTION_COLUMNS, NUM_JOINTS
+from blip_pose.keypoints.mpii import MPII16
+from blip_pose.pose_format import CAPTION_COLUMNS
 
 _F32 = datasets.Value("float32")
 _I32 = datasets.Value("int32")
@@ -21,7 +22,7 @@ FEATURES = datasets.Features(
     {
         "image": datasets.Image(),
         "image_name": _STR,
-        "joint_points": datasets.Sequence(datasets.Sequence(_F32, length=3), length=NUM_JOINTS),
+        "joint_points": datasets.Sequence(datasets.Sequence(_F32, length=3), length=MPII16.num_keypoints),
         **{column: _STR for column in CAPTION_COLUMNS},
         "width": _I32,
         "height": _I32,

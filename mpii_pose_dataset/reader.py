@@ -36,7 +36,7 @@ import scipy.io
 from scipy.io.matlab import mat_struct
 
 from blip_pose.geometry import MATLAB_ORIGIN
-from blip_pose.pose_format import NUM_JOINTS
+from blip_pose.keypoints.mpii import MPII16
 from mpii_pose_dataset.download import ANNOTATION_FILE
 
 RELEASE_FIELDS = ("annolist", "img_train", "single_person", "act", "video_list", "version")
@@ -203,8 +203,8 @@ def _points(rect: Any, where: str) -> tuple[Point, ...]:
             if _field(point, name) is None:
                 raise _EntryError(f"{at} has no {name}")
         joint = _integer(point.id, f"{at}.id")
-        if not 0 <= joint < NUM_JOINTS:
-            raise _EntryError(f"{at}.id is {joint}, expected a joint id 0..{NUM_JOINTS - 1}")
+        if not 0 <= joint < MPII16.num_keypoints:
+            raise _EntryError(f"{at}.id is {joint}, expected a joint id 0..{MPII16.num_keypoints - 1}")
         if joint in points:
             raise _EntryError(f"{at}.id {joint} is annotated twice")
         points[joint] = Point(

@@ -25,11 +25,14 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from blip_pose.geometry import MATLAB_ORIGIN, MPII_SCALE_PX, inside_image
-from blip_pose.pose_format import JOINT_ID, NUM_JOINTS
+from blip_pose.geometry import MATLAB_ORIGIN, inside_image
+from blip_pose.keypoints.mpii import MPII16, MPII_SCALE_PX
 from mpii_pose_dataset.download import ANNOTATION_FILE
 from mpii_pose_dataset.matfile import release_struct, write_release
 from mpii_pose_dataset.stick_figure import TEMPLATES, Canvas, Look, head_circle, jitter, place, pose_joints
+
+#: MPII caption token -> joint id.
+_ID = {caption: i for i, caption in enumerate(MPII16.captions)}
 
 SEED = 1405
 JPEG_QUALITY = 90
@@ -192,7 +195,7 @@ def person_entry(
         return {"scale": scale, "objpos": objpos}
     on_image = inside_image(joints, *size)
     points = []
-    for j in range(NUM_JOINTS):
+    for j in range(MPII16.num_keypoints):
         if not on_image[j]:
             continue
         x, y = joints[j] + MATLAB_ORIGIN
@@ -230,14 +233,14 @@ def _render_frame(
         canvas.person(joints, looks[k], label=len(placed) + 1)
         placed.append(joints)
     for name in video.occlude:
-        joint = placed[0][JOINT_ID[name]]
+        joint = placed[0][_ID[name]]
         side = 0.22 * video.figures[0].height * h
         x0, y0 = joint + rng.uniform(-0.3, 0.3, 2) * side - side / 2
         colour = tuple(int(c) for c in rng.integers(60, 140, 3))
         canvas.occluder((int(x0), int(y0), int(x0 + side), int(y0 + side)), colour)  # type: ignore[arg-type]
     boxes = [np.array([*j.min(0), *j.max(0)], dtype=np.float64) for j in placed]
     single = [i + 1 for i in range(len(placed)) if apart(boxes, i, 0.05 * h)]
-    blank = {JOINT_ID["rwri"], JOINT_ID["lwri"]} if frame == video.blank_visibility_frame else set()
+    blank = {_ID["rwri"], _ID["lwri"]} if frame == video.blank_visibility_frame else set()
     rects = [
         person_entry(
             joints,

@@ -16,7 +16,10 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from blip_pose.geometry import inside_image
-from blip_pose.pose_format import JOINT_ID, LEFT_JOINTS, NUM_JOINTS, RIGHT_JOINTS, SKELETON
+from blip_pose.keypoints.mpii import MPII16
+
+#: MPII caption token -> joint id.
+_ID = {caption: i for i, caption in enumerate(MPII16.captions)}
 
 OCCLUDER_LABEL = 255
 
@@ -207,16 +210,16 @@ JOINT_COLOURS: tuple[tuple[int, int, int], ...] = (
     (0, 255, 225),
     (0, 255, 110),
 )
-_ARM = {JOINT_ID[n] for n in ("rwri", "relb", "rsho", "lwri", "lelb", "lsho")}
-_HEAD_SEGMENT = (JOINT_ID["upper_neck"], JOINT_ID["head"])
+_ARM = {_ID[n] for n in ("rwri", "relb", "rsho", "lwri", "lelb", "lsho")}
+_HEAD_SEGMENT = (_ID["upper_neck"], _ID["head"])
 
 
 def _limb_colour(a: int, b: int) -> tuple[int, int, int]:
     ends = {a, b}
     part = "arm" if ends & _ARM else "leg"
-    if ends & RIGHT_JOINTS:
+    if ends & MPII16.right:
         return _LIMB_COLOUR[f"r_{part}"]
-    if ends & LEFT_JOINTS:
+    if ends & MPII16.left:
         return _LIMB_COLOUR[f"l_{part}"]
     return _LIMB_COLOUR["trunk"]
 
@@ -237,10 +240,10 @@ def pose_joints(pose: Mapping[str, float], proportions: Mapping[str, float] = PR
     ``proportions`` has the keys of :data:`PROPORTIONS` (segment lengths as fractions of the standing height).
     """
     p = proportions
-    j = np.zeros((NUM_JOINTS, 2))
+    j = np.zeros((MPII16.num_keypoints, 2))
     up = _dir(180 + pose["lean"])
     right = np.array([up[1], -up[0]]) * pose["width"]  # the figure's right is the image's left when facing us
-    ids = JOINT_ID
+    ids = _ID
     j[ids["thorax"]] = p["torso"] * up
     j[ids["upper_neck"]] = j[ids["thorax"]] + p["neck"] * _dir(180 + pose["lean"] + pose["head"] / 2)
     j[ids["head"]] = j[ids["upper_neck"]] + p["head"] * _dir(180 + pose["lean"] + pose["head"])
@@ -258,7 +261,7 @@ def pose_joints(pose: Mapping[str, float], proportions: Mapping[str, float] = PR
 
 def head_circle(joints: np.ndarray) -> tuple[np.ndarray, float]:
     """Centre and radius of the head disc: it spans upper neck to head top."""
-    neck, top = joints[JOINT_ID["upper_neck"]], joints[JOINT_ID["head"]]
+    neck, top = joints[_ID["upper_neck"]], joints[_ID["head"]]
     return (neck + top) / 2, float(np.linalg.norm(top - neck)) / 2
 
 
@@ -302,16 +305,16 @@ class Canvas:
 
     def person(self, joints: np.ndarray, look: Look, label: int) -> None:
         """Draw a figure: torso block, limbs, head disc, then one outlined disc per joint."""
-        ids = JOINT_ID
+        ids = _ID
         torso = [tuple(map(int, joints[ids[n]])) for n in ("rsho", "lsho", "lhip", "rhip")]
         self._rgb.polygon(torso, fill=look.shirt)
         self._lab.polygon(torso, fill=label)
-        for a, b in SKELETON:
+        for a, b in MPII16.skeleton:
             if (a, b) != _HEAD_SEGMENT:  # drawn as the head disc instead
                 self._line(joints[a], joints[b], _limb_colour(a, b), look.thickness, label)
         centre, radius = head_circle(joints)
         self._disc(centre, radius, look.skin, label, outline=0)
-        for j in range(NUM_JOINTS):
+        for j in range(MPII16.num_keypoints):
             self._disc(joints[j], look.thickness * 0.6, JOINT_COLOURS[j], label, outline=look.outline)
 
     def occluder(self, box: tuple[int, int, int, int], colour: tuple[int, int, int]) -> None:

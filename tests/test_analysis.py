@@ -14,15 +14,8 @@ from blip_pose.analysis.attention import generate_with_attention, token_labels, 
 from blip_pose.analysis.occlusion import BODY_GROUPS, caption_order, patch_mask
 from blip_pose.analysis.stages import checkpoints
 from blip_pose.cli import main
-from blip_pose.pose_format import (
-    CAPTION_NAMES,
-    NUM_JOINTS,
-    joint_spans,
-    parse_coords,
-    parse_loc_batch,
-    render_coords,
-    render_loc,
-)
+from blip_pose.keypoints.mpii import MPII16
+from blip_pose.pose_format import joint_spans, parse_coords, parse_loc_batch, render_coords, render_loc
 from blip_pose.predictor import PosePredictor
 
 CONFIG = Path(__file__).resolve().parents[1] / "training" / "configs" / "tiny_test.yaml"
@@ -43,7 +36,7 @@ def test_spans_are_what_the_parser_read():
     caption = "junk rankl : 12 , 3 rknee:4,5 rankl:9,9 lwri:1234567,2"
     spans = joint_spans(caption, "text")
     parsed = parse_coords(caption)
-    for j in range(NUM_JOINTS):
+    for j in range(MPII16.num_keypoints):
         assert (spans[j] is not None) == parsed.found[j]
         if spans[j] is not None:
             again = parse_coords(caption[slice(*spans[j])])
@@ -55,7 +48,7 @@ def test_spans_are_what_the_parser_read():
 
 def test_loc_spans_are_what_the_loc_parser_read():
     """Attention labels work for the compact format too: a joint's span is its x and y tokens."""
-    xy = np.arange(NUM_JOINTS * 2).reshape(NUM_JOINTS, 2) * 11 % 380
+    xy = np.arange(MPII16.num_keypoints * 2).reshape(MPII16.num_keypoints, 2) * 11 % 380
     caption = " ".join(render_loc(xy, 384, 384).replace("><", "> <").split()[:-1])  # decode spaces; lwri's y cut
     spans = joint_spans(caption, "loc_text")
     values, found = parse_loc_batch([caption])
@@ -68,7 +61,7 @@ def test_loc_spans_are_what_the_loc_parser_read():
 def test_token_labels_match_parser_spans(model_dir):
     """The tokens labelled with a joint are exactly the text the parser read for it."""
     tokenizer = PosePredictor.from_pretrained(model_dir, device="cpu").processor.tokenizer
-    xy = np.arange(NUM_JOINTS * 2).reshape(NUM_JOINTS, 2) * 7 % 300
+    xy = np.arange(MPII16.num_keypoints * 2).reshape(MPII16.num_keypoints, 2) * 7 % 300
     ids = tokenizer(render_coords(xy))["input_ids"]
     caption, spans = token_spans(tokenizer, ids)
     labels = token_labels(caption, spans, "text")
@@ -108,19 +101,19 @@ def _ids(predictor, att):
 
 def test_patch_covers_exactly_its_group():
     """On pixels: every covered joint is grey, no other joint is, even one a pixel away from the group."""
-    xy = np.stack([np.arange(NUM_JOINTS) * 11 + 5.5, np.full(NUM_JOINTS, 40.2)], axis=1)
+    xy = np.stack([np.arange(MPII16.num_keypoints) * 11 + 5.5, np.full(MPII16.num_keypoints, 40.2)], axis=1)
     xy[6] = xy[2] + (2, 1)  # pelvis right beside the right hip
-    found = np.ones(NUM_JOINTS, bool)
+    found = np.ones(MPII16.num_keypoints, bool)
     for name, group in BODY_GROUPS.items():
         mask = patch_mask(200, 80, xy, found, set(group), half_side=9)
         pix = np.floor(xy).astype(int)
         covered = mask[pix[:, 1], pix[:, 0]]
-        assert covered.tolist() == [j in group for j in range(NUM_JOINTS)], name
+        assert covered.tolist() == [j in group for j in range(MPII16.num_keypoints)], name
     assert patch_mask(200, 80, xy, found, {15}, 9).sum() == 19 * 19  # the full square where nothing is near
 
 
 def test_caption_order_is_the_formats():
-    assert caption_order(render_coords(np.ones((NUM_JOINTS, 2))), "text") == list(range(NUM_JOINTS))
+    assert caption_order(render_coords(np.ones((MPII16.num_keypoints, 2))), "text") == list(range(MPII16.num_keypoints))
 
 
 def test_stages_picks_checkpoints_by_step(tmp_path):
@@ -141,7 +134,7 @@ def test_analyze_commands_on_a_run(run_dir, capsys):
     evaluation = json.loads((run_dir / "eval_results.json").read_text())
     for key, value in data["baseline"].items():
         assert evaluation[f"eval_{key}"] == value, key
-    assert data["caption_order"] == list(CAPTION_NAMES)
+    assert data["caption_order"] == list(MPII16.captions)
     assert {"right leg", "head", "first 5"} <= set(data["groups"])
     assert all(Image.open(out / f).size[0] > 100 for f in ("occlusion.png", "occlusion_example.png"))
 
@@ -160,7 +153,7 @@ def test_analyze_commands_on_a_run(run_dir, capsys):
     assert main(["analyze", "attention", str(run_dir), "--head", "mean"]) == 0
     att = json.loads((run_dir / "analysis" / "attention" / "attention.json").read_text())
     assert att["head"] == "mean" and att["layer"] == 2 and att["images"] == 3
-    assert len(att["joint_to_joint"]["mean"]) == NUM_JOINTS
+    assert len(att["joint_to_joint"]["mean"]) == MPII16.num_keypoints
     assert "wrote 4 files" in capsys.readouterr().out
     assert main(["analyze", "attention", str(run_dir), "--head", "3"]) == 2  # the tiny decoder has 2 heads
 

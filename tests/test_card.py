@@ -15,7 +15,7 @@ from huggingface_hub import ModelCard
 
 from blip_pose.card import CARD_METRICS, DEFAULT_BASE_MODEL, TEMPLATE_PATH, write_model_card
 from blip_pose.geometry import Preprocessing
-from blip_pose.pose_format import JOINTS
+from blip_pose.keypoints.mpii import MPII16
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -89,8 +89,8 @@ def test_card_text_has_every_section(tmp_path):
         "## Citation",
     ):
         assert heading in text
-    for joint in JOINTS:
-        assert f"| {joint.id} | {joint.name} | `{joint.caption}` |" in text
+    for i, (name, caption) in enumerate(zip(MPII16.names, MPII16.captions)):
+        assert f"| {i} | {name} | `{caption}` |" in text
     usage = text.split("## Usage")[1].split("```python")[1].split("```")[0].strip().splitlines()
     assert usage == [
         "from blip_pose import PosePredictor",

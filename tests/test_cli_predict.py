@@ -11,7 +11,8 @@ from pose_model_fixtures import SAMPLE_IMAGES, copy_model, drawn_image
 
 from blip_pose.cli import main
 from blip_pose.geometry import Preprocessing
-from blip_pose.pose_format import CAPTION_NAMES, render_coords
+from blip_pose.keypoints.mpii import MPII16
+from blip_pose.pose_format import render_coords
 from blip_pose.predict_files import JSONL_FILE, expand_inputs, output_stems
 from blip_pose.predictor import PosePredictor
 
@@ -35,7 +36,7 @@ def test_many_images_give_jsonl_in_input_order_and_overlays(model_dir, tmp_path,
     assert [r["image"] for r in records] == [str(p) for p in inputs]
     assert [r.get("reason") for r in records] == [None, "not_an_image", None, "corrupt_image", "missing_image", None]
     for record, path in zip((records[0], records[2], records[5]), good):
-        assert [j["name"] for j in record["joints"]] == list(CAPTION_NAMES)
+        assert [j["name"] for j in record["joints"]] == list(MPII16.captions)
         with Image.open(path) as im:
             assert (record["width"], record["height"]) == im.size
         overlay = out / f"{path.stem}.png"

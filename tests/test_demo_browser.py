@@ -9,7 +9,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
 from blip_pose.demo_app import build_demo, launch
-from blip_pose.pose_format import CAPTION_NAMES
+from blip_pose.keypoints.mpii import MPII16
 from blip_pose.predictor import PosePredictor
 
 TIMEOUT_S = 30
@@ -49,7 +49,7 @@ def test_upload_shows_the_overlay_and_the_16_joints(url, browser, tmp_path):
     assert f"joints found in {SAMPLE_IMAGES[0].name} (640x360 px)" in message
     assert overlay.is_displayed() and browser.execute_script("return arguments[0].naturalWidth", overlay) == 640
     names = [cell.text for cell in browser.find_elements(By.CSS_SELECTOR, "#joints [role=gridcell][data-col='0']")]
-    assert names == list(CAPTION_NAMES)
+    assert names == list(MPII16.captions)
     assert browser.find_element(By.CSS_SELECTOR, "#caption textarea").get_attribute("value")
     assert "trained on synthetic data" in browser.find_element(By.ID, "model-summary").text
     assert (tmp_path / "result.png").stat().st_size > 10_000

@@ -10,8 +10,8 @@ from PIL import Image
 from pose_model_fixtures import SAMPLE_IMAGES
 
 from blip_pose.cli import main
+from blip_pose.keypoints.mpii import MPII16
 from blip_pose.overlay import draw_comparison, draw_pose
-from blip_pose.pose_format import JOINT_ID
 
 OVER_LIMIT = b"\xff" * (21 * 1024 * 1024)  # 21 MB (the issue sent 27 MB)
 
@@ -60,7 +60,7 @@ def notes(monkeypatch):
 
 def test_a_one_joint_overlay_lists_no_missing_joint(notes):
     image = Image.new("RGB", (400, 300), (200, 200, 200))
-    neck, head = JOINT_ID["upper_neck"], JOINT_ID["head"]
+    neck, head = MPII16.captions.index("upper_neck"), MPII16.captions.index("head")
     xy, found = np.full((16, 2), np.nan), np.zeros(16, bool)
     xy[neck], found[neck] = (200, 150), True
     draw_pose(image, xy, found, joints=[neck])

@@ -12,7 +12,8 @@ from pose_model_fixtures import copy_model
 
 from blip_pose import PosePredictor
 from blip_pose.geometry import MATLAB_ORIGIN, BoxTransform, Preprocessing, inside_image
-from blip_pose.pose_format import joint_ids, parse_visibility
+from blip_pose.keypoints.mpii import MPII16
+from blip_pose.pose_format import parse_visibility
 from mpii_pose_dataset.builder import MpiiPoseCaption
 from mpii_pose_dataset.examples import METHOD_SIMPLE_JOINTS
 from mpii_pose_dataset.export import build, format_report
@@ -122,7 +123,7 @@ def test_one_based_file_to_zero_based_caption_and_back_through_the_predictor(tmp
 
 def test_method_five_simple_joints_are_a_valid_simple_joints_value():
     """The notebook's variant (head, knees, elbows), as documented for ``--simple-joints``."""
-    assert list(joint_ids(METHOD_SIMPLE_JOINTS)) == [1, 4, 9, 11, 14]  # captions write them in MPII id order
+    assert list(MPII16.ids(METHOD_SIMPLE_JOINTS)) == [1, 4, 9, 11, 14]  # captions write them in MPII id order
     assert MpiiPoseCaption(config_name="paper", simple_joints=METHOD_SIMPLE_JOINTS).config.simple_joints == (
         METHOD_SIMPLE_JOINTS
     )

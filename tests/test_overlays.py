@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from blip_pose.keypoints.mpii import MPII16
 from blip_pose.overlay import (
     MIN_SIDE,
     SIDE_COLORS,
@@ -17,7 +18,6 @@ from blip_pose.overlay import (
     side,
     wrap,
 )
-from blip_pose.pose_format import CAPTION_NAMES, NUM_JOINTS
 
 # A standing person in a unit square (MPII id order), scaled per test.
 POSE = np.array(
@@ -34,10 +34,10 @@ def _pixel(image: Image.Image, xy) -> tuple[int, int, int]:
 def test_joint_colours_say_the_side_in_every_overlay_kind():
     image = Image.new("RGB", (600, 600), GREY)
     xy = POSE * 600
-    found = np.ones(NUM_JOINTS, bool)
+    found = np.ones(MPII16.num_keypoints, bool)
     for overlay in (draw_pose(image, xy, found, names=False), draw_comparison(image, xy + 0.0, found, xy)):
         for joint in (0, 5, 6):  # rankl, lankl, pelvis: right, left, centre
-            assert _pixel(overlay, xy[joint]) == SIDE_COLORS[side(joint)], CAPTION_NAMES[joint]
+            assert _pixel(overlay, xy[joint]) == SIDE_COLORS[side(joint)], MPII16.captions[joint]
     assert [side(j) for j in (0, 5, 6)] == ["right", "left", "centre"]
 
 
@@ -45,7 +45,7 @@ def test_ground_truth_rings_and_prediction_discs_are_told_apart():
     image = Image.new("RGB", (600, 600), GREY)
     truth = POSE * 600
     pred = truth + [40.0, 0.0]  # every predicted joint 40 px right of its truth
-    out = draw_comparison(image, pred, np.ones(NUM_JOINTS, bool), truth)
+    out = draw_comparison(image, pred, np.ones(MPII16.num_keypoints, bool), truth)
     r = Style.for_size(600, 600).radius
     for joint in (0, 5, 6):
         colour = SIDE_COLORS[side(joint)]
@@ -98,9 +98,9 @@ def test_names_are_drawn_only_when_asked():
 
 def test_missing_note_wraps_inside_a_small_image():
     image = Image.new("RGB", (64, 48), GREY)
-    out = draw_pose(image, POSE * 48, np.zeros(NUM_JOINTS, bool), label="tiny.jpg")
+    out = draw_pose(image, POSE * 48, np.zeros(MPII16.num_keypoints, bool), label="tiny.jpg")
     style = Style.for_size(64, 48)
-    lines = wrap("missing: " + " ".join(CAPTION_NAMES), style.font, out.width - 4 * max(3, style.font_size // 4))
+    lines = wrap("missing: " + " ".join(MPII16.captions), style.font, out.width - 4 * max(3, style.font_size // 4))
     assert len(lines) >= 2 and all(style.font.getlength(line) <= out.width for line in lines)
     # The note's darkened panel ends at the bottom edge: the text is inside, above it the image is untouched.
     pixels = np.asarray(out).astype(int)

@@ -9,9 +9,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from blip_pose import pose_format as pf
+from blip_pose import pose_parsing
+from blip_pose.keypoints.mpii import MPII16
+
+MPII_GRAMMAR = pose_parsing.grammar(MPII16)
 
 # The regexes before they were made linear (adjacent \s* backtrack quadratically): the reference for agreement.
-_OLD_NAME = "|".join(n.replace("_", r"\s*_?\s*") for n in sorted(pf.CAPTION_NAMES, key=len, reverse=True))
+_OLD_NAME = "|".join(n.replace("_", r"\s*_?\s*") for n in sorted(MPII16.captions, key=len, reverse=True))
 _OLD_NUM = r"-?\s*\d+(?:\s*\.\s*\d+)?"
 OLD_COORD = re.compile(rf"(?<![a-z])({_OLD_NAME})\s*:\s*({_OLD_NUM})\s*,\s*({_OLD_NUM})(?![\d.])", re.IGNORECASE)
 OLD_VIS = re.compile(rf"(?<![a-z])({_OLD_NAME})\s*:\s*(\d+)(?!\s*[\d.,])", re.IGNORECASE)
@@ -63,10 +67,10 @@ def test_long_numbers_are_not_found_but_do_not_crash():
     assert parsed.found[1] and parsed.xy[1, 0] == pytest.approx(1.5555555)
 
 
-ALPHABET = "".join(sorted(set("".join(pf.CAPTION_NAMES)))) + "0123456789:,.-_ \t\nUPXZ"
+ALPHABET = "".join(sorted(set("".join(MPII16.captions)))) + "0123456789:,.-_ \t\nUPXZ"
 # Pieces of real captions mixed with noise, so that matches (not only misses) are exercised.
 TOKENS = st.one_of(
-    st.sampled_from([*pf.CAPTION_NAMES, "upper _ neck", "upper neck", ":", ",", " ", "-", ".", " : ", " , "]),
+    st.sampled_from([*MPII16.captions, "upper _ neck", "upper neck", ":", ",", " ", "-", ".", " : ", " , "]),
     st.integers(-999, 99999).map(str),
     st.text(ALPHABET, max_size=4),
 )
@@ -76,8 +80,8 @@ CAPTIONS = st.lists(TOKENS, max_size=40).map("".join)
 def _old_coords(caption):
     xy, found = np.full((16, 2), np.nan), np.zeros(16, dtype=bool)
     for m in OLD_COORD.finditer(caption):
-        j = pf._joint_index(m.group(1))
-        x, y = pf._number(m.group(2)), pf._number(m.group(3))
+        j = MPII_GRAMMAR.joint_index(m.group(1))
+        x, y = pose_parsing._number(m.group(2)), pose_parsing._number(m.group(3))
         if found[j] or x is None or y is None:
             continue
         xy[j], found[j] = (x, y), True
@@ -87,7 +91,7 @@ def _old_coords(caption):
 def _old_visibility(caption):
     vis, found = np.zeros(16, dtype=np.int64), np.zeros(16, dtype=bool)
     for m in OLD_VIS.finditer(caption):
-        j = pf._joint_index(m.group(1))
+        j = MPII_GRAMMAR.joint_index(m.group(1))
         if found[j] or m.group(2) not in ("0", "1"):
             continue
         vis[j], found[j] = int(m.group(2)), True

@@ -7,13 +7,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from blip_pose import pose_format as pf
+from blip_pose.keypoints.mpii import MPII16
 from blip_pose.pose_metrics import parse_captions
 
 CANONICAL = pf.render_coords(np.arange(32, dtype=np.float64).reshape(16, 2) * 7 + 10)
 # Digits of other scripts ("１０" full width, "١٠" Arabic-Indic, "१०" Devanagari), letters that lower() maps to
 # ASCII ("K" Kelvin sign, "İ"), and non-ASCII spaces.
 NON_ASCII = ["１", "０", "٣", "١", "٠", "१", "०", "\u212a", "İ", "\u00a0", "\u2003", "ſ"]
-PIECES = st.sampled_from([*pf.CAPTION_NAMES, ":", ",", " ", " : ", " , ", "-", "_", " _ ", *NON_ASCII])
+PIECES = st.sampled_from([*MPII16.captions, ":", ",", " ", " : ", " , ", "-", "_", " _ ", *NON_ASCII])
 
 
 def _swap(caption: str, swaps: list[tuple[int, str]]) -> str:

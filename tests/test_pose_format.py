@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from blip_pose import pose_format as pf
+from blip_pose.keypoints.mpii import MPII16
 
 
 @pytest.fixture
@@ -13,7 +14,7 @@ def poses():
 
 
 def test_joint_table_is_official_mpii_order():
-    assert pf.CAPTION_NAMES == (
+    assert MPII16.captions == (
         "rankl",
         "rknee",
         "rhip",
@@ -31,16 +32,16 @@ def test_joint_table_is_official_mpii_order():
         "lelb",
         "lwri",
     )
-    assert [j.id for j in pf.JOINTS] == list(range(16))
-    assert pf.JOINTS[3].name == "left hip" and pf.JOINTS[5].name == "left ankle"
-    assert pf.JOINTS[9].name == "head top" and pf.JOINTS[11].name == "right elbow"
+    assert MPII16.num_keypoints == len(MPII16.names) == 16
+    assert MPII16.names[3] == "left hip" and MPII16.names[5] == "left ankle"
+    assert MPII16.names[9] == "head top" and MPII16.names[11] == "right elbow"
     # Flip pairs are right/left twins and cover every limb joint exactly once.
-    flat = [j for pair in pf.FLIP_PAIRS for j in pair]
+    flat = [j for pair in MPII16.flip_pairs for j in pair]
     assert len(flat) == len(set(flat)) == 12
-    for right, left in pf.FLIP_PAIRS:
-        assert pf.JOINTS[right].name.replace("right", "left") == pf.JOINTS[left].name
+    for right, left in MPII16.flip_pairs:
+        assert MPII16.names[right].replace("right", "left") == MPII16.names[left]
     # The skeleton is a tree over all 16 joints.
-    assert len(pf.SKELETON) == 15 and {j for e in pf.SKELETON for j in e} == set(range(16))
+    assert len(MPII16.skeleton) == 15 and {j for e in MPII16.skeleton for j in e} == set(range(16))
 
 
 def test_pixel_columns_round_trip(poses):
@@ -164,4 +165,4 @@ def test_render_refuses_bad_poses():
     with pytest.raises(ValueError, match="0 or 1"):
         pf.render_visibility(np.full(16, 2))
     with pytest.raises(ValueError, match="unknown joint name 'neck'"):
-        pf.joint_ids(["neck"])
+        MPII16.ids(["neck"])

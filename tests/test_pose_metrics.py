@@ -5,6 +5,7 @@ import math
 import numpy as np
 import pytest
 
+from blip_pose.keypoints import KeypointSpec
 from blip_pose.pose_format import parse_normalized, render_coords, render_normalized
 from blip_pose.pose_metrics import (
     joint_errors,
@@ -17,6 +18,8 @@ from blip_pose.pose_metrics import (
 
 NAN = np.nan
 NAMES = ("a", "b", "c")
+#: The three-joint set of the hand-computed cases (head-normalised, like MPII, so head sizes add PCKh).
+ABC = KeypointSpec("abc", names=NAMES, captions=NAMES, normalizer="head")
 
 
 def hand_case():
@@ -34,7 +37,7 @@ def hand_case():
 
 def scores(**kwargs):
     pred, pred_found, ref, ref_found = hand_case()
-    kwargs.setdefault("joint_names", NAMES)
+    kwargs.setdefault("spec", ABC)
     return pose_scores(pred, pred_found, ref, ref_found, **kwargs)
 
 
@@ -81,7 +84,8 @@ def test_sample_accuracy_counts_missing_as_wrong_at_any_threshold():
 def test_pckh_by_hand_with_mean_excluding_pelvis_and_thorax():
     # Head sizes 10 and 30 -> thresholds 5 px and 15 px: sample 0 all three joints in, sample 1 a (10 px) in, b
     # missing. Per joint: pelvis 2/2, b 1/2, c 1/1; the mean leaves pelvis out: (1 + 1) / 3.
-    out = scores(head_sizes=[10, 30], joint_names=("pelvis", "b", "c"))
+    pelvis = KeypointSpec("pbc", ("pelvis", "b", "c"), ("pelvis", "b", "c"), normalizer="head", mean_excluded=(0,))
+    out = scores(head_sizes=[10, 30], spec=pelvis)
     assert (out["pckh@0.5/pelvis"], out["pckh@0.5/b"], out["pckh@0.5/c"]) == (1.0, 0.5, 1.0)
     assert out["pckh@0.5"] == pytest.approx(2 / 3)
 
@@ -106,7 +110,7 @@ def test_visibility_limits_the_evaluated_joints():
 
 def test_undefined_values_are_nan_not_errors():
     pred, _, ref, ref_found = hand_case()
-    out = pose_scores(np.full_like(pred, NAN), np.zeros((2, 3), bool), ref, ref_found, joint_names=NAMES)
+    out = pose_scores(np.full_like(pred, NAN), np.zeros((2, 3), bool), ref, ref_found, spec=ABC)
     assert math.isnan(out["mae"]) and math.isnan(out["mae_x"])
     assert out["accuracy@25"] == 0.0 and out["parse_rate"] == 0.0 and out["missing_joint_rate"] == 1.0
 
@@ -140,7 +144,7 @@ def test_joint_errors_shape_and_values():
         ({"head_boxes": [[0, 0, 0, 0], [0, 0, 1, 1]]}, r"head_boxes\[0\]"),
         ({"head_boxes": [[0, 0, 1, 1], [0, 0, 1, 1]], "head_sizes": [1, 1]}, "not both"),
         ({"ref_visible": [[1, 1, 2], [1, 1, 1]]}, "0/1"),
-        ({"joint_names": ("a", "b")}, "joint names"),
+        ({"spec": KeypointSpec("ab", ("a", "b"), ("a", "b"))}, "joint names"),
     ],
 )
 def test_bad_arguments(kwargs, message):
@@ -157,15 +161,15 @@ def test_bad_arrays():
     bad = ref.copy()
     bad[0, 1, 0] = np.inf
     with pytest.raises(ValueError, match=r"references\[0\] joint 1"):
-        pose_scores(pred, pred_found, bad, ref_found, joint_names=NAMES)
+        pose_scores(pred, pred_found, bad, ref_found, spec=ABC)
     bad = pred.copy()
     bad[1, 0, 1] = NAN
     with pytest.raises(ValueError, match=r"predictions\[1\] joint 0"):
-        pose_scores(bad, pred_found, ref, ref_found, joint_names=NAMES)
+        pose_scores(bad, pred_found, ref, ref_found, spec=ABC)
     no_joint = ref_found.copy()
     no_joint[1] = False
     with pytest.raises(ValueError, match=r"references\[1\] has no joint"):
-        pose_scores(pred, pred_found, ref, no_joint, joint_names=NAMES)
+        pose_scores(pred, pred_found, ref, no_joint, spec=ABC)
 
 
 def test_points_from_arrays_nan_pairs_are_missing_and_the_rest_must_be_finite():
@@ -218,11 +222,11 @@ def test_parse_captions_refuses_mismatched_and_bad_input():
 
 
 def test_visibility_from_captions_or_flags():
-    vis = visibility_array(["rankl:1 rknee:0", "head:1"], 2, 16)
+    vis = visibility_array(["rankl:1 rknee:0", "head:1"], 2)
     assert vis[0, :2].tolist() == [1, 0] and vis[0, 2:].sum() == 0 and vis[1].tolist() == [j == 9 for j in range(16)]
     flags = np.eye(2, 16, dtype=int)
-    assert np.array_equal(visibility_array(flags.tolist(), 2, 16), flags)
+    assert np.array_equal(visibility_array(flags.tolist(), 2), flags)
     with pytest.raises(ValueError, match="entries for 2 samples"):
-        visibility_array(["rankl:1"], 2, 16)
+        visibility_array(["rankl:1"], 2)
     with pytest.raises(ValueError, match="0/1"):
-        visibility_array([[2] * 16], 1, 16)
+        visibility_array([[2] * 16], 1)

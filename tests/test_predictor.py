@@ -15,10 +15,13 @@ from pose_model_fixtures import SAMPLE_IMAGES, as_hub_cache, copy_model, drawn_i
 from blip_pose import PosePrediction, PosePredictor
 from blip_pose.geometry import Preprocessing
 from blip_pose.images import ImageError
-from blip_pose.pose_format import CAPTION_NAMES, NUM_JOINTS, render_coords, render_normalized
+from blip_pose.keypoints.mpii import MPII16
+from blip_pose.pose_format import render_coords, render_normalized
 
 # Processed-frame (384 px) points with integer coordinates, as a caption writes them.
-FRAME_POINTS = np.stack([np.arange(NUM_JOINTS) * 20 + 10, 380 - np.arange(NUM_JOINTS) * 17], axis=1).astype(float)
+FRAME_POINTS = np.stack(
+    [np.arange(MPII16.num_keypoints) * 20 + 10, 380 - np.arange(MPII16.num_keypoints) * 17], axis=1
+).astype(float)
 
 
 @pytest.fixture(scope="module")
@@ -46,9 +49,9 @@ def test_predicts_sample_images_from_a_local_folder(predictor):
         assert isinstance(result, PosePrediction)
         with Image.open(path) as im:
             assert (result.width, result.height) == im.size
-        assert [j.name for j in result.joints] == list(CAPTION_NAMES)
+        assert [j.name for j in result.joints] == list(MPII16.captions)
         assert isinstance(result.caption, str) and result.source == str(path)
-        assert result.xy.shape == (NUM_JOINTS, 2) and result.found.shape == (NUM_JOINTS,)
+        assert result.xy.shape == (MPII16.num_keypoints, 2) and result.found.shape == (MPII16.num_keypoints,)
         assert np.isnan(result.xy[~result.found]).all() and np.isfinite(result.xy[result.found]).all()
     # One at a time, as a PIL image or a path: the same greedy captions as in a batch.
     single = predictor(Image.open(images[1]), batch_size=1)

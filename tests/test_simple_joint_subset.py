@@ -10,7 +10,8 @@ from pose_model_fixtures import SAMPLE_IMAGES
 from training_fixtures import ROOT, run
 
 from blip_pose.geometry import Preprocessing
-from blip_pose.pose_format import CAPTION_NAMES, joint_ids, parse_coords
+from blip_pose.keypoints.mpii import MPII16
+from blip_pose.pose_format import parse_coords
 from blip_pose.predictor import PosePredictor
 from mpii_pose_dataset.cli import main as dataset_main
 
@@ -44,10 +45,10 @@ def test_training_evaluates_with_the_datasets_subset(trained):
 def test_the_predictor_writes_the_subset(trained):
     out, _ = trained
     predictor = PosePredictor.from_pretrained(out, device="cpu")
-    assert predictor.caption_joints == joint_ids(SUBSET)
+    assert predictor.caption_joints == MPII16.ids(SUBSET)
     pose = predictor(SAMPLE_IMAGES[0])
-    assert [CAPTION_NAMES[j] for j in parse_coords(pose.caption).found.nonzero()[0]] == sorted(
-        SUBSET, key=CAPTION_NAMES.index
+    assert [MPII16.captions[j] for j in parse_coords(pose.caption).found.nonzero()[0]] == sorted(
+        SUBSET, key=MPII16.captions.index
     )
     assert json.loads((out / "run_config.json").read_text())["data"]["caption_column"] == "simple_text"
 
@@ -71,8 +72,8 @@ def test_captions_with_joints_outside_the_recorded_subset_are_refused(model_dir)
     from blip_pose.training.trainer import evaluation_grammar
 
     found = np.zeros((2, 16), bool)
-    found[:, joint_ids(SUBSET)] = True  # five-joint captions, from a dataset whose card records no subset
-    refs = SimpleNamespace(found=found, sizes=np.full((2, 2), 64.0))
+    found[:, MPII16.ids(SUBSET)] = True  # five-joint captions, from a dataset whose card records no subset
+    refs = SimpleNamespace(found=found, sizes=np.full((2, 2), 64.0), spec=MPII16)
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     args = SimpleNamespace(constrained_decoding=True)
     with pytest.raises(

@@ -11,6 +11,8 @@ import pytest
 from training_fixtures import run, sample_dataset
 
 from blip_pose.geometry import Preprocessing
+from blip_pose.keypoints.mpii import MPII16
+from blip_pose.keypoints.saved import spec_beside
 
 CONFIG = Path(__file__).resolve().parents[1] / "training" / "configs" / "tiny_test.yaml"
 
@@ -45,6 +47,8 @@ def test_run_folder_layout(tmp_path, eight_images):
         "plots/training_loss.png",
         "plots/validation_metrics.png",
         "checkpoint-6/preprocessing.json",
+        "keypoints.json",
+        "checkpoint-6/keypoints.json",
         "run_config.json",
         "checkpoint-6/run_config.json",
         "README.md",
@@ -53,6 +57,7 @@ def test_run_folder_layout(tmp_path, eight_images):
         assert (out / name).is_file(), name
     assert not list(out.rglob("*.bin"))  # no pickled training arguments
     assert Preprocessing.load(out) == Preprocessing("resize", 384, 1.25)
+    assert spec_beside(out) == spec_beside(out / "checkpoint-6") == MPII16  # the card records no set: MPII-16
     assert json.loads((out / "generation_config.json").read_text())["max_new_tokens"] > 80
     assert list((out / "runs").glob("*/events.out.tfevents.*"))
     assert json.loads((out / "run_config.json").read_text())["data"]["caption_column"] == "text"

@@ -15,8 +15,9 @@ import numpy as np
 from datasets import Dataset, DatasetDict, DatasetInfo, Features, Image, List, Value
 from PIL import Image as PILImage
 
+from blip_pose.keypoints.mpii import MPII16
 from blip_pose.overlay import draw_pose
-from blip_pose.pose_format import CAPTION_COLUMNS, NUM_JOINTS, render_captions
+from blip_pose.pose_format import CAPTION_COLUMNS, render_captions
 
 ROOT = Path(__file__).resolve().parents[1]
 SIZE = 384
@@ -37,7 +38,7 @@ FEATURES = Features(
     {
         "image": Image(),
         "image_name": Value("string"),
-        "joint_points": List(List(Value("float32"), length=3), length=NUM_JOINTS),
+        "joint_points": List(List(Value("float32"), length=3), length=MPII16.num_keypoints),
         **{c: Value("string") for c in CAPTION_COLUMNS},
         "width": Value("int32"),
         "height": Value("int32"),
@@ -49,8 +50,8 @@ FEATURES = Features(
 def _rows(n: int, rng: np.random.Generator, prefix: str) -> dict[str, list]:
     rows: dict[str, list] = {name: [] for name in FEATURES}
     for i in range(n):
-        xy = rng.uniform(24, SIZE - 24, size=(NUM_JOINTS, 2)).round()
-        visible = np.ones(NUM_JOINTS, dtype=int)
+        xy = rng.uniform(24, SIZE - 24, size=(MPII16.num_keypoints, 2)).round()
+        visible = np.ones(MPII16.num_keypoints, dtype=int)
         background = tuple(int(v) for v in rng.integers(0, 200, 3))
         image = draw_pose(PILImage.new("RGB", (SIZE, SIZE), background), xy, names=False)
         rows["image"].append(image)

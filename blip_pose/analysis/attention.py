@@ -14,6 +14,7 @@ span the caption parser read for j (:func:`blip_pose.pose_format.joint_spans`).
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -31,8 +32,9 @@ from tqdm.auto import tqdm
 
 from blip_pose.analysis.common import write_json
 from blip_pose.generation import encode_images, generate_from_embeds
+from blip_pose.keypoints import DEFAULT_SPEC, KeypointSpec
 from blip_pose.models import DecoderLayout, family_for_config
-from blip_pose.pose_format import CAPTION_NAMES, NUM_JOINTS, SKELETON, joint_spans, parse_pixels
+from blip_pose.pose_format import joint_spans, parse_pixels
 from blip_pose.predictor import PosePredictor
 
 #: The head the method's Figure 9 shows (1-based), used by default when the model has that many heads.
@@ -90,9 +92,11 @@ def token_spans(tokenizer, ids: Sequence[int]) -> tuple[str, list[tuple[int, int
     return caption, spans
 
 
-def token_labels(caption: str, spans: Sequence[tuple[int, int]], column: str) -> list[int | None]:
+def token_labels(
+    caption: str, spans: Sequence[tuple[int, int]], column: str, spec: KeypointSpec = DEFAULT_SPEC
+) -> list[int | None]:
     """The joint each token belongs to: its text lies inside the span the parser read for that joint."""
-    joints = joint_spans(caption, column)
+    joints = joint_spans(caption, column, spec=spec)
     labels: list[int | None] = []
     for a, b in spans:
         inside = [j for j, s in enumerate(joints) if s is not None and b > a and s[0] <= a and b <= s[1]]
@@ -139,46 +143,47 @@ def generate_with_attention(
         ids = sequence[: rows + 1]
         caption, spans = token_spans(tokenizer, ids)
         tokens = tokenizer.convert_ids_to_tokens(ids)
-        labels = token_labels(caption, spans, predictor.caption_column)
+        labels = token_labels(caption, spans, predictor.caption_column, predictor.spec)
         results.append(TokenAttention(caption, tokens, labels, self_att, cross_att))
     return results
 
 
-def joint_matrix(attention: TokenAttention) -> np.ndarray:
-    """(16, 16): [i, j] = mean over the tokens of joint i of the attention they pay to all tokens of joint j,
+def joint_matrix(attention: TokenAttention, spec: KeypointSpec = DEFAULT_SPEC) -> np.ndarray:
+    """(K, K): [i, j] = mean over the tokens of joint i of the attention they pay to all tokens of joint j,
     where j was written before i; NaN otherwise (or where either joint was not read)."""
     labels = np.array([-1 if label is None else label for label in attention.labels])
-    out = np.full((NUM_JOINTS, NUM_JOINTS), np.nan)
-    for i in range(NUM_JOINTS):
+    k = spec.num_keypoints
+    out = np.full((k, k), np.nan)
+    for i in range(k):
         rows = np.flatnonzero(labels == i)
         if not rows.size:
             continue
-        for j in range(NUM_JOINTS):
+        for j in range(k):
             cols = np.flatnonzero(labels == j)
             if j != i and cols.size and cols.max() < rows.min():
                 out[i, j] = attention.self_attention[np.ix_(rows, cols)].sum(1).mean()
     return out
 
 
-def graph_distance() -> np.ndarray:
-    """(16, 16) hops between joints along :data:`~blip_pose.pose_format.SKELETON`."""
-    dist = np.full((NUM_JOINTS, NUM_JOINTS), np.inf)
+def graph_distance(spec: KeypointSpec = DEFAULT_SPEC) -> np.ndarray:
+    """(K, K) hops between joints along the spec's skeleton."""
+    dist = np.full((spec.num_keypoints, spec.num_keypoints), np.inf)
     np.fill_diagonal(dist, 0)
-    for a, b in SKELETON:
+    for a, b in spec.skeleton:
         dist[a, b] = dist[b, a] = 1
-    for k in range(NUM_JOINTS):  # Floyd-Warshall: 16 joints
+    for k in range(spec.num_keypoints):  # Floyd-Warshall: K joints (16 for MPII)
         dist = np.minimum(dist, dist[:, k : k + 1] + dist[k : k + 1, :])
     return dist
 
 
-def neighbour_summary(matrix: np.ndarray) -> dict:
+def neighbour_summary(matrix: np.ndarray, spec: KeypointSpec = DEFAULT_SPEC) -> dict:
     """Mean attention by graph distance, and how often a joint's most attended earlier joint is a neighbour
     (with the share expected if it were picked at random among the earlier joints)."""
-    dist = graph_distance()
+    dist = graph_distance(spec)
     defined = np.isfinite(matrix)
     by_distance = {int(d): float(matrix[defined & (dist == d)].mean()) for d in np.unique(dist[defined])}
     hits, chance, joints = 0, 0.0, 0
-    for i in range(NUM_JOINTS):
+    for i in range(spec.num_keypoints):
         earlier = np.flatnonzero(defined[i])
         if earlier.size:
             joints += 1
@@ -213,20 +218,21 @@ def attention_figures(
     results: list[TokenAttention] = []
     for start in tqdm(range(0, len(frames), batch_size), desc="attention", unit="batch", leave=False):
         results += generate_with_attention(predictor, frames[start : start + batch_size], layer, head_index)
-    matrices = np.stack([joint_matrix(r) for r in results])
+    spec = predictor.spec
+    matrices = np.stack([joint_matrix(r, spec) for r in results])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # pairs no image defines stay NaN
         matrix = np.nanmean(matrices, axis=0)
     counts = np.isfinite(matrices).sum(0)
-    summary = neighbour_summary(matrix)
+    summary = neighbour_summary(matrix, spec)
     chosen = results[example]
     where = f"layer {layer}/{text.layers}, " + (
         "mean of heads" if head_index is None else f"head {head_index}/{text.heads}"
     )
     paths = [
-        _token_heatmap(chosen, where, out / "attention_tokens.png"),
+        _token_heatmap(chosen, where, out / "attention_tokens.png", spec),
         _image_maps(chosen, frames[example], predictor, where, out / "attention_image.png"),
-        _joint_plot(matrix, summary, where, len(results), out / "attention_joints.png"),
+        _joint_plot(matrix, summary, where, len(results), out / "attention_joints.png", spec),
     ]
     data = {
         "layer": layer,
@@ -237,21 +243,21 @@ def attention_figures(
             "image": names[example],
             "caption": chosen.caption,
             "tokens": chosen.tokens,
-            "joint_of_token": [None if j is None else CAPTION_NAMES[j] for j in chosen.labels],
+            "joint_of_token": [None if j is None else spec.captions[j] for j in chosen.labels],
             "self_attention": chosen.self_attention.round(5),
             "cross_attention": chosen.cross_attention.round(5),
         },
         "images": len(results),
-        "joint_to_joint": {"joints": list(CAPTION_NAMES), "mean": matrix, "images_per_pair": counts},
-        "graph_distance": graph_distance(),
+        "joint_to_joint": {"joints": list(spec.captions), "mean": matrix, "images_per_pair": counts},
+        "graph_distance": graph_distance(spec),
         **summary,
     }
     return [*paths, write_json(out / "attention.json", data)]
 
 
-def _token_heatmap(att: TokenAttention, where: str, path: Path) -> Path:
+def _token_heatmap(att: TokenAttention, where: str, path: Path, spec: KeypointSpec) -> Path:
     labels = [
-        f"{tok} ({CAPTION_NAMES[j]})" if j is not None and k == att.labels.index(j) else tok
+        f"{tok} ({spec.captions[j]})" if j is not None and k == att.labels.index(j) else tok
         for k, (tok, j) in enumerate(zip(att.tokens, att.labels))
     ]
     n = len(labels)
@@ -276,29 +282,33 @@ def _image_maps(att: TokenAttention, frame: Image.Image, predictor: PosePredicto
         raise ValueError("this model family's image tokens are no square patch grid: no per-joint image maps")
     labels = np.array([-1 if j is None else j for j in att.labels])
     sizes = np.array([frame.size], dtype=np.float64)
-    xy = parse_pixels([att.caption], predictor.caption_column, sizes)[0][0]
-    fig, axes = plt.subplots(4, 4, figsize=(12, 12))
+    spec = predictor.spec
+    xy = parse_pixels([att.caption], predictor.caption_column, sizes, spec=spec)[0][0]
+    side_n = math.ceil(math.sqrt(spec.num_keypoints))  # 4 x 4 for MPII's 16 joints
+    fig, axes = plt.subplots(side_n, side_n, figsize=(3 * side_n, 3 * side_n), squeeze=False)
     for j, ax in enumerate(axes.flat):
-        ax.imshow(frame)
         ax.set_axis_off()
+        if j >= spec.num_keypoints:
+            continue
+        ax.imshow(frame)
         rows = np.flatnonzero(labels == j)
         if not rows.size:
-            ax.set_title(f"{CAPTION_NAMES[j]}: not written", fontsize=9)
+            ax.set_title(f"{spec.captions[j]}: not written", fontsize=9)
             continue
         patches = att.cross_attention[rows, 1:].mean(0).reshape(side, side)  # class embedding left out
         ax.imshow(patches, cmap="inferno", alpha=0.55, extent=(0, frame.width, frame.height, 0))
         ax.scatter(*xy[j], marker="x", color="cyan", s=60)  # where the caption put the joint
-        ax.set_title(f"{CAPTION_NAMES[j]} ({rows.size} tokens; x: written position)", fontsize=9)
+        ax.set_title(f"{spec.captions[j]} ({rows.size} tokens; x: written position)", fontsize=9)
     fig.suptitle(f"Cross-attention to the image while writing each joint, {where}")
     return _save(fig, path)
 
 
-def _joint_plot(matrix: np.ndarray, summary: dict, where: str, images: int, path: Path) -> Path:
+def _joint_plot(matrix: np.ndarray, summary: dict, where: str, images: int, path: Path, spec: KeypointSpec) -> Path:
     fig, (left, right) = plt.subplots(1, 2, figsize=(13, 5.5), gridspec_kw={"width_ratios": [1.3, 1]})
     image = left.imshow(matrix, cmap="viridis")
-    left.set_xticks(range(NUM_JOINTS), CAPTION_NAMES, rotation=90, fontsize=8)
-    left.set_yticks(range(NUM_JOINTS), CAPTION_NAMES, fontsize=8)
-    for a, b in SKELETON:  # skeleton neighbours outlined
+    left.set_xticks(range(spec.num_keypoints), spec.captions, rotation=90, fontsize=8)
+    left.set_yticks(range(spec.num_keypoints), spec.captions, fontsize=8)
+    for a, b in spec.skeleton:  # skeleton neighbours outlined
         for i, j in ((a, b), (b, a)):
             left.add_patch(plt.Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, edgecolor="red", linewidth=1))
     left.set(xlabel="earlier joint", ylabel="joint being written", title=f"Joint to joint ({images} images)")

@@ -21,7 +21,7 @@ from tqdm.auto import tqdm
 
 from blip_pose.predictor import PosePredictor
 from blip_pose.run_record import ANALYSIS_DIR, RESOLVED_DATASET_KEY, RUN_CONFIG_FILE, flatten_run_config, read_json
-from blip_pose.training.data import References, check_split, load_pose_dataset, references
+from blip_pose.training.data import References, check_split, dataset_keypoints, load_pose_dataset, references
 
 IMAGE_COLUMN = "image"
 
@@ -67,7 +67,8 @@ def load_split(dataset: str, config: str | None, split: str, column: str, limit:
     """The first ``limit`` rows (all when None) of ``split``, checked like training checks its splits."""
     data = check_split(load_pose_dataset(dataset, config), split, column, IMAGE_COLUMN, limit, "--images")
     frames = [image.convert("RGB") for image in data[IMAGE_COLUMN]]
-    return Split(split, data, frames, references(data, column, IMAGE_COLUMN), column)
+    refs = references(data, column, IMAGE_COLUMN, spec=dataset_keypoints(data, dataset))
+    return Split(split, data, frames, refs, column)
 
 
 def generate(predictor: PosePredictor, frames: Sequence[Image.Image], batch_size: int, desc: str) -> list[str]:

@@ -20,8 +20,10 @@ from PIL import Image
 from tqdm.auto import tqdm
 
 from blip_pose.analysis.common import Split, fit, generate, tiles, write_json
+from blip_pose.keypoints import DEFAULT_SPEC, KeypointSpec
+from blip_pose.keypoints.mpii import MPII16
 from blip_pose.overlay import draw_comparison
-from blip_pose.pose_format import CAPTION_NAMES, JOINT_ID, NUM_JOINTS, joint_spans
+from blip_pose.pose_format import joint_spans
 from blip_pose.pose_metrics import HEAD_SIZE_FACTOR, joint_errors
 from blip_pose.predictor import PosePredictor
 from blip_pose.training.evaluation import PoseMetrics, load_pose_metric
@@ -34,7 +36,7 @@ FIRST_K = (1, 2, 3, 4, 5)
 
 
 def _ids(*names: str) -> tuple[int, ...]:
-    return tuple(sorted(JOINT_ID[n] for n in names))
+    return tuple(MPII16.ids(names))
 
 
 _LIMBS = {
@@ -43,6 +45,7 @@ _LIMBS = {
     "right arm": _ids("rwri", "relb", "rsho"),
     "left arm": _ids("lsho", "lelb", "lwri"),
 }
+#: MPII-16's named body parts (other keypoint sets are covered by the first-k groups only).
 BODY_GROUPS: dict[str, tuple[int, ...]] = {
     **_LIMBS,
     "lower body": _ids("rankl", "rknee", "rhip", "lhip", "lknee", "lankl", "pelvis"),
@@ -51,18 +54,21 @@ BODY_GROUPS: dict[str, tuple[int, ...]] = {
 }
 
 
-def caption_order(caption: str, column: str) -> list[int]:
+def caption_order(caption: str, column: str, spec: KeypointSpec = DEFAULT_SPEC) -> list[int]:
     """Joint ids in the order a caption of ``column`` writes them (every joint must be in it)."""
-    spans = joint_spans(caption, column)
+    spans = joint_spans(caption, column, spec=spec)
     missing = [j for j, span in enumerate(spans) if span is None]
     if missing:
-        raise ValueError(f"caption column {column!r} does not write all {NUM_JOINTS} joints; occlusion needs them")
-    return sorted(range(NUM_JOINTS), key=lambda j: spans[j][0])  # type: ignore[index]
+        k = spec.num_keypoints
+        raise ValueError(f"caption column {column!r} does not write all {k} joints; occlusion needs them")
+    return sorted(range(spec.num_keypoints), key=lambda j: spans[j][0])  # type: ignore[index]
 
 
-def joint_groups(order: list[int]) -> dict[str, tuple[int, ...]]:
-    """Each limb, lower body, upper body, head, and the first k joints of the caption ``order`` (k = 1..5)."""
-    return {**BODY_GROUPS, **{f"first {k}": tuple(sorted(order[:k])) for k in FIRST_K}}
+def joint_groups(order: list[int], spec: KeypointSpec = DEFAULT_SPEC) -> dict[str, tuple[int, ...]]:
+    """Each limb, lower body, upper body, head (MPII-16), and the first k joints of the caption ``order``
+    (k = 1..5)."""
+    body = BODY_GROUPS if spec == MPII16 else {}
+    return {**body, **{f"first {k}": tuple(sorted(order[:k])) for k in FIRST_K if k <= len(order)}}
 
 
 def head_sizes(split: Split) -> np.ndarray:
@@ -90,12 +96,12 @@ def patch_mask(
     where needed so that it never reaches the pixel of a joint outside the group (so exactly the group is hidden).
 
     Args:
-        xy, found: (16, 2), (16,) joints in the image's 0-based pixels (a joint lies in pixel ``floor(xy)``).
+        xy, found: (K, 2), (K,) joints in the image's 0-based pixels (a joint lies in pixel ``floor(xy)``).
     """
     mask = np.zeros((height, width), dtype=bool)
     pix = np.floor(np.nan_to_num(xy, nan=-1.0)).astype(int)
     inside = found & (pix[:, 0] >= 0) & (pix[:, 0] < width) & (pix[:, 1] >= 0) & (pix[:, 1] < height)
-    others = pix[[j for j in range(NUM_JOINTS) if inside[j] and j not in covered]]
+    others = pix[[j for j in range(len(pix)) if inside[j] and j not in covered]]
     for j in sorted(covered):
         if not inside[j]:
             continue
@@ -136,17 +142,17 @@ def occlusion(
 ) -> list[Path]:
     """``occlusion.png`` (bar chart), ``occlusion_example.png`` (one image under every group) and
     ``occlusion.json``; the unmasked baseline is scored exactly as the training evaluation scores the split."""
-    refs, column = split.refs, split.column
+    refs, column, spec = split.refs, split.column, predictor.spec
     scorer = PoseMetrics(predictor.processor.tokenizer, refs, column, load_pose_metric(), None)
     captions = generate(predictor, split.frames, batch_size, "occlusion: unmasked")  # as evaluation batches them
     baseline, base_xy, base_found = scorer.score(captions)
     base_err = joint_errors(base_xy, refs.xy)
-    order = caption_order(refs.captions[0], column)
-    rank = np.empty(NUM_JOINTS, int)
-    rank[order] = np.arange(NUM_JOINTS)
+    order = caption_order(refs.captions[0], column, spec)
+    rank = np.empty(spec.num_keypoints, int)
+    rank[order] = np.arange(spec.num_keypoints)
     half_sides = patch_scale * head_sizes(split)
-    results, examples = {}, [_compare(split, example, base_xy, base_found, cell)]
-    groups = joint_groups(order)
+    results, examples = {}, [_compare(split, example, base_xy, base_found, cell, spec)]
+    groups = joint_groups(order, spec)
     masks = {
         name: [
             patch_mask(f.width, f.height, refs.xy[i], refs.found[i], set(group), half_sides[i])
@@ -161,7 +167,7 @@ def occlusion(
     for g, (name, group) in enumerate(groups.items()):
         xy, found = scorer.score(all_captions[g * n : (g + 1) * n])[1:]
         err = joint_errors(xy, refs.xy)
-        in_group = np.isin(np.arange(NUM_JOINTS), group)[None] & refs.found
+        in_group = np.isin(np.arange(spec.num_keypoints), group)[None] & refs.found
         first = rank[list(group)].min()
         sets = {
             "covered": in_group,
@@ -170,18 +176,18 @@ def occlusion(
             "uncovered_after": refs.found & ~in_group & (rank > first)[None],
         }
         results[name] = {
-            "joints": [CAPTION_NAMES[j] for j in group],
+            "joints": [spec.captions[j] for j in group],
             "masked_pixels_mean": float(np.mean([m.sum() for m in masks[name]])),
             **{
                 key: {"masked": _summary(err, found, sel), "unmasked": _summary(base_err, base_found, sel)}
                 for key, sel in sets.items()
             },
         }
-        examples.append(_compare(split, example, xy, found, cell, frames[g * n + example]))
+        examples.append(_compare(split, example, xy, found, cell, spec, frames[g * n + example]))
     data = {
         "split": split.name,
         "images": len(split.frames),
-        "caption_order": [CAPTION_NAMES[j] for j in order],
+        "caption_order": [spec.captions[j] for j in order],
         "patch": {"fill": PATCH_FILL, "half_side_px": half_sides, "patch_scale_of_head_size": patch_scale},
         "baseline": baseline,
         "groups": results,
@@ -194,10 +200,16 @@ def occlusion(
 
 
 def _compare(
-    split: Split, i: int, xy: np.ndarray, found: np.ndarray, cell: int, frame: Image.Image | None = None
+    split: Split,
+    i: int,
+    xy: np.ndarray,
+    found: np.ndarray,
+    cell: int,
+    spec: KeypointSpec,
+    frame: Image.Image | None = None,
 ) -> Image.Image:
     shown, factor = fit(frame or split.frames[i], cell)
-    return draw_comparison(shown, xy[i] * factor, found[i], split.refs.xy[i] * factor)
+    return draw_comparison(shown, xy[i] * factor, found[i], split.refs.xy[i] * factor, spec=spec)
 
 
 def _increase(entry: dict) -> float:

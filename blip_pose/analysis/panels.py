@@ -20,8 +20,8 @@ from blip_pose.predictor import PosePredictor, load_image
 def split_panels(predictor: PosePredictor, split: Split, out: Path, batch_size: int = 8, cell: int = 320) -> list[Path]:
     """``panels.png`` (one row per image: input | ground truth | prediction) and ``panels.json``."""
     captions = generate(predictor, split.frames, batch_size, f"panels ({split.name})")
-    pred_xy, found = parse_captions(captions, split.column, split.refs.sizes)
     refs = split.refs
+    pred_xy, found = parse_captions(captions, split.column, refs.sizes, spec=refs.spec)
     rows, records = [], []
     for i, frame in enumerate(split.frames):
         shown, factor = fit(frame, cell)
@@ -30,8 +30,8 @@ def split_panels(predictor: PosePredictor, split: Split, out: Path, batch_size: 
         rows.append(
             [
                 shown,
-                draw_pose(shown, ref, refs.found[i], label="ground truth", joints=written),
-                draw_pose(shown, pred, found[i], label="prediction", joints=written),
+                draw_pose(shown, ref, refs.found[i], label="ground truth", joints=written, spec=refs.spec),
+                draw_pose(shown, pred, found[i], label="prediction", joints=written, spec=refs.spec),
             ]
         )
         errors = joint_errors(pred_xy[i], refs.xy[i])
@@ -75,7 +75,17 @@ def folder_panels(
     for image, pose in zip(images, poses):
         shown, factor = fit(image, cell)
         rows.append(
-            [shown, draw_pose(shown, pose.xy * factor, pose.found, label="prediction", joints=predictor.caption_joints)]
+            [
+                shown,
+                draw_pose(
+                    shown,
+                    pose.xy * factor,
+                    pose.found,
+                    label="prediction",
+                    joints=predictor.caption_joints,
+                    spec=predictor.spec,
+                ),
+            ]
         )
     png = out / "panels.png"
     grid(rows, ["input", "prediction"], [Path(n).name for n in names], cell).save(png)

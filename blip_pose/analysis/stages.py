@@ -66,11 +66,12 @@ def stages(
     refs_found = np.concatenate([s.refs.found for s in splits])
     sizes = np.concatenate([s.refs.sizes for s in splits])
     names = [f"{s.name}/{n}" for s in splits for n in s.refs.names]
+    spec = splits[0].refs.spec
     columns, predictions = [], []
     for model, title in zip(models, titles):
         predictor = PosePredictor.from_pretrained(model, device=device)
         captions = generate(predictor, frames, batch_size, f"stages ({title})")
-        xy, found = parse_captions(captions, splits[0].column, sizes)
+        xy, found = parse_captions(captions, splits[0].column, sizes, spec=spec)
         errors = joint_errors(xy, refs_xy)
         columns.append(
             {
@@ -88,11 +89,14 @@ def stages(
     for i, frame in enumerate(frames):
         shown, factor = fit(frame, cell)
         written = np.flatnonzero(refs_found[i]).tolist()  # only the reference's joints can be missing
-        row = [draw_pose(shown, refs_xy[i] * factor, refs_found[i], label="ground truth", names=False, joints=written)]
+        truth = draw_pose(
+            shown, refs_xy[i] * factor, refs_found[i], label="ground truth", names=False, joints=written, spec=spec
+        )
+        row = [truth]
         for xy, found in predictions:
             error = _mean(joint_errors(xy[i], refs_xy[i]))
             label = "no joint read" if error is None else f"mean error {error:.1f} px"
-            row.append(draw_pose(shown, xy[i] * factor, found[i], label=label, names=False, joints=written))
+            row.append(draw_pose(shown, xy[i] * factor, found[i], label=label, names=False, joints=written, spec=spec))
         rows.append(row)
     png = out / "stages.png"
     grid(rows, ["ground truth", *titles], names, cell).save(png)

@@ -1,4 +1,5 @@
-"""Trainer callbacks: the run's side records (``preprocessing.json``, ``run_config.json``), written beside the model
+"""Trainer callbacks: the run's side records (``preprocessing.json``, ``run_config.json``, ``keypoints.json``: the
+keypoint set the captions name), written beside the model
 and into every checkpoint so the predictor and the model card can use any checkpoint on its own; and the kept epochs
 that checkpoint rotation would delete."""
 
@@ -18,6 +19,7 @@ from transformers.trainer import TRAINER_STATE_NAME
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, SaveStrategy
 
 from blip_pose.geometry import PREPROCESSING_FILE, Preprocessing
+from blip_pose.keypoints import DEFAULT_SPEC, KeypointSpec
 from blip_pose.run_record import RESOLVED_DATASET_KEY, RUN_CONFIG_FILE, TRAINING_KEYS
 from blip_pose.training.arguments import ConfigError, DataArguments
 
@@ -39,18 +41,21 @@ _STAGING = ".run-records.tmp"
 
 
 class RunRecord:
-    """Both records of a run; :meth:`save` writes them into a folder."""
+    """The records of a run; :meth:`save` writes them into a folder."""
 
-    def __init__(self, preprocessing: Preprocessing, config: dict[str, dict]) -> None:
+    def __init__(
+        self, preprocessing: Preprocessing, config: dict[str, dict], spec: KeypointSpec = DEFAULT_SPEC
+    ) -> None:
         self.preprocessing = preprocessing
         self.config = config
+        self.spec = spec
 
     def save(self, folder: str | Path) -> None:
         """Written in a staging folder and renamed in, so a kill leaves each record whole or absent."""
         folder = Path(folder)
         staging = folder / _STAGING
         staging.mkdir(parents=True, exist_ok=True)
-        written = [self.preprocessing.save(staging), staging / RUN_CONFIG_FILE]
+        written = [self.preprocessing.save(staging), staging / RUN_CONFIG_FILE, self.spec.save(staging)]
         written[1].write_text(json.dumps(self.config, indent=2) + "\n")
         for path in written:
             os.replace(path, folder / path.name)

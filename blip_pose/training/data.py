@@ -20,6 +20,8 @@ from transformers import PreTrainedTokenizerBase
 from blip_pose.dataset_source import card_entry, recorded_source
 from blip_pose.geometry import PREPROCESSING_CARD_KEY, Preprocessing, head_box_ok
 from blip_pose.images import ImageError, open_image
+from blip_pose.keypoints import DEFAULT_SPEC, KEYPOINTS_CARD_KEY, KeypointSpec
+from blip_pose.keypoints.saved import card_spec
 from blip_pose.pose_format import CAPTION_COLUMNS, COORDINATE_COLUMNS
 from blip_pose.pose_metrics import parse_captions
 from blip_pose.training.arguments import DataArguments
@@ -148,6 +150,16 @@ def dataset_source(data: Dataset, dataset_name: str) -> dict | None:
     return recorded_source(dataset_name, data.info.config_name or "default")
 
 
+def dataset_keypoints(data: Dataset, dataset_name: str) -> KeypointSpec:
+    """The keypoint set the dataset's card records for the config of ``data`` (``pose_keypoints``, which the
+    builder writes); MPII-16 for a dataset whose card records none (built before keypoint sets were recorded)."""
+    config = data.info.config_name or "default"
+    try:
+        return card_spec(card_entry(dataset_name, KEYPOINTS_CARD_KEY, config), f"dataset {dataset_name!r} card")
+    except ValueError as err:
+        raise DataError(str(err)) from None
+
+
 def preprocessing_record(data: Dataset, dataset_name: str, image_column: str = "image") -> Preprocessing:
     """How the dataset's images were made, for ``preprocessing.json``: the recipe recorded in the dataset itself.
 
@@ -188,11 +200,12 @@ class References:
 
     names: list[str]
     captions: list[str]
-    xy: np.ndarray  # (N, 16, 2) reference joints in pixels, NaN where the caption has no joint
-    found: np.ndarray  # (N, 16) bool
+    xy: np.ndarray  # (N, K, 2) reference joints in pixels, NaN where the caption has no joint
+    found: np.ndarray  # (N, K) bool
     sizes: np.ndarray  # (N, 2) width, height of the processed image
     head_boxes: np.ndarray | None  # (N, 4) x0, y0, x1, y1 in processed pixels, for PCKh
     crop_boxes: np.ndarray | None  # (N, 4) where each processed image lies in its original, to score PCKh there
+    spec: KeypointSpec = DEFAULT_SPEC  # the keypoint set the captions name
 
 
 def check_head_boxes(boxes: np.ndarray, names: list[str], split: str | None = None) -> None:
@@ -208,7 +221,13 @@ def check_head_boxes(boxes: np.ndarray, names: list[str], split: str | None = No
         )
 
 
-def references(data: Dataset, caption_column: str, image_column: str, split: str | None = None) -> References:
+def references(
+    data: Dataset,
+    caption_column: str,
+    image_column: str,
+    split: str | None = None,
+    spec: KeypointSpec = DEFAULT_SPEC,
+) -> References:
     columns = data.column_names
     captions = list(data[caption_column])
     if "width" in columns and "height" in columns:
@@ -218,7 +237,7 @@ def references(data: Dataset, caption_column: str, image_column: str, split: str
     else:
         sizes = np.array([image.size for image in data[image_column]], dtype=np.float64)
     names = list(data["image_name"]) if "image_name" in columns else [f"row-{i}" for i in range(len(data))]
-    xy, found = parse_captions(captions, caption_column, sizes, what="references")
+    xy, found = parse_captions(captions, caption_column, sizes, what="references", spec=spec)
     empty = np.flatnonzero(~found.any(axis=1))
     if empty.size:
         raise DataError(f"reference caption of {names[empty[0]]!r} has no joint that the caption parser can read")
@@ -226,4 +245,4 @@ def references(data: Dataset, caption_column: str, image_column: str, split: str
     if head_boxes is not None:
         check_head_boxes(head_boxes, names, split)
     crop_boxes = np.asarray(list(data["crop_box"]), dtype=np.float64) if "crop_box" in columns else None
-    return References(names, captions, xy, found, sizes, head_boxes, crop_boxes)
+    return References(names, captions, xy, found, sizes, head_boxes, crop_boxes, spec)

@@ -29,6 +29,7 @@ from transformers import (
 
 from blip_pose.geometry import to_original_frame
 from blip_pose.hub import DEFAULT_METRIC_DIR
+from blip_pose.keypoints import DEFAULT_SPEC
 from blip_pose.pose_metrics import parse_captions
 from blip_pose.training.arguments import DataArguments
 from blip_pose.training.data import References, references
@@ -111,13 +112,13 @@ class PoseMetrics:
         return scores
 
     def score(self, captions: list[str]) -> tuple[dict[str, float], np.ndarray, np.ndarray]:
-        """``(scores, xy (N, 16, 2), found (N, 16))`` of captions in split order: what an evaluation reports
+        """``(scores, xy (N, K, 2), found (N, K))`` of captions in split order: what an evaluation reports
         (keys without the ``eval_`` prefix); also the analyses' baseline, so both are one computation."""
         refs = self.references
-        xy, found = parse_captions(captions, self.caption_column, refs.sizes)  # NaN where not found
+        xy, found = parse_captions(captions, self.caption_column, refs.sizes, spec=refs.spec)  # NaN where not found
         # accuracy@T and mae in pixels of the model's input frame, as the method reports them.
-        scores = self.metric.compute(predictions=list(xy), references=list(refs.xy))
-        if refs.head_boxes is not None:
+        scores = self.metric.compute(predictions=list(xy), references=list(refs.xy), **self._keypoints())
+        if refs.head_boxes is not None and refs.spec.normalizer == "head":
             scores.update(self._pckh(xy))
         return {key: float(value) for key, value in scores.items() if np.ndim(value) == 0}, xy, found
 
@@ -130,12 +131,19 @@ class PoseMetrics:
         if refs.crop_boxes is not None:
             pred, ref = (to_original_frame(p, refs.crop_boxes, refs.sizes) for p in (xy, refs.xy))
             heads = to_original_frame(heads.reshape(-1, 2, 2), refs.crop_boxes, refs.sizes).reshape(-1, 4)
-        scores = self.metric.compute(predictions=list(pred), references=list(ref), head_boxes=list(heads))
+        scores = self.metric.compute(
+            predictions=list(pred), references=list(ref), head_boxes=list(heads), **self._keypoints()
+        )
         return {key: value for key, value in scores.items() if key.startswith("pckh")}
+
+    def _keypoints(self) -> dict[str, dict]:
+        """The metric's ``keypoints`` argument: none for MPII-16 (its default), else the set as a mapping."""
+        spec = self.references.spec
+        return {} if spec == DEFAULT_SPEC else {"keypoints": spec.to_dict()}
 
     def _check_alignment(self, decoded_labels: list[str]) -> None:
         refs = self.references
-        xy, found = parse_captions(decoded_labels, self.caption_column, refs.sizes, what="labels")
+        xy, found = parse_captions(decoded_labels, self.caption_column, refs.sizes, what="labels", spec=refs.spec)
         same = (found == refs.found) & np.where(found, np.abs(xy - refs.xy).max(-1) < 1e-6, True)
         if not same.all():
             row = int(np.flatnonzero(~same.all(axis=1))[0])
@@ -185,7 +193,9 @@ class TrainSubsetEvaluation(TrainerCallback):
         subset = train_split.select(range(min(n, len(train_split))))
         image_processor = trainer.processing_class.image_processor  # type: ignore[union-attr]
         inputs = model_inputs(subset, *columns, image_processor, data_args.pixel_cache)
-        return cls(trainer, inputs, references(subset, *columns))
+        metrics = trainer.compute_metrics
+        spec = metrics.references.spec if isinstance(metrics, PoseMetrics) else DEFAULT_SPEC
+        return cls(trainer, inputs, references(subset, *columns, spec=spec))
 
     def on_evaluate(
         self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs

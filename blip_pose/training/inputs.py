@@ -14,7 +14,15 @@ from blip_pose.models import family_for_config
 from blip_pose.run_record import DATASET_SOURCE_KEY
 from blip_pose.training.arguments import DataArguments, ModelArguments, PoseTrainingArguments
 from blip_pose.training.callbacks import RunRecord, run_config
-from blip_pose.training.data import References, checked_splits, dataset_source, preprocessing_record, references
+from blip_pose.training.data import (
+    DataError,
+    References,
+    checked_splits,
+    dataset_keypoints,
+    dataset_source,
+    preprocessing_record,
+    references,
+)
 from blip_pose.training.pixel_cache import model_inputs
 from blip_pose.training.trainer import evaluation_grammar
 
@@ -79,11 +87,18 @@ def run_inputs(
     positions = family_for_config(model_config).max_positions(model_config)
     max_tokens = data_args.max_caption_tokens or min(tokenizer.model_max_length, positions)
     train, evals, longest = checked_splits(dataset, data_args, tokenizer, max_tokens)
+    spec = dataset_keypoints(train, source)
     record = RunRecord(
         preprocessing_record(train, source, data_args.image_column),
         run_config(model_args, data_args, training_args, resolved_dataset(source, data_args.dataset_config_name)),
+        spec,
     )
+    try:  # the recipe's simple joints must be keypoints of the dataset's set
+        record.preprocessing.simple_ids(spec)
+    except ValueError as err:
+        raise DataError(f"dataset {source!r} ({spec.name} keypoints): {err}") from None
     record.config["data"][DATASET_SOURCE_KEY] = dataset_source(train, source)  # "synthetic" wherever results show
     max_new_tokens = (training_args.generation_max_length or longest + GENERATION_MARGIN_TOKENS) - 1
     max_new_tokens = min(max_new_tokens, positions - 1)
-    return RunInputs(train, evals, references(evals, *columns, split=data_args.eval_split), record, max_new_tokens)
+    refs = references(evals, *columns, split=data_args.eval_split, spec=spec)
+    return RunInputs(train, evals, refs, record, max_new_tokens)

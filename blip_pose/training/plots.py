@@ -14,6 +14,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from PIL import Image
 
+from blip_pose.keypoints import DEFAULT_SPEC, KeypointSpec
 from blip_pose.overlay import draw_comparison
 from blip_pose.run_record import PLOTS_DIR, load_run_config
 
@@ -131,19 +132,21 @@ def write_overlays(
     pred_found: np.ndarray,
     ref_xy: np.ndarray,
     output_dir: str | Path,
+    spec: KeypointSpec = DEFAULT_SPEC,
 ) -> list[Path]:
     """``overlays/<row>_<image>.png``: prediction (filled joints) over ground truth (rings, pale limbs) on the
     model's input frame, in the side colours of every overlay (:mod:`blip_pose.overlay`).
 
     The row number keeps apart the several people of one image that ``person_crop`` splits yield.
 
-    Shapes: ``pred_xy`` and ``ref_xy`` (N, 16, 2) pixels of the images, ``pred_found`` (N, 16).
+    Shapes: ``pred_xy`` and ``ref_xy`` (N, K, 2) pixels of the images, ``pred_found`` (N, K); K keypoints of
+    ``spec``.
     """
     folder = Path(output_dir) / OVERLAYS_DIR
     folder.mkdir(parents=True, exist_ok=True)
     written = []
     for row, (image, name, xy, found, ref) in enumerate(zip(images, names, pred_xy, pred_found, ref_xy)):
         path = folder / f"{row:03d}_{Path(name).stem}.png"
-        draw_comparison(image, xy, found, ref, label=name).save(path)
+        draw_comparison(image, xy, found, ref, label=name, spec=spec).save(path)
         written.append(path)
     return written

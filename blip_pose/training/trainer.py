@@ -37,7 +37,6 @@ from transformers.trainer import TRAINING_ARGS_NAME
 from blip_pose.constrained import CaptionGrammar
 from blip_pose.generation import encode_loss_generate
 from blip_pose.models import family_for_config
-from blip_pose.pose_format import CAPTION_NAMES
 from blip_pose.pose_format import caption_column as caption_column_entry
 from blip_pose.run_record import TRAINING_ARGS_FILE
 from blip_pose.training.arguments import PLAIN_ADAM, PoseTrainingArguments
@@ -84,14 +83,17 @@ def evaluation_grammar(
     if not args.constrained_decoding:
         return None
     if caption_column_entry(caption_column).simple:
-        written = {CAPTION_NAMES[j] for j in np.flatnonzero(references.found.any(axis=0))}
-        extra = sorted(written - set(simple_joints), key=CAPTION_NAMES.index)
+        captions = references.spec.captions
+        written = {captions[j] for j in np.flatnonzero(references.found.any(axis=0))}
+        extra = sorted(written - set(simple_joints), key=captions.index)
         if extra:
             raise ValueError(
                 f"{caption_column} captions hold joints {extra} but the dataset records simple_joints "
                 f"{list(simple_joints)}; rebuild the dataset with --simple-joints matching its captions"
             )
-    return CaptionGrammar.for_sizes(tokenizer, caption_column, references.sizes, tuple(simple_joints))
+    return CaptionGrammar.for_sizes(
+        tokenizer, caption_column, references.sizes, tuple(simple_joints), spec=references.spec
+    )
 
 
 class PoseCaptionTrainer(Seq2SeqTrainer):

@@ -1,4 +1,4 @@
-"""Pose threshold accuracy: 2D human pose metrics (16 MPII joints) for predictions given as captions or arrays.
+"""Pose threshold accuracy: 2D pose metrics (MPII's 16 joints, or any keypoint set) for captions or arrays.
 
 The math lives in ``blip_pose.pose_metrics`` (plain numpy, shared with the trainer); this file only adapts
 evaluate's inputs to it. The metric card (README.md next to this file) tells the same story at length.
@@ -7,7 +7,7 @@ evaluate's inputs to it. The metric card (README.md next to this file) tells the
 import datasets
 import evaluate
 
-from blip_pose.pose_format import NUM_JOINTS
+from blip_pose.keypoints import resolve_spec
 from blip_pose.pose_metrics import (
     DEFAULT_PCK_THRESHOLDS,
     DEFAULT_THRESHOLDS,
@@ -36,13 +36,15 @@ optionally when every joint is within T (criterion "all"). Beside accuracy@T (T 
 reports the mean per-joint Euclidean error (mae, plus mae_x / mae_y), per-joint PCK at pixel thresholds, the
 MPII PCKh@0.5 when head boxes or head sizes are given, and how many predictions lacked joints (parse_rate,
 missing_joint_rate). A predicted joint that is missing counts as wrong at every threshold and is left out of
-the errors; it is never silently dropped.
+the errors; it is never silently dropped. Other keypoint sets (`keypoints`: a registered name or a spec
+mapping) score the same way; a set normalised by the person box reports pck_person@0.2 given person_boxes.
 """
 
 _KWARGS_DESCRIPTION = """
 Args:
     predictions (`list` of `str`, or of J x 2 float arrays): predicted captions of the column named by
-        `caption_type`, or pixel coordinates (x, y) per joint in MPII order; NaN in x and y = joint missing.
+        `caption_type`, or pixel coordinates (x, y) per joint in the keypoint set's order; NaN in x and y = joint
+        missing.
     references (`list` of `str`, or of J x 2 float arrays): reference poses in the same form (captions may be
         scored against arrays). The joints present in a reference are the ones evaluated.
     caption_type (`str`, default "text"): "text", "simple_text", "normalized_text" or "normalized_simple_text".
@@ -50,13 +52,19 @@ Args:
     reference_visibility (`list` of visibility captions or of J 0/1 flags): when given, only visible
         reference joints are evaluated.
     head_boxes (`list` of (x1, y1, x2, y2)) or head_sizes (`list` of `float`): per sample, in the coordinates'
-        frame; adds pckh@0.5 (head size = 0.6 x head-box diagonal).
+        frame; adds pckh@0.5 (head size = 0.6 x head-box diagonal). For keypoint sets normalised by the head.
+    person_boxes (`list` of (x1, y1, x2, y2)): per sample, for keypoint sets normalised by the person box; adds
+        pck_person@0.2 (correct within 0.2 x the box's larger side).
+    keypoints (`str` or `dict`, default "mpii16"): the keypoint set the captions name and the arrays are ordered
+        by: a registered name or a spec mapping (`blip_pose.keypoints.KeypointSpec.to_dict()`'s keys; a model's
+        `keypoints.json`). Its caption tokens name the per-joint keys.
     thresholds (`list` of `float`, default [25, 5, 1]): pixel thresholds of accuracy@T.
     criterion (`str`, default "mean"): "mean" (mean joint error <= T) or "all" (every joint error <= T).
     pck_thresholds (`list` of `float`, default [5]): pixel thresholds of pck@T.
 Returns:
     `dict` of `float`: accuracy@T per threshold, mae, mae_x, mae_y, pck@T and pck@T/<joint>, pckh@0.5 and
-    pckh@0.5/<joint> (with head information), parse_rate, missing_joint_rate, num_samples,
+    pckh@0.5/<joint> (with head information) or pck_person@0.2 and pck_person@0.2/<joint> (with person boxes),
+    parse_rate, missing_joint_rate, num_samples,
     num_scored_samples. A value with nothing to average is NaN.
 Examples:
     >>> import blip_pose, evaluate
@@ -91,6 +99,17 @@ Examples:
     ... )
     >>> round(results["mae"], 6)
     2.0
+
+    >>> hand = {"name": "hand", "names": ["thumb", "index", "middle", "ring", "pinky"],
+    ...         "captions": ["thumb", "index", "middle", "ring", "pinky"], "normalizer": "person"}
+    >>> results = metric.compute(
+    ...     predictions=["thumb:10,10 index:20,10 middle:30,10 ring:40,10 pinky:50,40"],
+    ...     references=["thumb:10,10 index:20,10 middle:30,10 ring:40,10 pinky:50,10"],
+    ...     keypoints=hand,
+    ...     person_boxes=[[0, 0, 100, 50]],
+    ... )
+    >>> results["pck_person@0.2"], results["pck_person@0.2/pinky"], results["mae"]
+    (0.8, 0.0, 6.0)
 """
 
 _POINTS = datasets.Sequence(datasets.Sequence(datasets.Value("float64")))
@@ -140,21 +159,28 @@ class PoseThresholdAccuracy(evaluate.Metric):
         thresholds=DEFAULT_THRESHOLDS,
         criterion="mean",
         pck_thresholds=DEFAULT_PCK_THRESHOLDS,
+        person_boxes=None,
+        keypoints=None,
     ):
         n = len(references)
+        try:
+            spec = resolve_spec(keypoints)
+        except ValueError as err:
+            raise ValueError(f"keypoints: {err}") from None
         for name, values in (
             ("image_sizes", image_sizes),
             ("head_boxes", head_boxes),
             ("head_sizes", head_sizes),
+            ("person_boxes", person_boxes),
             ("reference_visibility", reference_visibility),
         ):
             if values is not None:
                 check_array_argument(values, name)
             if values is not None and len(values) != n:
                 raise ValueError(f"{name} has {len(values)} entries for {n} samples")
-        pred_xy, pred_found = _points(predictions, "predictions", caption_type, image_sizes)
-        ref_xy, ref_found = _points(references, "references", caption_type, image_sizes)
-        visible = None if reference_visibility is None else visibility_array(reference_visibility, n, NUM_JOINTS)
+        pred_xy, pred_found = _points(predictions, "predictions", caption_type, image_sizes, spec)
+        ref_xy, ref_found = _points(references, "references", caption_type, image_sizes, spec)
+        visible = None if reference_visibility is None else visibility_array(reference_visibility, n, spec=spec)
         return pose_scores(
             pred_xy,
             pred_found,
@@ -166,14 +192,19 @@ class PoseThresholdAccuracy(evaluate.Metric):
             ref_visible=visible,
             head_boxes=head_boxes,
             head_sizes=head_sizes,
+            person_boxes=person_boxes,
+            spec=spec,
         )
 
 
-def _points(values, what, caption_type, image_sizes):
-    """(xy (N, 16, 2), found (N, 16)) from one input column, captions or arrays."""
+def _points(values, what, caption_type, image_sizes, spec):
+    """(xy (N, K, 2), found (N, K)) from one input column, captions or arrays."""
     if isinstance(values[0], str):
-        return parse_captions(values, caption_type, image_sizes, what=what, check_type=what == "references")
+        check = what == "references"
+        return parse_captions(values, caption_type, image_sizes, what=what, check_type=check, spec=spec)
     xy, found = points_from_arrays(values, what)
-    if xy.shape[1] != NUM_JOINTS:
-        raise ValueError(f"{what} must have {NUM_JOINTS} joints (MPII order) per sample, got {xy.shape[1]}")
+    if xy.shape[1] != spec.num_keypoints:
+        raise ValueError(
+            f"{what} must have {spec.num_keypoints} joints ({spec.name} order) per sample, got {xy.shape[1]}"
+        )
     return xy, found
