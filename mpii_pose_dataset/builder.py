@@ -56,6 +56,7 @@ from mpii_pose_dataset.features import FEATURES
 from mpii_pose_dataset.reader import read_release
 from mpii_pose_dataset.source import release_source
 from mpii_pose_dataset.splits import SPLIT_BY, group_key, validation_groups
+from pose_dataset.card import SPLITS
 
 DATASET_NAME = "mpii_pose_caption"
 HOMEPAGE = "http://human-pose.mpi-inf.mpg.de/"
@@ -66,7 +67,6 @@ CITATION = """@inproceedings{andriluka14cvpr,
   year = {2014},
   month = {June}
 }"""
-SPLITS: tuple[str, ...] = (str(datasets.Split.TRAIN), str(datasets.Split.VALIDATION))
 PLAN_REPORT = "plan.json"
 
 

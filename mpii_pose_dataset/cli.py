@@ -17,13 +17,14 @@ from pathlib import Path
 
 from datasets.exceptions import DatasetGenerationError
 
-from blip_pose.dataset_source import SYNTHETIC_FRAMES_HELP, check_synthetic_frames
-from mpii_pose_dataset.builder import SPLITS, MpiiPoseCaption
+from blip_pose.dataset_source import check_synthetic_frames
 from mpii_pose_dataset.examples import METHOD_SIMPLE_JOINTS
 from mpii_pose_dataset.sample import SAMPLE_DIR
-from mpii_pose_dataset.signals import Interrupted, interruptible
+from mpii_pose_dataset.source_format import MPII
+from pose_dataset.card import SPLITS
+from pose_dataset.signals import Interrupted, interruptible
 
-CONFIG_NAMES = [c.name for c in MpiiPoseCaption.BUILDER_CONFIGS]
+CONFIG_NAMES = list(MPII.configs)
 #: Config fields the command line can override, with their types.
 OVERRIDES = {
     "image_size": int,
@@ -40,17 +41,7 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
 
     build = commands.add_parser("build", help="build the dataset folder (parquet + dataset card)")
-    source = build.add_mutually_exclusive_group(required=True)
-    source.add_argument("--mpii-dir", help="MPII folder: the annotation .mat and images/")
-    source.add_argument("--sample", action="store_true", help="the bundled MPII-format sample (offline)")
-    source.add_argument("--download", action="store_true", help="download the official archives (~13 GB)")
-    source.add_argument(
-        "--synthetic",
-        type=int,
-        metavar="N",
-        help="N procedural stick-figure frames generated from --seed (default 0; the split keeps the config's "
-        f"seed, as build_synthetic does), offline; default config video_split; N: {SYNTHETIC_FRAMES_HELP}",
-    )
+    MPII.add_arguments(build)  # where the data comes from
     build.add_argument("--output", default="mpii_pose_caption", help="folder to write (default: %(default)s)")
     build.add_argument(
         "--config",
@@ -136,7 +127,7 @@ def _inspect(args: argparse.Namespace) -> None:
 
 
 def _push(args: argparse.Namespace) -> None:
-    from mpii_pose_dataset.push import push
+    from pose_dataset.push import push
 
     url = push(args.folder, args.repo_id, private=args.private)
     print(f"pushed {args.folder} to {args.repo_id}: {url}")

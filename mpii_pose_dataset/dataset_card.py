@@ -1,52 +1,27 @@
-"""The dataset card (README.md) of a built ``mpii_pose_caption`` folder.
-
-The YAML header is what makes the folder loadable: ``configs`` maps each config to its parquet files (``paper`` is
-the default) and ``dataset_info`` declares features and split sizes. Both are written with ``datasets``' own
-helpers, so the header has exactly the shape ``load_dataset`` and the Hub expect.
+"""The words of an MPII build's dataset card: its title, license and tags, and the body (configs, columns, joints,
+splits, terms). The YAML that makes the folder loadable is the build core's (:mod:`pose_dataset.card`).
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from datasets.info import DatasetInfo, DatasetInfosDict
-from datasets.utils.metadata import MetadataConfigs
-from huggingface_hub import DatasetCard, DatasetCardData
-
-from blip_pose.dataset_source import DATASET_SOURCE_CARD_KEY, SYNTHETIC_KINDS
-from blip_pose.geometry import MATLAB_ORIGIN, PREPROCESSING_CARD_KEY
+from blip_pose.dataset_source import SYNTHETIC_KINDS
+from blip_pose.geometry import MATLAB_ORIGIN
 from blip_pose.keypoints.mpii import MPII16, PAPER_TABLE_SWAPS
-from mpii_pose_dataset.builder import CITATION, CONFIG_DESCRIPTIONS, HOMEPAGE, SPLITS
+from mpii_pose_dataset.builder import CITATION, CONFIG_DESCRIPTIONS, HOMEPAGE, MpiiPoseCaption
 from mpii_pose_dataset.examples import METHOD_SIMPLE_JOINTS, SELECTION_RULES, SKIP_REASONS
 from mpii_pose_dataset.features import COLUMN_DOCS
+from pose_dataset.card import default_config
+from pose_dataset.registry import CardText
 
-DEFAULT_CONFIG = "paper"
-DATA_DIR = "data"
 #: License of generated data (the project's own, as in pyproject.toml).
 GENERATED_LICENSE = "apache-2.0"
-
-
-def data_pattern(config: str, split: str) -> str:
-    """The data_files pattern of one split of one config (relative to the dataset folder)."""
-    return f"{DATA_DIR}/{config}/{split}-*.parquet"
-
-
-def default_config(reports: dict[str, dict]) -> str:
-    """``paper`` when built, else the first config by name (what ``load_dataset(folder)`` then loads)."""
-    return DEFAULT_CONFIG if DEFAULT_CONFIG in reports else sorted(reports)[0]
-
-
-def _size_category(n: int) -> str:
-    for limit, label in ((1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K")):
-        if n < limit:
-            return label
-    return "100K<n<1M"
+_TAGS = ["pose-estimation", "human-pose-estimation", "keypoints", "image-captioning"]
 
 
 def synthetic_source(reports: dict[str, dict]) -> dict | None:
     """The folder's source when it is generated (bundled sample or procedural people), else None.
 
-    A folder holds one source (:func:`mpii_pose_dataset.source.check_same_source`), so any report tells.
+    A folder holds one source (:func:`pose_dataset.export.check_same_source`), so any report tells.
     """
     sources = [r.get("source") or {} for r in reports.values()]
     return sources[0] if all(src.get("kind") in SYNTHETIC_KINDS for src in sources) else None
@@ -64,47 +39,24 @@ def _origin(report: dict) -> str:
     return f"{report['images']} images of `{report['annotation_file']}`"
 
 
-def card_data(reports: dict[str, dict]) -> DatasetCardData:
-    """YAML metadata: license, task, configs -> data files, features and splits of every built config."""
-    total = max(sum(r["examples"].values()) for r in reports.values())
-    tags = ["pose-estimation", "human-pose-estimation", "keypoints", "image-captioning"]
+def card_metadata(reports: dict[str, dict]) -> dict:
+    """``DatasetCardData`` fields: title, license and tags (generated data is the project's; MPII's is not)."""
     if synthetic_source(reports):
-        data = DatasetCardData(
+        return dict(
             pretty_name="Synthetic pose captions (procedural stick figures)",
             license=GENERATED_LICENSE,
             task_categories=["image-to-text"],
-            tags=[*tags, "synthetic"],
-            size_categories=[_size_category(total)],
+            tags=[*_TAGS, "synthetic"],
         )
-    else:
-        data = DatasetCardData(
-            pretty_name="MPII Human Pose captions",
-            license="other",
-            license_name="mpii-human-pose",
-            license_link=HOMEPAGE,
-            task_categories=["image-to-text"],
-            tags=[*tags, "mpii"],
-            size_categories=[_size_category(total)],
-            source_datasets=["MPII Human Pose (andriluka14cvpr)"],
-        )
-    # How each config's images were made: training reads it to record the predictor's preprocessing.
-    setattr(data, PREPROCESSING_CARD_KEY, {name: r["recipe"] for name, r in reports.items()})
-    # What each config was built from: training reads it to say "synthetic" wherever its results show.
-    setattr(data, DATASET_SOURCE_CARD_KEY, {name: r["source"] for name, r in reports.items() if r.get("source")})
-    default = default_config(reports)
-    MetadataConfigs(
-        {
-            name: {
-                "data_files": [{"split": s, "path": data_pattern(name, s)} for s in SPLITS],
-                **({"default": True} if name == default else {}),
-            }
-            for name in reports
-        }
-    ).to_dataset_card_data(data)
-    DatasetInfosDict(
-        {name: DatasetInfo._from_yaml_dict(r["dataset_info"]) for name, r in reports.items()}
-    ).to_dataset_card_data(data)
-    return data
+    return dict(
+        pretty_name="MPII Human Pose captions",
+        license="other",
+        license_name="mpii-human-pose",
+        license_link=HOMEPAGE,
+        task_categories=["image-to-text"],
+        tags=[*_TAGS, "mpii"],
+        source_datasets=["MPII Human Pose (andriluka14cvpr)"],
+    )
 
 
 def _table(header: list[str], rows: list[list]) -> str:
@@ -120,7 +72,8 @@ def _config_section(name: str, reports: dict[str, dict]) -> str:
     skipped = report["skipped"]
     skip_rows = [[f"`{reason}`", n, SKIP_REASONS.get(reason, "")] for reason, n in skipped.items()]
     lines = [
-        f"### `{name}`" + (" (default)" if name == default_config(reports) else ""),
+        f"### `{name}`"
+        + (" (default)" if name == default_config(reports, MpiiPoseCaption.DEFAULT_CONFIG_NAME) else ""),
         "",
         CONFIG_DESCRIPTIONS.get(name, ""),
         "",
@@ -233,9 +186,6 @@ joint table with ids {swaps} swapped; this dataset follows the ids of the MPII a
 """
 
 
-def write_card(folder: str | Path, reports: dict[str, dict]) -> Path:
-    """Write ``folder/README.md`` for the configs in ``reports``."""
-    card = DatasetCard(f"---\n{card_data(reports).to_yaml()}\n---\n{render_body(reports)}")
-    path = Path(folder) / "README.md"
-    card.save(path)
-    return path
+def card_text(reports: dict[str, dict]) -> CardText:
+    """The card's metadata and body for the MPII-format configs in ``reports``."""
+    return CardText(card_metadata(reports), render_body(reports))

@@ -13,20 +13,11 @@ import pyarrow.parquet as pq
 from tqdm.auto import tqdm
 
 from blip_pose.overlay import draw_pose
-from mpii_pose_dataset.builder import SPLITS
-from mpii_pose_dataset.dataset_card import data_pattern, default_config
-from mpii_pose_dataset.export import format_report, load_reports
+from mpii_pose_dataset.export import format_report
 from mpii_pose_dataset.features import FEATURES
-
-
-def split_sizes(folder: str | Path, config: str) -> dict[str, int]:
-    """Rows per split counted from the parquet footers (no image is decoded)."""
-    folder = Path(folder)
-    sizes = {}
-    for split in SPLITS:
-        files = sorted(folder.glob(data_pattern(config, split)))
-        sizes[split] = sum(pq.ParquetFile(f).metadata.num_rows for f in files)
-    return sizes
+from pose_dataset.card import data_pattern, default_config
+from pose_dataset.export import load_reports, split_sizes
+from pose_dataset.registry import format_of
 
 
 def built_config(folder: str | Path, config: str | None) -> str:
@@ -34,7 +25,7 @@ def built_config(folder: str | Path, config: str | None) -> str:
     the configs that are there."""
     reports = load_reports(folder)
     if config is None:
-        return default_config(reports)
+        return default_config(reports, format_of(reports).default_config)
     if config not in reports:
         raise ValueError(f"{folder}: config {config!r} is not built here (built: {', '.join(sorted(reports))})")
     return config

@@ -2,7 +2,7 @@
 
 The builder records :func:`release_source` in each config's build report; the dataset card writes it under
 :data:`blip_pose.dataset_source.DATASET_SOURCE_CARD_KEY` (training reads it from there), and
-:func:`check_same_source` refuses a folder whose configs would come from two different sources.
+:func:`pose_dataset.export.check_same_source` refuses a folder whose configs would come from two sources.
 """
 
 from __future__ import annotations
@@ -45,31 +45,3 @@ def release_source(mat_path: str | Path) -> dict[str, Any]:
     if isinstance(generated, dict) and generated.get("annotation_sha256") == digest:
         source.update(kind="synthetic", generator=GENERATOR, seed=generated.get("seed"), frames=generated.get("frames"))
     return source
-
-
-def same_source(a: dict[str, Any] | None, b: dict[str, Any] | None) -> bool:
-    """Whether two recorded sources are the same file (an unrecorded source matches nothing)."""
-    return bool(a and b and a.get("annotation_sha256") == b.get("annotation_sha256"))
-
-
-def describe(source: dict[str, Any] | None) -> str:
-    if not source:
-        return "an unrecorded source"
-    return (
-        f"{source.get('kind')} `{source.get('annotation_file')}` (sha256 {str(source.get('annotation_sha256'))[:12]})"
-    )
-
-
-def check_same_source(folder: Path, configs: dict[str, dict], source: dict[str, Any], overwrite: bool) -> list[str]:
-    """The configs of ``configs`` (build reports already in ``folder``) built from another source than ``source``.
-
-    Without ``overwrite`` any such config is an error naming it and both sources; with it, the caller drops them.
-    """
-    others = [name for name, report in configs.items() if not same_source(report.get("source"), source)]
-    if others and not overwrite:
-        first = configs[others[0]].get("source")
-        raise ValueError(
-            f"{folder}: config(s) {', '.join(others)} were built from {describe(first)}, this build reads "
-            f"{describe(source)}; one folder holds one source: use another --output, or --overwrite to replace them"
-        )
-    return others

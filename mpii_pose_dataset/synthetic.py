@@ -29,6 +29,7 @@ from PIL import Image, ImageDraw
 
 from blip_pose.dataset_source import check_synthetic_frames
 from mpii_pose_dataset.download import ANNOTATION_FILE
+from mpii_pose_dataset.export import build
 from mpii_pose_dataset.matfile import release_struct, write_release
 from mpii_pose_dataset.sample_generator import JPEG_QUALITY, apart, background, person_entry
 from mpii_pose_dataset.source import GENERATOR, SYNTHETIC_RECORD, file_sha256
@@ -231,8 +232,6 @@ def build_synthetic(
     The source release is generated into a temporary folder and removed after the build; ``output`` then loads
     with ``datasets.load_dataset(output, config)``.
     """
-    from mpii_pose_dataset.export import build
-
     check_synthetic_frames(n, "n")
     with tempfile.TemporaryDirectory(prefix="synthetic-mpii-") as source:
         generate(source, n, seed)

@@ -41,6 +41,16 @@ def test_blip_pose_never_imports_the_dataset_package():
     offenders = [
         str(path.relative_to(ROOT))
         for path in (ROOT / "blip_pose").rglob("*.py")
+        if any(name.split(".")[0] in ("mpii_pose_dataset", "pose_dataset") for name in _imported_modules(path))
+    ]
+    assert offenders == []
+
+
+def test_the_build_core_imports_no_format_package():
+    """``pose_dataset`` names its built-in formats by module path only (``registry.BUILT_IN``), never imports them."""
+    offenders = [
+        str(path.relative_to(ROOT))
+        for path in (ROOT / "pose_dataset").rglob("*.py")
         if any(name.split(".")[0] == "mpii_pose_dataset" for name in _imported_modules(path))
     ]
     assert offenders == []
@@ -61,7 +71,7 @@ def test_library_imports_from_an_installed_copy(tmp_path):
     source.mkdir()  # a copy, so the build leaves no build/ or *.egg-info in the checkout
     for name in ("pyproject.toml", "README.md"):
         shutil.copy2(ROOT / name, source / name)
-    for name in ("blip_pose", "mpii_pose_dataset"):
+    for name in ("blip_pose", "mpii_pose_dataset", "pose_dataset"):
         shutil.copytree(ROOT / name, source / name, ignore=shutil.ignore_patterns("__pycache__"))
     subprocess.run(
         [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation", "--target", target, source],
@@ -98,7 +108,7 @@ def test_hand_written_column_lists_follow_the_caption_table():
 
 
 ARCHITECTURE = ROOT / "ARCHITECTURE.md"
-MODULE_ROOTS = ("blip_pose", "mpii_pose_dataset", "training", "benchmarks")
+MODULE_ROOTS = ("blip_pose", "mpii_pose_dataset", "pose_dataset", "training", "benchmarks")
 
 
 def _architecture_entries() -> list[str]:

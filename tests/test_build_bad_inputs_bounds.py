@@ -14,7 +14,7 @@ import mpii_pose_dataset.export as export
 from blip_pose.geometry import CropTooLargeError, Preprocessing
 from blip_pose.images import ImageError, open_image
 from mpii_pose_dataset.cli import main
-from mpii_pose_dataset.staging import MARKER
+from pose_dataset.staging import MARKER
 from tests._mpii_release import entry, person, picture, pose, simple_release, write
 
 

@@ -17,7 +17,8 @@ import pytest
 from datasets import load_dataset
 
 import mpii_pose_dataset.export as export
-import mpii_pose_dataset.staging as staging
+import pose_dataset.export as core
+import pose_dataset.staging as staging
 from mpii_pose_dataset.cli import main
 from tests._mpii_release import entry, person, picture, pose, simple_release, write
 
@@ -62,7 +63,7 @@ def test_a_crash_at_any_step_leaves_the_previous_dataset(previous, release, tmp_
     def crash(*args, **kwargs):
         raise RuntimeError(f"simulated crash in {step}")
 
-    monkeypatch.setattr(export, step, crash) if hasattr(export, step) else monkeypatch.setattr(staging, step, crash)
+    monkeypatch.setattr(core, step, crash) if hasattr(core, step) else monkeypatch.setattr(staging, step, crash)
     with pytest.raises(RuntimeError, match="simulated crash"):
         export.build(out, data_dir=release, num_proc=1, cache_dir=tmp_path / "cache", image_size=256)
     assert _snapshot(out) == before  # card, reports and shards: all still the 384 px build
@@ -75,7 +76,7 @@ def test_sigkill_just_before_the_swap_leaves_the_previous_dataset(previous, rele
     script = textwrap.dedent(
         f"""
         import os, signal
-        import mpii_pose_dataset.staging as staging
+        import pose_dataset.staging as staging
         from mpii_pose_dataset.export import build
         staging.swap_in = lambda *a: os.kill(os.getpid(), signal.SIGKILL)
         build({str(out)!r}, data_dir={str(release)!r}, num_proc=1, cache_dir={str(tmp_path)!r}, image_size=256)

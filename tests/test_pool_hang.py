@@ -48,7 +48,7 @@ SCRIPT = textwrap.dedent(
         StopOnSignal().install(watch_launcher=False)
         run()
     else:
-        from mpii_pose_dataset.signals import interruptible
+        from pose_dataset.signals import interruptible
         with interruptible():
             run()
     """
@@ -72,7 +72,7 @@ def test_a_forked_worker_dies_by_an_early_sigterm_and_the_parent_keeps_its_handl
 CHILD_STATE = textwrap.dedent(
     """
     import signal, multiprocess
-    from mpii_pose_dataset.signals import interruptible
+    from pose_dataset.signals import interruptible
 
     def state(queue):
         term, interrupt = signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)

@@ -21,8 +21,8 @@ from blip_pose.training.data import references
 from blip_pose.training.modeling import CheckpointError, resolve_checkpoint
 from mpii_pose_dataset.download import ANNOTATION_FILE
 from mpii_pose_dataset.reader import read_release
-from mpii_pose_dataset.sample import resolve_dataset
 from mpii_pose_dataset.synthetic import SIZE, generate
+from pose_dataset import resolve_dataset
 
 SHIPPED = "pretrained:tiny-pose"
 CONFIG = Path(__file__).resolve().parents[1] / "training" / "configs" / "tiny_test.yaml"

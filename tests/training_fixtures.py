@@ -82,7 +82,7 @@ def sample_dataset(folder: Path, n_train: int | None = None, eval_is_train: bool
     """The bundled sample built by the project's builder, saved to ``folder`` (optionally cut / eval = train)."""
     from datasets import load_dataset
 
-    from mpii_pose_dataset.sample import resolve_dataset
+    from pose_dataset import resolve_dataset
 
     built = resolve_dataset("sample", "paper", folder.parent / f"{folder.name}-built")
     ds = load_dataset(built, "paper")

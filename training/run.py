@@ -18,7 +18,7 @@ from blip_pose.training.errors import run_main
 from blip_pose.training.modeling import resume_checkpoint
 from blip_pose.training.session import configure, end_run, make_trainer, set_up
 from blip_pose.training.signals import StopOnSignal
-from mpii_pose_dataset.sample import resolve_dataset
+from pose_dataset import resolve_dataset
 
 
 def main(argv: list[str] | None = None, stop: StopOnSignal | None = None) -> dict[str, float]:

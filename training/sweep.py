@@ -27,7 +27,7 @@ from blip_pose.training.session import configure, load, make_trainer, set_up
 from blip_pose.training.signals import StopOnSignal
 from blip_pose.training.sweep import SweepArguments, SweepPlan, SweepTrainer, search, write_outputs
 from blip_pose.training.sweep_results import TrialResult
-from mpii_pose_dataset.sample import resolve_dataset
+from pose_dataset import resolve_dataset
 
 logger = logging.getLogger(__name__)
 

@@ -79,8 +79,8 @@ class RunSetUp:
 
 
 #: ``(dataset_name, config_name, work_dir, synthetic_size, synthetic_seed) -> what load_dataset reads``: the scripts
-#: pass ``mpii_pose_dataset.sample.resolve_dataset`` (builds ``sample``/``synthetic`` offline), as ``blip_pose``
-#: never imports the dataset package.
+#: pass ``pose_dataset.resolve_dataset`` (builds ``sample``/``synthetic`` offline), as ``blip_pose`` never imports
+#: the dataset packages.
 DatasetResolver = Callable[[str, str | None, Path, int, int], str]
 
 

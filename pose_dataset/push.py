@@ -10,10 +10,9 @@ import tempfile
 from pathlib import Path
 
 from blip_pose.hub_auth import hub_api, reaching_hub
-from mpii_pose_dataset.dataset_card import write_card
-from mpii_pose_dataset.export import check_splits, load_reports
-from mpii_pose_dataset.inspection import split_sizes
-from mpii_pose_dataset.staging import MARKER, is_ours
+from pose_dataset.card import write_card
+from pose_dataset.export import check_splits, load_reports, split_sizes
+from pose_dataset.staging import MARKER, is_ours
 
 
 def check_folder(folder: str | Path) -> None:

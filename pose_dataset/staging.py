@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from mpii_pose_dataset.signals import interruptible
+from pose_dataset.signals import interruptible
 
 MARKER = ".mpii_pose_dataset.json"
 _AT_FDCWD = -100
@@ -118,7 +118,7 @@ def _link_previous(output: Path, stage: Path) -> None:
 def staged(output: str | Path, *, overwrite: bool = False) -> Iterator[Path]:
     """Yield a staging folder holding the current contents of ``output`` (when ours); swap it in on success.
 
-    Any exception, or SIGINT/SIGTERM (turned into one by :func:`~mpii_pose_dataset.signals.interruptible`), removes
+    Any exception, or SIGINT/SIGTERM (turned into one by :func:`~pose_dataset.signals.interruptible`), removes
     the staging folder and leaves ``output`` as it was.
     """
     output = Path(output).expanduser().absolute()
