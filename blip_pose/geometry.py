@@ -33,8 +33,8 @@ import numpy as np
 from PIL import Image
 
 from blip_pose.pose_format import DEFAULT_SIMPLE_JOINTS, joint_ids
+from blip_pose.run_folder import PREPROCESSING_FILE
 
-PREPROCESSING_FILE = "preprocessing.json"
 #: Key of a dataset card's YAML mapping each config to the recipe its images were made with (the builder writes it,
 #: training reads it, for a local folder and a Hub id alike).
 PREPROCESSING_CARD_KEY = "pose_preprocessing"

@@ -31,13 +31,14 @@ from transformers import BlipForConditionalGeneration, BlipProcessor, LogitsProc
 from blip_pose.checkpoint import local_or_hub, missing_weights
 from blip_pose.constrained import CaptionGrammar
 from blip_pose.generation import NaNScoresError, RefuseNaNScores, encode_loss_generate, nonfinite_tensor
-from blip_pose.geometry import MPII_SCALE_PX, PREPROCESSING_FILE, BoxTransform, Preprocessing
+from blip_pose.geometry import MPII_SCALE_PX, BoxTransform, Preprocessing
 from blip_pose.images import open_image, to_rgb
 from blip_pose.loc_tokens import has_loc_tokens
 from blip_pose.pose_format import CAPTION_NAMES, JOINT_NAMES, LOC, NUM_JOINTS, joint_ids, parse_pixels
 from blip_pose.pose_format import caption_column as caption_column_entry
 from blip_pose.pretrained import resolve_pretrained
-from blip_pose.run_record import RUN_CONFIG_FILE, caption_column_name, flatten_run_config, read_json
+from blip_pose.run_folder import PREPROCESSING_FILE, RUN_CONFIG_FILE
+from blip_pose.run_record import caption_column_name, flatten_run_config, read_json
 
 logger = logging.getLogger(__name__)
 

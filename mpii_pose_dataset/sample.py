@@ -7,12 +7,8 @@ The layout mirrors the real release: the annotation file next to an ``images/`` 
 from pathlib import Path
 
 from blip_pose.dataset_source import check_synthetic_frames
-from blip_pose.run_record import (
-    SAMPLE_DATASET_FOLDER,
-    SAMPLE_DATASET_NAME,
-    SYNTHETIC_DATASET_NAME,
-    SYNTHETIC_DATASET_PREFIX,
-)
+from blip_pose.run_folder import RunFolder
+from blip_pose.run_record import SAMPLE_DATASET_NAME, SYNTHETIC_DATASET_NAME
 from mpii_pose_dataset.download import ANNOTATION_FILE
 
 SAMPLE_DIR = Path(__file__).resolve().parent / "sample"
@@ -44,13 +40,13 @@ def resolve_dataset(
 
     if name == SAMPLE_DATASET_NAME:
         config = config_name or MpiiPoseCaption.DEFAULT_CONFIG_NAME
-        folder = Path(work_dir) / SAMPLE_DATASET_FOLDER
+        folder = RunFolder(work_dir).sample_dataset
         if not (folder / REPORTS_DIR / f"{config}.json").is_file():
             build(folder, data_dir=SAMPLE_DIR, configs=[config])
         return str(folder)
     check_synthetic_frames(synthetic_size, "synthetic_size")
     config = config_name or SYNTHETIC_DEFAULT_CONFIG
-    folder = Path(work_dir) / f"{SYNTHETIC_DATASET_PREFIX}{config}-n{synthetic_size}-seed{synthetic_seed}"
+    folder = RunFolder(work_dir).synthetic_dataset(config, synthetic_size, synthetic_seed)
     if not (folder / REPORTS_DIR / f"{config}.json").is_file():  # the report is written last: a build finished
         num_proc = 2 if synthetic_size >= _PARALLEL_FROM else None
         build_synthetic(folder, synthetic_size, synthetic_seed, config, num_proc=num_proc)

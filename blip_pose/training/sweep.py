@@ -21,12 +21,11 @@ from typing import Any
 
 from tqdm.auto import tqdm
 from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
-from transformers.trainer import TRAINER_STATE_NAME
 from transformers.trainer_utils import TrainOutput
 
-from blip_pose.run_record import RESOLVED_DATASET_KEY, read_json
+from blip_pose.run_folder import RunFolder
+from blip_pose.run_record import read_json
 from blip_pose.training.arguments import ConfigError
-from blip_pose.training.callbacks import run_config
 from blip_pose.training.session import RunSetUp, end_run
 from blip_pose.training.signals import StopOnSignal
 from blip_pose.training.sweep_figures import plot_factor
@@ -262,8 +261,7 @@ class SweepTrainer(BlipCaptionTrainer):
             setattr(self.args, key, value)
         self.args.output_dir = str(folder)  # checkpoints (hp_name is ''), records, predictions and plots go here
         self.optimizer_cls_and_kwargs = optimizer_cls_and_kwargs(self.args)  # fixed at __init__ otherwise
-        record = self.setup.inputs.record
-        record.config = run_config(*self.run_arguments, self.args, record.config["data"][RESOLVED_DATASET_KEY])
+        self.setup.inputs.record.retrain(self.args)  # the run's record, this trial's arguments
         self.setup.compute_metrics.output_dir = folder if self.is_world_process_zero() else None
         self.setup.compute_metrics.name = lambda: f"step-{self.state.global_step:06d}"
         self.trials_started += 1
@@ -375,7 +373,7 @@ def comparison_figures(plan: SweepPlan, done: set[str]) -> list[Path]:
             continue
         line.sort(key=lambda s: getattr(s, factor))
         histories = {
-            s.label(factor): read_json(plan.root / s.name / TRAINER_STATE_NAME).get("log_history", []) for s in line
+            s.label(factor): read_json(RunFolder(plan.root / s.name).trainer_state).get("log_history", []) for s in line
         }
         fixed = ", ".join(base.label(f) for f in FACTORS if f != factor)
         path = plan.root / FIGURES_DIR / f"{factor}.png"

@@ -12,7 +12,7 @@ import matplotlib
 matplotlib.use("Agg")  # files only; no display on a training machine
 import matplotlib.pyplot as plt
 
-from blip_pose.run_record import PLOTS_DIR
+from blip_pose.run_folder import RunFolder
 from blip_pose.training.evaluation import TRAIN_SUBSET_PREFIX
 from blip_pose.training.plots import _save as save_figure  # one look for every figure, its data note included
 
@@ -58,7 +58,7 @@ def plot_train_validation(
     for ax in (loss_ax, acc_ax):
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
-    folder = Path(output_dir) / PLOTS_DIR
+    folder = RunFolder(output_dir).plots
     folder.mkdir(parents=True, exist_ok=True)
     return save_figure(fig, folder / TRAIN_VALIDATION_FILE, data_note)
 
