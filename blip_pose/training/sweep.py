@@ -24,7 +24,7 @@ from transformers import TrainerCallback, TrainerControl, TrainerState, Training
 from transformers.trainer_utils import TrainOutput
 
 from blip_pose.run_folder import RunFolder
-from blip_pose.run_record import read_json
+from blip_pose.run_record import load_run_config, read_json, synthetic_data_note
 from blip_pose.training.arguments import ConfigError
 from blip_pose.training.session import RunSetUp, end_run
 from blip_pose.training.signals import StopOnSignal
@@ -354,11 +354,13 @@ def write_outputs(plan: SweepPlan) -> tuple[list[TrialResult], list[Path]]:
     results = plan.results()
     done = {r.setting for r in results}
     missing = [s.name for s in plan.settings if s.name not in done]
-    paths = list(write_results(results, plan.root, plan.metric, plan.design, missing))
-    return results, paths + comparison_figures(plan, done)
+    # Every trial trained on the same data: the first one's record says whether it was synthetic.
+    data_note = synthetic_data_note(load_run_config(plan.root / results[0].setting)) if results else None
+    paths = list(write_results(results, plan.root, plan.metric, plan.design, missing, data_note))
+    return results, paths + comparison_figures(plan, done, data_note)
 
 
-def comparison_figures(plan: SweepPlan, done: set[str]) -> list[Path]:
+def comparison_figures(plan: SweepPlan, done: set[str], data_note: str | None = None) -> list[Path]:
     """``figures/<factor>.png`` (Figures 4-6): the settings that differ from the baseline in that factor alone."""
     written = []
     base = plan.baseline
@@ -377,5 +379,5 @@ def comparison_figures(plan: SweepPlan, done: set[str]) -> list[Path]:
         }
         fixed = ", ".join(base.label(f) for f in FACTORS if f != factor)
         path = plan.root / FIGURES_DIR / f"{factor}.png"
-        written.append(plot_factor(FACTORS[factor], histories, plan.metric, path, note=fixed))
+        written.append(plot_factor(FACTORS[factor], histories, plan.metric, path, note=fixed, data_note=data_note))
     return written

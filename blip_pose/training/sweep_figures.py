@@ -64,12 +64,17 @@ def plot_train_validation(
 
 
 def plot_factor(
-    factor: str, histories: Mapping[str, Sequence[dict]], metric: str, path: str | Path, note: str = ""
+    factor: str,
+    histories: Mapping[str, Sequence[dict]],
+    metric: str,
+    path: str | Path,
+    note: str = "",
+    data_note: str | None = None,
 ) -> Path:
     """One factor's comparison: training loss, validation ``metric`` and validation MAE per epoch.
 
     ``histories`` maps each setting's label (e.g. ``"lr 5e-05"``) to its run's ``log_history``; ``note`` names the
-    settings held fixed.
+    settings held fixed; ``data_note`` (synthetic data) is printed above the figure, as on a run's plots.
     """
     fig, axes = plt.subplots(1, 3, figsize=(15, 4))
     panels = (
@@ -90,7 +95,8 @@ def plot_factor(
             ax.legend(fontsize=8)
     if metric.startswith("accuracy@"):
         axes[1].set_ylim(-0.02, 1.02)
-    fig.suptitle(f"{factor}{f' ({note})' if note else ''}")
+    title = f"{factor}{f' ({note})' if note else ''}"
+    fig.suptitle(f"{title}\ndata: {data_note}" if data_note else title, fontsize=9 if data_note else None)
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     return save_figure(fig, Path(path))
 
