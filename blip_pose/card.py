@@ -18,28 +18,31 @@ from typing import Any
 import numpy as np
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
-from blip_pose.geometry import PREPROCESSING_FILE, Preprocessing
+from blip_pose.checkpoint import PRETRAINED_PREFIX
+from blip_pose.geometry import Preprocessing
 from blip_pose.keypoints import KeypointSpec
 from blip_pose.keypoints.mpii import MPII16, PAPER_TABLE_SWAPS
 from blip_pose.keypoints.saved import spec_beside
 from blip_pose.pose_format import caption_column
-from blip_pose.run_record import (
+from blip_pose.run_folder import (
     CHECKPOINT_CHOICE_FILE,
+    PREPROCESSING_FILE,
     RESULTS_FILE,
     RUN_CONFIG_FILE,
     RUN_RECORDS,
     TRAINING_ARGS_FILE,
+    RunFolder,
+)
+from blip_pose.run_record import (
+    DEFAULT_BASE_MODEL,
     TRAINING_KEYS,
     caption_column_name,
-    is_run_folder,
     load_run_config,
     read_json,
     synthetic_data_note,
 )
 
 TEMPLATE_PATH = Path(__file__).with_name("templates") / "model_card.md"
-CARD_FILE = "README.md"
-DEFAULT_BASE_MODEL = "Salesforce/blip-image-captioning-base"
 DEFAULT_DATASET = "mpii_pose_caption"
 #: What the card calls synthetic training data (never ``mpii_pose_caption``, which names MPII photos).
 SYNTHETIC_LABEL = "synthetic stick figures"
@@ -219,10 +222,9 @@ def _preprocessing_text(pre: Preprocessing, recorded: bool) -> tuple[str, str, s
 
 def _origin(start: str | None, base_model: str | None) -> str:
     """The card's sentence on what training started from: a Hub model, a shipped model, a preset or a folder."""
-    # Imported here: blip_pose.pretrained renders cards with this module, and presets imports torch, which importing
-    # this module (e.g. `python -m blip_pose metric-path` in a torch-free environment) must not need.
+    # Imported here: presets imports torch, which importing this module (e.g. `python -m blip_pose metric-path` in a
+    # torch-free environment) must not need.
     from blip_pose.presets import PRESETS
-    from blip_pose.pretrained import PRETRAINED_PREFIX
 
     if base_model:
         return f"Fine-tuned from [`{base_model}`](https://huggingface.co/{base_model})."
@@ -256,16 +258,17 @@ def render_model_card(
             :data:`DEFAULT_DATASET`).
     """
     output_dir = Path(output_dir)
+    run = RunFolder(output_dir)
     if not output_dir.is_dir():
         raise FileNotFoundError(f"{output_dir}: no such run folder")
-    if not is_run_folder(output_dir):
+    if not run.is_run():
         raise FileNotFoundError(
             f"{output_dir}: not a training run folder (none of {', '.join(RUN_RECORDS)}); "
             "a model card is written only into a folder training/run.py wrote"
         )
-    results = read_json(output_dir / RESULTS_FILE)
+    results = read_json(run.results)
     config = load_run_config(output_dir)
-    recorded = (output_dir / PREPROCESSING_FILE).is_file()
+    recorded = run.preprocessing.is_file()
     spec = spec_beside(output_dir)
     pre = Preprocessing.load(output_dir, spec) if recorded else Preprocessing()
     column = caption_column_name(config)
@@ -323,7 +326,7 @@ def render_model_card(
         model_ref=repo_id or str(output_dir),
         training_data=training_data,
         training_config=_training_config(config, results),
-        results_table=_results_table(results, split, read_json(output_dir / CHECKPOINT_CHOICE_FILE)),
+        results_table=_results_table(results, split, read_json(run.checkpoint_choice)),
         train_size=train_size,
         domain=SYNTHETIC_DOMAIN if synthetic else MPII_DOMAIN,
         precision_note=precision,
@@ -341,6 +344,6 @@ def write_model_card(
 ) -> Path:
     """Render the card of the run in ``output_dir`` and save it as ``output_dir/README.md``; returns that path."""
     card = render_model_card(output_dir, repo_id=repo_id, base_model=base_model, dataset=dataset)
-    path = Path(output_dir) / CARD_FILE
+    path = RunFolder(output_dir).card
     card.save(path)
     return path

@@ -19,6 +19,9 @@ PROCESSOR_FILES = (
     "special_tokens_map.json",
     "added_tokens.json",
 )
+#: ``pretrained:<name>``: a model this package ships (:func:`blip_pose.pretrained.resolve_pretrained` finds it). Named
+#: here among the ways a model is named, so the card knows it without importing the package that ships with cards.
+PRETRAINED_PREFIX = "pretrained:"
 
 
 def missing_processor_parts(folder: str | Path) -> dict[str, tuple[str, ...]]:

@@ -26,7 +26,8 @@ from blip_pose.images import ImageError, open_image
 from blip_pose.keypoints import DEFAULT_SPEC
 from blip_pose.overlay import SIDE_COLORS, draw_pose
 from blip_pose.predictor import PosePrediction, PosePredictor, _optional_file
-from blip_pose.run_record import RUN_CONFIG_FILE, flatten_run_config, read_json, synthetic_data_note
+from blip_pose.run_folder import RUN_CONFIG_FILE
+from blip_pose.run_record import flatten_run_config, read_json, synthetic_data_note
 
 #: Where the bundled sample photos lie in a checkout or an installed tree (found by path, never imported).
 SAMPLE_IMAGES_DIR = Path(__file__).resolve().parents[1] / "mpii_pose_dataset" / "sample" / "images"

@@ -36,8 +36,8 @@ from blip_pose.keypoints import DEFAULT_SPEC, KeypointSpec
 from blip_pose.keypoints.mpii import MPII_SCALE_PX
 from blip_pose.keypoints.saved import spec_beside
 from blip_pose.keypoints.spec import CAPTION_TOKEN
+from blip_pose.run_folder import PREPROCESSING_FILE
 
-PREPROCESSING_FILE = "preprocessing.json"
 #: Key of a dataset card's YAML mapping each config to the recipe its images were made with (the builder writes it,
 #: training reads it, for a local folder and a Hub id alike).
 PREPROCESSING_CARD_KEY = "pose_preprocessing"

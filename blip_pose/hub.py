@@ -5,7 +5,8 @@ A Space runs from its own files and PyPI, and this project is not on PyPI: the m
 so the one caption module stays the single source of truth.
 
 What a model push uploads is decided by :func:`model_upload_files` alone: the safetensors weights, configs,
-processor/tokenizer files, ``preprocessing.json``, ``run_config.json`` and the card, optionally the plots; never
+processor/tokenizer files, the model's records (``preprocessing.json``, ``run_config.json``, ``keypoints.json``:
+:data:`blip_pose.run_folder.MODEL_RECORDS`) and the card, optionally the plots; never
 checkpoints, ``training_args.bin`` (a pickle), optimizer states, TensorBoard logs or prediction dumps. The token
 comes from huggingface_hub (``HF_TOKEN`` or ``hf auth login``) and is never printed or written here.
 """
@@ -19,12 +20,10 @@ from pathlib import Path
 from huggingface_hub import CommitOperationAdd, HfApi
 
 from blip_pose import metric_path
-from blip_pose.card import CARD_FILE, write_model_card
+from blip_pose.card import write_model_card
 from blip_pose.checkpoint import CONFIG_FILES, PROCESSOR_FILES, WEIGHT_FILES, missing_processor_parts
-from blip_pose.geometry import PREPROCESSING_FILE
 from blip_pose.hub_auth import hub_api, reaching_hub
-from blip_pose.keypoints import KEYPOINTS_FILE
-from blip_pose.run_record import PLOTS_DIR, RUN_CONFIG_FILE
+from blip_pose.run_folder import CARD_FILE, MODEL_RECORDS, PLOTS_DIR, RunFolder
 
 #: Files that must exist before a model folder is pushed (the card is rendered when missing).
 REQUIRED_FILES = ("config.json", PREPROCESSING_FILE)
@@ -41,22 +40,14 @@ def model_upload_files(output_dir: str | Path, *, include_plots: bool = False) -
     included; ``include_plots`` adds the training curves (``*.png`` and ``plots/*.png``).
     """
     output_dir = Path(output_dir)
-    names = {
-        *WEIGHT_FILES,
-        *CONFIG_FILES,
-        *PROCESSOR_FILES,
-        PREPROCESSING_FILE,
-        RUN_CONFIG_FILE,
-        KEYPOINTS_FILE,
-        CARD_FILE,
-    }
+    names = {*WEIGHT_FILES, *CONFIG_FILES, *PROCESSOR_FILES, *MODEL_RECORDS, CARD_FILE}
     files = []
     for path in output_dir.iterdir():
         shard = path.name.startswith("model-") and path.name.endswith(".safetensors")
         if path.is_file() and (path.name in names or shard or (include_plots and path.suffix == ".png")):
             files.append(path.name)
     if include_plots:
-        plots = (output_dir / PLOTS_DIR).glob("*.png")
+        plots = RunFolder(output_dir).plots.glob("*.png")
         files.extend(f"{PLOTS_DIR}/{p.name}" for p in plots if p.is_file())
     return sorted(files)
 
@@ -135,7 +126,7 @@ def push_model(
     output_dir = Path(output_dir)
     check_model_folder(output_dir)
     api = hub_api(token)
-    if render_card or not (output_dir / CARD_FILE).is_file():
+    if render_card or not RunFolder(output_dir).card.is_file():
         write_model_card(output_dir, repo_id=repo_id)
     files = model_upload_files(output_dir, include_plots=include_plots)
     message = f"Upload BLIP pose model from {output_dir.name}"

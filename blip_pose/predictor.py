@@ -32,7 +32,7 @@ from transformers.processing_utils import ProcessorMixin
 from blip_pose.checkpoint import local_or_hub, missing_weights
 from blip_pose.constrained import CaptionGrammar
 from blip_pose.generation import NaNScoresError, RefuseNaNScores, encode_loss_generate, nonfinite_tensor
-from blip_pose.geometry import PREPROCESSING_FILE, BoxTransform, Preprocessing
+from blip_pose.geometry import BoxTransform, Preprocessing
 from blip_pose.images import open_image, to_rgb
 from blip_pose.keypoints import DEFAULT_SPEC, KEYPOINTS_FILE, KeypointSpec
 from blip_pose.keypoints.mpii import MPII_SCALE_PX
@@ -41,7 +41,8 @@ from blip_pose.models import family_for_checkpoint
 from blip_pose.pose_format import LOC, parse_pixels
 from blip_pose.pose_format import caption_column as caption_column_entry
 from blip_pose.pretrained import resolve_pretrained
-from blip_pose.run_record import RUN_CONFIG_FILE, caption_column_name, flatten_run_config, read_json
+from blip_pose.run_folder import PREPROCESSING_FILE, RUN_CONFIG_FILE
+from blip_pose.run_record import caption_column_name, flatten_run_config, read_json
 
 logger = logging.getLogger(__name__)
 

@@ -1,4 +1,5 @@
-"""The JSON side files of a training run's output folder, read by the model card and the predictor.
+"""The JSON side files of a training run's output folder (named by :mod:`blip_pose.run_folder`): what they hold
+and how they are read back by the model card, the predictor and the demo.
 
 ``training_args.bin`` (the Trainer's pickle) is never read: settings come from ``run_config.json`` (model, data and
 key training arguments) or, for training hyperparameters only, from ``training_args.json``.
@@ -12,33 +13,21 @@ from typing import Any
 
 from blip_pose.dataset_source import synthetic_note
 from blip_pose.pose_format import caption_column
+from blip_pose.run_folder import RunFolder
 
-RESULTS_FILE = "all_results.json"
+#: The default ``--model_name_or_path``: what a run that records none started from (the card's base model).
+DEFAULT_BASE_MODEL = "Salesforce/blip-image-captioning-base"
 #: The ``--dataset_name`` that makes training build the bundled synthetic sample (and the card say it is synthetic).
 SAMPLE_DATASET_NAME = "sample"
-#: Where training builds that sample, inside its output folder.
-SAMPLE_DATASET_FOLDER = "sample-dataset"
 #: The ``--dataset_name`` that makes training generate procedural people (``mpii_pose_dataset.synthetic``).
 SYNTHETIC_DATASET_NAME = "synthetic"
-#: Where training builds it, inside its output folder: ``synthetic-<config>-n<size>-seed<seed>``.
-SYNTHETIC_DATASET_PREFIX = "synthetic-"
 #: Dataset names of synthetic stick figures, not photos: card, plots and demo page say so wherever results show.
 SYNTHETIC_DATASET_NAMES = frozenset({SAMPLE_DATASET_NAME, SYNTHETIC_DATASET_NAME})
-RUN_CONFIG_FILE = "run_config.json"
 #: Key of ``run_config.json``'s data section holding the dataset card's recorded source (``blip_pose.dataset_source``).
 DATASET_SOURCE_KEY = "dataset_source"
 #: Key of ``run_config.json``'s ``data`` section: the dataset training loaded, ``{"path": built folder (absolute) or
 #: Hub id, "config_name": ...}``, so that a run's data is read back as it was, never re-derived from its name.
 RESOLVED_DATASET_KEY = "resolved_dataset"
-TRAINING_ARGS_FILE = "training_args.json"
-#: Folder of a run's analyses (``python -m blip_pose analyze`` writes ``analysis/<command>/`` there; a re-run keeps it).
-ANALYSIS_DIR = "analysis"
-#: Folder of the training curves (training/plots.py writes them, a push may include them).
-PLOTS_DIR = "plots"
-#: How the numbers of a run were chosen: which checkpoint, by what rule (written by training, read by the card).
-CHECKPOINT_CHOICE_FILE = "checkpoint_choice.json"
-#: Records only this project's training writes: a folder holding one of them (or a ``checkpoint-*`` folder) is a run.
-RUN_RECORDS = (RUN_CONFIG_FILE, TRAINING_ARGS_FILE, "trainer_state.json")
 #: Training settings the card shows, in this order (also the keys taken from ``training_args.json``).
 TRAINING_KEYS = (
     "model_name_or_path",
@@ -60,14 +49,6 @@ TRAINING_KEYS = (
     "fp16",
     "seed",
 )
-
-
-def is_run_folder(folder: str | Path) -> bool:
-    """Whether ``folder`` is a training run's output folder, recognised by the records training writes."""
-    folder = Path(folder)
-    if any((folder / name).is_file() for name in RUN_RECORDS):
-        return True
-    return any(path.is_dir() and (path / TRAINING_ARGS_FILE).is_file() for path in folder.glob("checkpoint-*"))
 
 
 def read_json(path: str | Path) -> dict[str, Any]:
@@ -94,11 +75,11 @@ def flatten_run_config(config: dict[str, Any]) -> dict[str, Any]:
 
 def load_run_config(output_dir: str | Path) -> dict[str, Any]:
     """The run's settings as one flat dict (``{}`` when neither file exists)."""
-    output_dir = Path(output_dir)
-    config = read_json(output_dir / RUN_CONFIG_FILE)
+    run = RunFolder(output_dir)
+    config = read_json(run.run_config)
     if config:
         return flatten_run_config(config)
-    args = read_json(output_dir / TRAINING_ARGS_FILE)
+    args = read_json(run.training_args)
     return {key: args[key] for key in TRAINING_KEYS if key in args}
 
 

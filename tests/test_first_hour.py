@@ -36,12 +36,12 @@ def test_card_refuses_a_folder_that_is_no_run(tmp_path, capsys):
 
 @pytest.mark.parametrize("record", ["training_args.json", "trainer_state.json", "checkpoint-10/training_args.json"])
 def test_every_training_record_makes_a_run_folder(tmp_path, record):
-    from blip_pose.run_record import is_run_folder
+    from blip_pose.run_folder import RunFolder
 
-    assert not is_run_folder(tmp_path)
+    assert not RunFolder(tmp_path).is_run()
     (tmp_path / record).parent.mkdir(parents=True, exist_ok=True)
     (tmp_path / record).write_text("{}")
-    assert is_run_folder(tmp_path)
+    assert RunFolder(tmp_path).is_run()
 
 
 DEMO = "training/configs/demo.yaml"

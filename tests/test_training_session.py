@@ -16,7 +16,7 @@ import pytest
 from training_fixtures import ROOT, load_script, run
 
 from blip_pose.cli import main as cli_main
-from blip_pose.run_record import RESOLVED_DATASET_KEY
+from blip_pose.run_record import DATASET_SOURCE_KEY, RESOLVED_DATASET_KEY
 from blip_pose.training.arguments import (
     ConfigError,
     DataArguments,
@@ -61,8 +61,13 @@ def test_a_sweep_trial_on_synthetic_data_is_a_whole_run(tmp_path):
     assert "synthetic" in (trial / "README.md").read_text()
     for name in ("plots/training_loss.png", "plots/validation_metrics.png", "predictions/final.jsonl"):
         assert (trial / name).is_file(), name
-    recorded = json.loads((trial / "run_config.json").read_text())["data"][RESOLVED_DATASET_KEY]
+    data = json.loads((trial / "run_config.json").read_text())["data"]
+    recorded = data[RESOLVED_DATASET_KEY]
     assert Path(recorded["path"]).parent == out and Path(recorded["path"]).name.startswith("synthetic-")
+    # The data section is the run's: the dataset's recorded source too (a trial once dropped it, so a synthetic
+    # folder given by path was not called synthetic on its card).
+    assert data[DATASET_SOURCE_KEY]["kind"] == "synthetic" and data[DATASET_SOURCE_KEY]["frames"] == 60
+    assert "Data: synthetic stick figures (60 procedural frames" in (out / "sweep_summary.md").read_text()
 
 
 def test_a_signal_stops_a_sweep_trial_unrecorded(tmp_path):

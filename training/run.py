@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from blip_pose.card import write_model_card
 from blip_pose.training.arguments import parse_arguments
 from blip_pose.training.errors import run_main
 from blip_pose.training.modeling import resume_checkpoint
@@ -29,7 +30,9 @@ def main(argv: list[str] | None = None, stop: StopOnSignal | None = None) -> dic
     resume = resume_checkpoint(training_args.resume_from_checkpoint, output_dir) if training_args.do_train else None
 
     # 1. Arguments, output folder, model and processor, data: all checked before anything is trained.
-    setup = set_up(model_args, data_args, training_args, resolve_dataset, work_dir=output_dir)
+    setup = set_up(
+        model_args, data_args, training_args, resolve_dataset, work_dir=output_dir, write_card=write_model_card
+    )
 
     # 2. Trainer.
     trainer = make_trainer(setup, data_args, training_args, stop, model=setup.model)

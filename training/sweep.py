@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 
+from blip_pose.card import write_model_card
 from blip_pose.training.arguments import (
     DataArguments,
     ModelArguments,
@@ -54,7 +55,15 @@ def main(argv: list[str] | None = None, stop: StopOnSignal | None = None) -> lis
     if plan.todo:
         # 1. What every trial shares, set up and checked once as for a run: the starting checkpoint (a preset is
         # saved once), the data (sample/synthetic built into the sweep's folder), inputs and compute_metrics.
-        setup = set_up(model_args, data_args, training_args, resolve_dataset, work_dir=plan.root, check_output=False)
+        setup = set_up(
+            model_args,
+            data_args,
+            training_args,
+            resolve_dataset,
+            work_dir=plan.root,
+            write_card=write_model_card,
+            check_output=False,
+        )
         setup.model = None  # model_init loads each trial's own
 
         def model_init():

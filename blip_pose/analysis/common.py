@@ -20,7 +20,8 @@ from PIL import Image, ImageDraw, ImageFont
 from tqdm.auto import tqdm
 
 from blip_pose.predictor import PosePredictor
-from blip_pose.run_record import ANALYSIS_DIR, RESOLVED_DATASET_KEY, RUN_CONFIG_FILE, flatten_run_config, read_json
+from blip_pose.run_folder import ANALYSIS_DIR, RUN_CONFIG_FILE, RunFolder
+from blip_pose.run_record import RESOLVED_DATASET_KEY, flatten_run_config, read_json
 from blip_pose.training.data import References, check_split, dataset_keypoints, load_pose_dataset, references
 
 IMAGE_COLUMN = "image"
@@ -29,9 +30,10 @@ IMAGE_COLUMN = "image"
 def output_dir(out: str | None, model: str, command: str) -> Path:
     """``out``, or the default folder of ``command`` for ``model`` (created): ``<run folder>/analysis/<command>``,
     ``./analysis/<name>/<command>`` for a Hub id."""
-    if out is None:
-        base = Path(model) if Path(model).is_dir() else Path(ANALYSIS_DIR) / model.replace("/", "--")
-        folder = base / ANALYSIS_DIR / command if Path(model).is_dir() else base / command
+    if out is None and Path(model).is_dir():
+        folder = RunFolder(model).analysis(command)
+    elif out is None:
+        folder = Path(ANALYSIS_DIR) / model.replace("/", "--") / command
     else:
         folder = Path(out)
     folder.mkdir(parents=True, exist_ok=True)
@@ -41,8 +43,8 @@ def output_dir(out: str | None, model: str, command: str) -> Path:
 def run_dataset(model: str) -> tuple[str, str | None]:
     """``(dataset, config)`` a local run (or checkpoint) folder trained on: the dataset training resolved and
     recorded in its ``run_config.json`` (a built folder or a Hub id), read back as it is."""
-    folder = Path(model)
-    config = flatten_run_config(read_json(folder / RUN_CONFIG_FILE)) if folder.is_dir() else {}
+    folder = RunFolder(model)
+    config = flatten_run_config(read_json(folder.run_config)) if folder.path.is_dir() else {}
     recorded = config.get(RESOLVED_DATASET_KEY)
     if not isinstance(recorded, dict) or not recorded.get("path"):
         raise ValueError(f"{model}: no {RUN_CONFIG_FILE} records the dataset it trained on; pass --dataset")

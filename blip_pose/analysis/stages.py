@@ -3,7 +3,6 @@ one run, one row per image, ground truth first, then one column per checkpoint i
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import numpy as np
@@ -12,9 +11,8 @@ from blip_pose.analysis.common import Split, fit, generate, grid, points, write_
 from blip_pose.overlay import draw_pose
 from blip_pose.pose_metrics import joint_errors, parse_captions
 from blip_pose.predictor import PosePredictor
+from blip_pose.run_folder import RunFolder, checkpoint_step
 from blip_pose.run_record import read_json
-
-_CHECKPOINT = re.compile(r"checkpoint-(\d+)")
 
 
 def checkpoints(run_dir: str | Path, limit: int | None = None) -> list[Path]:
@@ -23,14 +21,9 @@ def checkpoints(run_dir: str | Path, limit: int | None = None) -> list[Path]:
     ``limit`` keeps that many, evenly spaced, always the first and the last.
     """
     run = Path(run_dir)
-    found = sorted(
-        (int(m.group(1)), path)
-        for path in run.iterdir()
-        if (m := _CHECKPOINT.fullmatch(path.name)) and path.is_dir() and (path / "config.json").is_file()
-    )
-    if not found:
+    paths = [path for path in RunFolder(run).checkpoints() if (path / "config.json").is_file()]
+    if not paths:
         raise ValueError(f"{run}: no checkpoint-<step> folders with a saved model; stages needs a run's checkpoints")
-    paths = [path for _, path in found]
     if limit is not None and 0 < limit < len(paths):
         keep = sorted({round(i) for i in np.linspace(0, len(paths) - 1, limit)})
         paths = [paths[i] for i in keep]
@@ -38,9 +31,9 @@ def checkpoints(run_dir: str | Path, limit: int | None = None) -> list[Path]:
 
 
 def _title(path: Path) -> str:
-    state = read_json(path / "trainer_state.json")
+    state = read_json(RunFolder(path).trainer_state)
     epoch = state.get("epoch")
-    return f"{path.name.replace('checkpoint-', 'step ')}" + (f", ep {epoch:g}" if epoch is not None else "")
+    return f"step {checkpoint_step(path)}" + (f", ep {epoch:g}" if epoch is not None else "")
 
 
 def stages(

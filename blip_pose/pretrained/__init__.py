@@ -7,31 +7,19 @@ A shipped model is a folder ``blip_pose/pretrained/<name>/`` holding what ``from
 (config, safetensors weights, processor, ``preprocessing.json``, ``run_config.json``, the scores) and a model card
 whose provenance section says how it was made: command, seeds, data, scores, training time. Offline and with no
 Hub, it is what a fine-tuning run starts from (``--model_name_or_path pretrained:tiny-pose``).
+
+This module is what loading needs; shipping, which renders a card, is :mod:`blip_pose.pretrained.ship`. The card
+knows the ``pretrained:`` prefix from :mod:`blip_pose.checkpoint`, so it and this package import each other in no
+circle.
 """
 
 from __future__ import annotations
 
-import json
-import shutil
 from pathlib import Path
 
-from blip_pose.card import render_model_card
-from blip_pose.checkpoint import CONFIG_FILES, PROCESSOR_FILES, WEIGHT_FILES
-from blip_pose.geometry import PREPROCESSING_FILE
-from blip_pose.run_record import (
-    CHECKPOINT_CHOICE_FILE,
-    RESULTS_FILE,
-    RUN_CONFIG_FILE,
-    load_run_config,
-    read_json,
-    synthetic_data_note,
-)
+from blip_pose.checkpoint import PRETRAINED_PREFIX
 
-PRETRAINED_PREFIX = "pretrained:"
 PRETRAINED_DIR = Path(__file__).resolve().parent
-#: What a shipped folder copies from the run: no checkpoints, optimizer states, logs or pickles.
-SHIPPED_FILES = (*CONFIG_FILES, *WEIGHT_FILES, *PROCESSOR_FILES, PREPROCESSING_FILE, RUN_CONFIG_FILE, RESULTS_FILE)
-CARD_FILE = "README.md"
 
 
 def shipped_models() -> list[str]:
@@ -52,69 +40,3 @@ def resolve_pretrained(model_name_or_path: str) -> str:
         known = ", ".join(PRETRAINED_PREFIX + n for n in shipped_models()) or "none"
         raise ValueError(f"no shipped model {model_name_or_path!r}; shipped: {known}")
     return str(PRETRAINED_DIR / name)
-
-
-def ship(run_dir: str | Path, name: str, command: str, note: str | None = None) -> Path:
-    """Copy a finished run's model into ``blip_pose/pretrained/<name>/`` with a card that records its provenance.
-
-    The card is the run's (as training renders it) plus a provenance section.
-    """
-    run_dir = Path(run_dir)
-    needed = ("config.json", "model.safetensors", RUN_CONFIG_FILE, RESULTS_FILE)
-    missing = [f for f in needed if not (run_dir / f).is_file()]
-    if missing:
-        raise FileNotFoundError(f"{run_dir}: not a finished training run (no {', '.join(missing)})")
-    target = PRETRAINED_DIR / name
-    shutil.rmtree(target, ignore_errors=True)
-    target.mkdir(parents=True)
-    for file in SHIPPED_FILES:
-        if (run_dir / file).is_file():
-            shutil.copy2(run_dir / file, target / file)
-    # The run's card, with the usage lines loading the shipped name and the data named for what it is.
-    dataset = load_run_config(run_dir).get("dataset_name")
-    card = str(render_model_card(run_dir, repo_id=PRETRAINED_PREFIX + name, dataset=dataset))
-    section = provenance(run_dir, name, command, note)
-    (target / CARD_FILE).write_text(card.rstrip() + "\n\n" + section, encoding="utf-8")
-    return target
-
-
-def provenance(run_dir: str | Path, name: str, command: str, note: str | None = None) -> str:
-    """The card section saying how the shipped model was made, from the run's own records."""
-    run_dir = Path(run_dir)
-    config, results = load_run_config(run_dir), read_json(run_dir / RESULTS_FILE)
-    state = read_json(run_dir / "trainer_state.json")
-    data = synthetic_data_note(config) or f"`{config.get('dataset_name')}`"
-    scores = ", ".join(
-        f"{key.removeprefix('eval_')} {results[key]:.4g}"
-        for key in ("eval_mae", "eval_accuracy@25", "eval_accuracy@5", "eval_parse_rate", "eval_num_samples")
-        if isinstance(results.get(key), (int, float))
-    )
-    settings = {k: config.get(k) for k in ("model_name_or_path", "preset_seed", "seed", "learning_rate", "max_steps")}
-    chosen = read_json(run_dir / CHECKPOINT_CHOICE_FILE).get("description")  # {} when the run recorded none
-    lines = [
-        "## Provenance",
-        "",
-        f"Shipped in the `blip_pose` package as `{PRETRAINED_PREFIX}{name}`; made by this project, not downloaded.",
-        "",
-        f"- command: `{command}` (config `training/configs/pretrain_tiny.yaml`)",
-        f"- data: {data}; config `{config.get('dataset_config_name')}`, {_train_images(run_dir, config)} "
-        f"training images, scored on {int(results.get('eval_num_samples', 0))} held-out images",
-        f"- settings: {json.dumps(settings)}",
-        f"- scores (validation, pixels of the {_frame(run_dir)} caption frame): {scores}",
-        f"- training: {state.get('global_step', '?')} steps in {results.get('train_runtime', float('nan')):.0f} s"
-        + (f"; the numbers are those of {chosen}" if chosen else ""),
-    ]
-    if note:
-        lines.append(f"- note: {note}")
-    return "\n".join(lines) + "\n"
-
-
-def _frame(run_dir: Path) -> str:
-    size = read_json(run_dir / PREPROCESSING_FILE).get("image_size", "?")
-    return f"{size}x{size}"
-
-
-def _train_images(run_dir: Path, config: dict) -> str:
-    """Training images of the run's built dataset (a ``sample``/``synthetic`` build under the run folder)."""
-    reports = sorted(run_dir.glob(f"*/reports/{config.get('dataset_config_name')}.json"))
-    return str(read_json(reports[0]).get("examples", {}).get("train", "?")) if reports else "?"

@@ -3,7 +3,7 @@
 import argparse
 import sys
 
-from blip_pose.pretrained import ship
+from blip_pose.pretrained.ship import ship
 
 parser = argparse.ArgumentParser(prog="python -m blip_pose.pretrained", description=__doc__)
 parser.add_argument("run_dir", help="output_dir of a finished training/run.py run")

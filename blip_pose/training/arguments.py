@@ -22,8 +22,8 @@ import yaml
 from transformers import HfArgumentParser, Seq2SeqTrainingArguments
 from transformers.training_args import OptimizerNames
 
-from blip_pose.card import DEFAULT_BASE_MODEL
 from blip_pose.dataset_source import SYNTHETIC_FRAMES_HELP, check_synthetic_frames
+from blip_pose.run_record import DEFAULT_BASE_MODEL
 
 #: The ``--optim`` value of plain Adam (torch.optim.Adam), the one Table 3 optimizer transformers has no name for.
 PLAIN_ADAM = "adam"

@@ -16,11 +16,12 @@ from typing import Any
 from datasets import Dataset
 from transformers import Trainer, TrainerCallback, TrainerControl, TrainerState, TrainingArguments
 from transformers.trainer import TRAINER_STATE_NAME
-from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, SaveStrategy
+from transformers.trainer_utils import SaveStrategy
 
-from blip_pose.geometry import PREPROCESSING_FILE, Preprocessing
+from blip_pose.geometry import Preprocessing
 from blip_pose.keypoints import DEFAULT_SPEC, KeypointSpec
-from blip_pose.run_record import RESOLVED_DATASET_KEY, RUN_CONFIG_FILE, TRAINING_KEYS
+from blip_pose.run_folder import PREPROCESSING_FILE, RUN_CONFIG_FILE, RunFolder
+from blip_pose.run_record import RESOLVED_DATASET_KEY, TRAINING_KEYS
 from blip_pose.training.arguments import ConfigError, DataArguments
 
 
@@ -29,12 +30,17 @@ def run_config(
 ) -> dict[str, dict]:
     """``{"model": ..., "data": ..., "training": ...}``: what the run was given (training: the card's keys), and
     under ``data`` the dataset it loaded (:data:`~blip_pose.run_record.RESOLVED_DATASET_KEY`)."""
-    training = training_args.to_dict()  # tokens masked
     return {
         "model": asdict(model_args),
         "data": {**asdict(data_args), RESOLVED_DATASET_KEY: dataset},
-        "training": {key: training[key] for key in TRAINING_KEYS if key in training},
+        "training": training_record(training_args),
     }
+
+
+def training_record(training_args: TrainingArguments) -> dict[str, Any]:
+    """The ``training`` section of ``run_config.json``: the card's keys of the arguments (tokens masked)."""
+    training = training_args.to_dict()
+    return {key: training[key] for key in TRAINING_KEYS if key in training}
 
 
 _STAGING = ".run-records.tmp"
@@ -49,6 +55,11 @@ class RunRecord:
         self.preprocessing = preprocessing
         self.config = config
         self.spec = spec
+
+    def retrain(self, training_args: TrainingArguments) -> None:
+        """The record of the same model and data trained with other arguments (a sweep trial): the ``training``
+        section alone changes, so a trial records its data (resolved folder, recorded source) as a run does."""
+        self.config["training"] = training_record(training_args)
 
     def save(self, folder: str | Path) -> None:
         """Written in a staging folder and renamed in, so a kill leaves each record whole or absent."""
@@ -70,7 +81,7 @@ class RunRecord:
 
 def _checkpoints(args: TrainingArguments) -> list[Path]:
     """The run's ``checkpoint-*`` folders that hold a Trainer state (those left to a resumed run are complete)."""
-    folders = Path(str(args.output_dir)).glob(f"{PREFIX_CHECKPOINT_DIR}-*")
+    folders = RunFolder(str(args.output_dir)).checkpoints()
     return [folder for folder in folders if (folder / TRAINER_STATE_NAME).is_file()]
 
 
@@ -97,7 +108,7 @@ class RunRecordCallback(TrainerCallback):
         self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs
     ) -> TrainerControl:
         if state.is_world_process_zero:
-            checkpoint = Path(str(args.output_dir)) / f"{PREFIX_CHECKPOINT_DIR}-{state.global_step}"
+            checkpoint = RunFolder(str(args.output_dir)).checkpoint(state.global_step)
             if checkpoint.is_dir():
                 self.record.save(checkpoint)
         return control
@@ -151,7 +162,7 @@ class KeepEpochsCallback(TrainerCallback):
         self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs
     ) -> TrainerControl:
         if state.is_world_process_zero:
-            self._keep(Path(str(args.output_dir)) / f"{PREFIX_CHECKPOINT_DIR}-{state.global_step}", state.epoch)
+            self._keep(RunFolder(str(args.output_dir)).checkpoint(state.global_step), state.epoch)
         return control
 
 

@@ -27,17 +27,17 @@ from transformers import (
     TrainingArguments,
 )
 
+from blip_pose import metric_path
 from blip_pose.geometry import to_original_frame
-from blip_pose.hub import DEFAULT_METRIC_DIR
 from blip_pose.keypoints import DEFAULT_SPEC
 from blip_pose.pose_metrics import parse_captions
+from blip_pose.run_folder import RunFolder
 from blip_pose.training.arguments import DataArguments
 from blip_pose.training.data import References, references
 
 if TYPE_CHECKING:
     import evaluate
 
-PREDICTIONS_DIR = "predictions"
 #: Metric-key prefix of the training subset's scores (``eval_train_accuracy@25``, ``eval_train_loss``, ...).
 TRAIN_SUBSET_PREFIX = "eval_train"
 
@@ -46,7 +46,7 @@ def load_pose_metric() -> evaluate.EvaluationModule:
     """The ``pose_threshold_accuracy`` evaluate module of this repository (a local folder: no network)."""
     import evaluate
 
-    return evaluate.load(str(DEFAULT_METRIC_DIR))
+    return evaluate.load(metric_path())
 
 
 @dataclass
@@ -155,7 +155,7 @@ class PoseMetrics:
     def write_predictions(self, captions: list[str], xy: np.ndarray, found: np.ndarray) -> Path:
         """``predictions/<name>.jsonl``: one line per image with the caption and joints (null: not found)."""
         assert self.output_dir is not None, "only the main process writes predictions"
-        path = Path(self.output_dir) / PREDICTIONS_DIR / f"{self.name()}.jsonl"
+        path = RunFolder(self.output_dir).predictions / f"{self.name()}.jsonl"
         path.parent.mkdir(parents=True, exist_ok=True)
         with path.open("w", encoding="utf-8") as out:
             rows = zip(self.references.names, captions, self.references.captions, xy, found)

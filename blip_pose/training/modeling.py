@@ -13,7 +13,7 @@ from safetensors import SafetensorError, safe_open
 from transformers import PreTrainedModel, TrainerState
 from transformers.processing_utils import ProcessorMixin
 from transformers.trainer import TRAINER_STATE_NAME
-from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, rotate_checkpoints
+from transformers.trainer_utils import rotate_checkpoints
 
 from blip_pose.checkpoint import local_or_hub, missing_processor_parts, missing_weights
 from blip_pose.loc_tokens import add_loc_tokens
@@ -21,10 +21,9 @@ from blip_pose.models import family_for_checkpoint, family_for_config
 from blip_pose.pose_format import CAPTION_COLUMNS, LOC
 from blip_pose.presets import PRESETS, save_preset
 from blip_pose.pretrained import resolve_pretrained
-from blip_pose.run_record import RESULTS_FILE, TRAINING_ARGS_FILE, read_json
+from blip_pose.run_folder import CACHED_INPUTS, CHECKPOINT_PREFIX, PREDICTIONS_DIR, TENSORBOARD_DIR, RunFolder
+from blip_pose.run_record import read_json
 from blip_pose.sdpa import set_attention
-from blip_pose.training.evaluation import PREDICTIONS_DIR
-from blip_pose.training.output_dir import CACHED_INPUTS
 from blip_pose.training.results import ResumePoint
 
 logger = logging.getLogger(__name__)
@@ -60,7 +59,7 @@ def resolve_checkpoint(model_name_or_path: str, output_dir: str | Path, seed: in
         raise CheckpointError(str(err)) from None
     preset = preset_name(model_name_or_path)
     if preset is not None:
-        folder = Path(output_dir) / f"preset-{preset}"
+        folder = RunFolder(output_dir).preset(preset)
         if not folder.is_dir():  # saved aside and renamed into place: a kill during the save leaves no half preset
             staging = folder.with_name(f"{folder.name}.tmp")
             shutil.rmtree(staging, ignore_errors=True)
@@ -174,12 +173,11 @@ def resume_checkpoint(resume: str | None, output_dir: str | Path) -> ResumePoint
         problem = incomplete(folder) if folder.is_dir() else "no such folder"
         if problem:
             raise CheckpointError(f"--resume_from_checkpoint {resume}: {problem}")
-        (Path(output_dir) / RESULTS_FILE).unlink(missing_ok=True)
+        RunFolder(output_dir).results.unlink(missing_ok=True)
         return ResumePoint(folder, TrainerState.load_from_json(str(folder / TRAINER_STATE_NAME)).global_step)
-    pattern = f"{PREFIX_CHECKPOINT_DIR}-*"
-    folders = [path for path in Path(output_dir).glob(pattern) if path.is_dir() and path.name.split("-")[-1].isdigit()]
+    pattern = f"{CHECKPOINT_PREFIX}*"
     skipped: dict[Path, str] = {}
-    for folder in sorted(folders, key=lambda path: int(path.name.split("-")[-1]), reverse=True):
+    for folder in reversed(RunFolder(output_dir).checkpoints()):
         problem = incomplete(folder)
         if problem is not None:
             skipped[folder] = f"{folder.name} (incomplete: {problem})"
@@ -192,7 +190,7 @@ def resume_checkpoint(resume: str | None, output_dir: str | Path) -> ResumePoint
                 shutil.rmtree(newer, ignore_errors=True)  # ignore: another process of the run may delete it first
         state = TrainerState.load_from_json(str(folder / TRAINER_STATE_NAME))
         _finish_rotation(folder, state)
-        (Path(output_dir) / RESULTS_FILE).unlink(missing_ok=True)
+        RunFolder(output_dir).results.unlink(missing_ok=True)
         return ResumePoint(folder, state.global_step)
     found = f"; skipped {'; '.join(skipped.values())}" if skipped else ""
     if _before_first_checkpoint(Path(output_dir)):
@@ -208,7 +206,7 @@ def resume_checkpoint(resume: str | None, output_dir: str | Path) -> ResumePoint
 def _before_first_checkpoint(output_dir: Path) -> bool:
     """Whether ``output_dir`` holds no more than a run writes before its first checkpoint is complete (so continuing
     it is starting it): its cached inputs, TensorBoard logs, predictions of evaluations and checkpoints cut short."""
-    written = (*CACHED_INPUTS, "runs", PREDICTIONS_DIR, f"{PREFIX_CHECKPOINT_DIR}-*")
+    written = (*CACHED_INPUTS, TENSORBOARD_DIR, PREDICTIONS_DIR, f"{CHECKPOINT_PREFIX}*")
     return not output_dir.is_dir() or all(any(p.match(name) for name in written) for p in output_dir.iterdir())
 
 
@@ -219,6 +217,6 @@ def _finish_rotation(checkpoint: Path, state: TrainerState) -> None:
     step number: a half-deleted folder's modification time is the kill's, which the Trainer's default order would take
     for the newest checkpoint.
     """
-    limit = read_json(checkpoint / TRAINING_ARGS_FILE).get("save_total_limit")
+    limit = read_json(RunFolder(checkpoint).training_args).get("save_total_limit")
     if isinstance(limit, int):
         rotate_checkpoints(str(checkpoint.parent), limit, state.best_model_checkpoint, use_mtime=False)

@@ -12,12 +12,10 @@ import logging
 import shutil
 from pathlib import Path
 
-from blip_pose.run_record import ANALYSIS_DIR, SAMPLE_DATASET_FOLDER, SYNTHETIC_DATASET_PREFIX, is_run_folder
+from blip_pose.run_folder import ANALYSIS_DIR, CACHED_INPUTS, RunFolder
 from blip_pose.training.arguments import ConfigError, PoseTrainingArguments
 
 logger = logging.getLogger(__name__)
-#: Folders of inputs that training caches in its output folder and reuses (sample and synthetic builds, presets).
-CACHED_INPUTS = (SAMPLE_DATASET_FOLDER, f"{SYNTHETIC_DATASET_PREFIX}*", "preset-*")
 #: The user's own work beside a run (``python -m blip_pose analyze`` writes here): never deleted by an overwrite.
 USER_FOLDERS = (ANALYSIS_DIR,)
 
@@ -31,7 +29,7 @@ def _outputs(folder: Path) -> list[Path]:
 def check_output_dir(args: PoseTrainingArguments) -> None:
     """Refuse a training run into a non-empty ``output_dir`` unless it resumes or overwrites a previous run.
 
-    ``--overwrite_output_dir`` deletes only a folder recognised as a run (:func:`blip_pose.run_record.is_run_folder`
+    ``--overwrite_output_dir`` deletes only a folder recognised as a run (:meth:`blip_pose.run_folder.RunFolder.is_run`
     or TensorBoard logs of a run killed before its first checkpoint); anything else is left alone with an error.
     """
     folder = Path(str(args.output_dir))
@@ -41,7 +39,7 @@ def check_output_dir(args: PoseTrainingArguments) -> None:
     if not outputs:
         return
     shown = ", ".join(p.name for p in outputs[:4]) + (f" and {len(outputs) - 4} more" if len(outputs) > 4 else "")
-    if not (is_run_folder(folder) or (folder / "runs").is_dir()):
+    if not (RunFolder(folder).is_run() or RunFolder(folder).tensorboard.is_dir()):
         raise ConfigError(
             f"--output_dir {folder} is not empty ({shown}) and holds no training run; "
             "choose a new or empty folder (--overwrite_output_dir deletes only a previous run)"

@@ -16,9 +16,8 @@ from PIL import Image
 
 from blip_pose.keypoints import DEFAULT_SPEC, KeypointSpec
 from blip_pose.overlay import draw_comparison
-from blip_pose.run_record import PLOTS_DIR, load_run_config
-
-OVERLAYS_DIR = "overlays"
+from blip_pose.run_folder import RunFolder
+from blip_pose.run_record import load_run_config
 
 
 def plot_training_curves(
@@ -29,7 +28,7 @@ def plot_training_curves(
 
     ``data_note`` (e.g. that the data is synthetic) is printed above each figure, so a figure seen alone says it.
     """
-    folder = Path(output_dir) / PLOTS_DIR
+    folder = RunFolder(output_dir).plots
     folder.mkdir(parents=True, exist_ok=True)
     scored = evaluated_split(output_dir)
     train = [(row["step"], row["loss"]) for row in log_history if "loss" in row]
@@ -142,7 +141,7 @@ def write_overlays(
     Shapes: ``pred_xy`` and ``ref_xy`` (N, K, 2) pixels of the images, ``pred_found`` (N, K); K keypoints of
     ``spec``.
     """
-    folder = Path(output_dir) / OVERLAYS_DIR
+    folder = RunFolder(output_dir).overlays
     folder.mkdir(parents=True, exist_ok=True)
     written = []
     for row, (image, name, xy, found, ref) in enumerate(zip(images, names, pred_xy, pred_found, ref_xy)):

@@ -17,13 +17,10 @@ from transformers import (
     TrainerState,
     TrainingArguments,
 )
-from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 from transformers.utils import logging as hf_logging
 
-from blip_pose.card import CARD_FILE
-from blip_pose.run_record import CHECKPOINT_CHOICE_FILE, PLOTS_DIR
-from blip_pose.training.evaluation import PREDICTIONS_DIR, TRAIN_SUBSET_PREFIX
-from blip_pose.training.plots import OVERLAYS_DIR
+from blip_pose.run_folder import RunFolder, checkpoint_step
+from blip_pose.training.evaluation import TRAIN_SUBSET_PREFIX
 from blip_pose.training.results import write_atomically
 
 #: Scores shown on the console, in this order (``eval_`` prefixed in the Trainer's logs).
@@ -132,15 +129,16 @@ def checkpoint_choice(state: TrainerState, args: TrainingArguments, split: str, 
     metric = (args.metric_for_best_model or "loss").removeprefix("eval_")
     evaluations = sum(1 for row in state.log_history if f"eval_{metric}" in row)
     best = state.best_model_checkpoint
-    if args.load_best_model_at_end and best is not None:
-        step = int(Path(best).name.removeprefix(f"{PREFIX_CHECKPOINT_DIR}-"))
+    step = checkpoint_step(best) if best is not None else None
+    if args.load_best_model_at_end and step is not None:
+        checkpoint = RunFolder(str(args.output_dir)).checkpoint(step).name
         description = (
-            f"{PREFIX_CHECKPOINT_DIR}-{step} (step {step} of {last}), the best {metric} of {evaluations} "
+            f"{checkpoint} (step {step} of {last}), the best {metric} of {evaluations} "
             f"evaluations on the `{split}` split ({num_images} images): chosen on the images it is scored on, "
             "so the numbers are an optimistic estimate"
         )
         return {
-            "checkpoint": f"{PREFIX_CHECKPOINT_DIR}-{step}",
+            "checkpoint": checkpoint,
             "step": step,
             "rule": "best",
             "description": description,
@@ -154,7 +152,7 @@ def checkpoint_choice(state: TrainerState, args: TrainingArguments, split: str, 
 
 
 def save_checkpoint_choice(choice: dict[str, Any], output_dir: str | Path) -> Path:
-    path = Path(output_dir) / CHECKPOINT_CHOICE_FILE
+    path = RunFolder(output_dir).checkpoint_choice
     write_atomically(path, json.dumps(choice, indent=2) + "\n")
     return path
 
@@ -188,7 +186,7 @@ def run_summary(
     args: TrainingArguments,
 ) -> str:
     """The closing lines of a run: final and best scores, then where each output went (only those that exist)."""
-    out = Path(output_dir)
+    out, run = Path(output_dir), RunFolder(output_dir)
     metric = (args.metric_for_best_model or "accuracy@25").removeprefix("eval_")
     lines = [f"Run finished: {out}"]
     start = next((row for row in history if row.get("step") == 0 and f"eval_{metric}" in row), None)
@@ -207,11 +205,11 @@ def run_summary(
         lines.append(f"  best {metric} during training, at step {best['step']}:\n    {_scores(best)}")
     paths = [
         ("model", out if (out / "model.safetensors").is_file() else None),
-        ("model card", out / CARD_FILE),
-        ("plots", out / PLOTS_DIR),
-        ("overlays", out / OVERLAYS_DIR),
-        ("predictions", out / PREDICTIONS_DIR),
-        ("TensorBoard", out / "runs"),
+        ("model card", run.card),
+        ("plots", run.plots),
+        ("overlays", run.overlays),
+        ("predictions", run.predictions),
+        ("TensorBoard", run.tensorboard),
     ]
     for name, path in paths:
         if path is not None and path.exists():

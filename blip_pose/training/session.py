@@ -7,6 +7,10 @@ Each script once carried its own copy and they drifted apart (a sweep trial lack
 * :func:`set_up`: output folder, model and processor, the resolved dataset, checked inputs, ``compute_metrics``;
 * :func:`make_trainer`: the Trainer with the standard callbacks and the quiet console;
 * :func:`end_run`: save, records, training figures, checkpoint choice, final evaluation, card, plots, overlays.
+
+The training library imports no publishing module (card, Hub, Space): the model card is written by the step the
+script hands :func:`set_up` (``write_card=blip_pose.card.write_model_card``), kept on the :class:`RunSetUp` that a run
+and every sweep trial end with, as the dataset resolver is.
 """
 
 from __future__ import annotations
@@ -22,7 +26,6 @@ from transformers import PretrainedConfig, PreTrainedModel, TrainerCallback, set
 from transformers.processing_utils import ProcessorMixin
 from transformers.trainer_utils import TrainOutput
 
-from blip_pose.card import write_model_card
 from blip_pose.run_record import flatten_run_config, synthetic_data_note
 from blip_pose.training.arguments import ConfigError, DataArguments, ModelArguments, PoseTrainingArguments
 from blip_pose.training.callbacks import KeepEpochsCallback, RunRecordCallback, study_callbacks
@@ -76,12 +79,15 @@ class RunSetUp:
     model_config: PretrainedConfig
     inputs: RunInputs
     compute_metrics: PoseMetrics
+    write_card: CardWriter  # the end of a run writes the model card with it
 
 
 #: ``(dataset_name, config_name, work_dir, synthetic_size, synthetic_seed) -> what load_dataset reads``: the scripts
 #: pass ``pose_dataset.resolve_dataset`` (builds ``sample``/``synthetic`` offline), as ``blip_pose`` never imports
 #: the dataset packages.
 DatasetResolver = Callable[[str, str | None, Path, int, int], str]
+#: ``output_dir -> the card's path``: the scripts pass ``blip_pose.card.write_model_card`` (see the module's note).
+CardWriter = Callable[[Path], Path]
 
 
 def set_up(
@@ -90,11 +96,14 @@ def set_up(
     training_args: PoseTrainingArguments,
     resolve_dataset: DatasetResolver,
     work_dir: Path,
+    *,
+    write_card: CardWriter,
     check_output: bool = True,
 ) -> RunSetUp:
     """Check the arguments and the output folder, load the model and processor (a preset is first saved into
     ``work_dir`` by the main process), resolve and check the data (``sample``/``synthetic`` built into ``work_dir``).
 
+    ``write_card``: the end of the run (and of every sweep trial) writes the model card with it.
     ``check_output``: refuse a previous run in ``--output_dir`` (off for a sweep, whose folder holds its trials).
     """
     check_arguments(model_args, data_args, training_args)
@@ -125,7 +134,7 @@ def set_up(
         training_args,
         output_dir=Path(str(training_args.output_dir)) if training_args.process_index == 0 else None,
     )
-    return RunSetUp(checkpoint, model, processor, model.config, inputs, compute_metrics)
+    return RunSetUp(checkpoint, model, processor, model.config, inputs, compute_metrics, write_card)
 
 
 def load(
@@ -212,7 +221,7 @@ def end_run(
         trainer.save_metrics("eval", eval_metrics)  # every key; the summary shows the headline ones
     if trainer.is_world_process_zero():
         if train_result is not None:  # an evaluation-only run saved no model to describe
-            write_model_card(output_dir)
+            setup.write_card(output_dir)
         data_note = synthetic_data_note(flatten_run_config(record.config))  # plots and summary say "synthetic"
         plot_training_curves(end.history, output_dir, data_note)
         plot_train_validation(end.history, output_dir, data_note)

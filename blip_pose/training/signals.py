@@ -22,9 +22,9 @@ from pathlib import Path
 from types import FrameType
 
 from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
-from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
 from blip_pose.forking import guard_forks
+from blip_pose.run_folder import RunFolder
 
 logger = logging.getLogger(__name__)
 
@@ -91,7 +91,7 @@ class StopOnSignal(TrainerCallback):
     def _interrupted(self, signum: int) -> Interrupted:
         where = f"at step {self.step} of {self.max_steps}" if self.max_steps else "before training started"
         message = f"training stopped ({self._what(signum)}) {where}"
-        if self.output_dir is not None and any(self.output_dir.glob(f"{PREFIX_CHECKPOINT_DIR}-*")):
+        if self.output_dir is not None and RunFolder(self.output_dir).checkpoints():
             message += f"; continue with --resume_from_checkpoint last (checkpoints in {self.output_dir})"
         return Interrupted(signum, message)
 

@@ -21,12 +21,11 @@ from typing import Any
 
 from tqdm.auto import tqdm
 from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
-from transformers.trainer import TRAINER_STATE_NAME
 from transformers.trainer_utils import TrainOutput
 
-from blip_pose.run_record import RESOLVED_DATASET_KEY, read_json
+from blip_pose.run_folder import RunFolder
+from blip_pose.run_record import load_run_config, read_json, synthetic_data_note
 from blip_pose.training.arguments import ConfigError
-from blip_pose.training.callbacks import run_config
 from blip_pose.training.session import RunSetUp, end_run
 from blip_pose.training.signals import StopOnSignal
 from blip_pose.training.sweep_figures import plot_factor
@@ -262,8 +261,7 @@ class SweepTrainer(PoseCaptionTrainer):
             setattr(self.args, key, value)
         self.args.output_dir = str(folder)  # checkpoints (hp_name is ''), records, predictions and plots go here
         self.optimizer_cls_and_kwargs = optimizer_cls_and_kwargs(self.args)  # fixed at __init__ otherwise
-        record = self.setup.inputs.record
-        record.config = run_config(*self.run_arguments, self.args, record.config["data"][RESOLVED_DATASET_KEY])
+        self.setup.inputs.record.retrain(self.args)  # the run's record, this trial's arguments
         self.setup.compute_metrics.output_dir = folder if self.is_world_process_zero() else None
         self.setup.compute_metrics.name = lambda: f"step-{self.state.global_step:06d}"
         self.trials_started += 1
@@ -356,11 +354,13 @@ def write_outputs(plan: SweepPlan) -> tuple[list[TrialResult], list[Path]]:
     results = plan.results()
     done = {r.setting for r in results}
     missing = [s.name for s in plan.settings if s.name not in done]
-    paths = list(write_results(results, plan.root, plan.metric, plan.design, missing))
-    return results, paths + comparison_figures(plan, done)
+    # Every trial trained on the same data: the first one's record says whether it was synthetic.
+    data_note = synthetic_data_note(load_run_config(plan.root / results[0].setting)) if results else None
+    paths = list(write_results(results, plan.root, plan.metric, plan.design, missing, data_note))
+    return results, paths + comparison_figures(plan, done, data_note)
 
 
-def comparison_figures(plan: SweepPlan, done: set[str]) -> list[Path]:
+def comparison_figures(plan: SweepPlan, done: set[str], data_note: str | None = None) -> list[Path]:
     """``figures/<factor>.png`` (Figures 4-6): the settings that differ from the baseline in that factor alone."""
     written = []
     base = plan.baseline
@@ -375,9 +375,9 @@ def comparison_figures(plan: SweepPlan, done: set[str]) -> list[Path]:
             continue
         line.sort(key=lambda s: getattr(s, factor))
         histories = {
-            s.label(factor): read_json(plan.root / s.name / TRAINER_STATE_NAME).get("log_history", []) for s in line
+            s.label(factor): read_json(RunFolder(plan.root / s.name).trainer_state).get("log_history", []) for s in line
         }
         fixed = ", ".join(base.label(f) for f in FACTORS if f != factor)
         path = plan.root / FIGURES_DIR / f"{factor}.png"
-        written.append(plot_factor(FACTORS[factor], histories, plan.metric, path, note=fixed))
+        written.append(plot_factor(FACTORS[factor], histories, plan.metric, path, note=fixed, data_note=data_note))
     return written

@@ -12,7 +12,7 @@ import matplotlib
 matplotlib.use("Agg")  # files only; no display on a training machine
 import matplotlib.pyplot as plt
 
-from blip_pose.run_record import PLOTS_DIR
+from blip_pose.run_folder import RunFolder
 from blip_pose.training.evaluation import TRAIN_SUBSET_PREFIX
 from blip_pose.training.plots import _save as save_figure  # one look for every figure, its data note included
 
@@ -58,18 +58,23 @@ def plot_train_validation(
     for ax in (loss_ax, acc_ax):
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
-    folder = Path(output_dir) / PLOTS_DIR
+    folder = RunFolder(output_dir).plots
     folder.mkdir(parents=True, exist_ok=True)
     return save_figure(fig, folder / TRAIN_VALIDATION_FILE, data_note)
 
 
 def plot_factor(
-    factor: str, histories: Mapping[str, Sequence[dict]], metric: str, path: str | Path, note: str = ""
+    factor: str,
+    histories: Mapping[str, Sequence[dict]],
+    metric: str,
+    path: str | Path,
+    note: str = "",
+    data_note: str | None = None,
 ) -> Path:
     """One factor's comparison: training loss, validation ``metric`` and validation MAE per epoch.
 
     ``histories`` maps each setting's label (e.g. ``"lr 5e-05"``) to its run's ``log_history``; ``note`` names the
-    settings held fixed.
+    settings held fixed; ``data_note`` (synthetic data) is printed above the figure, as on a run's plots.
     """
     fig, axes = plt.subplots(1, 3, figsize=(15, 4))
     panels = (
@@ -90,7 +95,8 @@ def plot_factor(
             ax.legend(fontsize=8)
     if metric.startswith("accuracy@"):
         axes[1].set_ylim(-0.02, 1.02)
-    fig.suptitle(f"{factor}{f' ({note})' if note else ''}")
+    title = f"{factor}{f' ({note})' if note else ''}"
+    fig.suptitle(f"{title}\ndata: {data_note}" if data_note else title, fontsize=9 if data_note else None)
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     return save_figure(fig, Path(path))
 

@@ -91,9 +91,15 @@ def ranked(results: Sequence[TrialResult], metric: str) -> list[TrialResult]:
 
 
 def write_results(
-    results: Sequence[TrialResult], folder: str | Path, metric: str, design: str, missing: Sequence[str] = ()
+    results: Sequence[TrialResult],
+    folder: str | Path,
+    metric: str,
+    design: str,
+    missing: Sequence[str] = (),
+    data_note: str | None = None,
 ) -> tuple[Path, Path]:
-    """``sweep_results.csv`` and ``sweep_summary.md`` of every trial found so far; ``missing``: settings not run."""
+    """``sweep_results.csv`` and ``sweep_summary.md`` of every trial found so far; ``missing``: settings not run;
+    ``data_note``: what the data was when synthetic (the summary says so, as a run's card and plots do)."""
     folder = Path(folder)
     order = ranked(results, metric)
     csv_path = folder / RESULTS_CSV
@@ -102,11 +108,13 @@ def write_results(
         writer.writeheader()
         writer.writerows(csv_row(result) for result in order)
     summary_path = folder / SUMMARY_FILE
-    summary_path.write_text(summary(order, metric, design, missing))
+    summary_path.write_text(summary(order, metric, design, missing, data_note))
     return csv_path, summary_path
 
 
-def summary(order: Sequence[TrialResult], metric: str, design: str, missing: Sequence[str]) -> str:
+def summary(
+    order: Sequence[TrialResult], metric: str, design: str, missing: Sequence[str], data_note: str | None = None
+) -> str:
     diverged = [r.setting for r in order if r.status == DIVERGED]
     lines = [
         "# Sweep summary",
@@ -114,6 +122,7 @@ def summary(order: Sequence[TrialResult], metric: str, design: str, missing: Seq
         f"Design `{design}`: {len(order)} trials recorded ({len(diverged)} diverged), {len(missing)} not run yet. "
         f"Ranked by the best validation {metric} over each trial's evaluations (ties: lower MAE).",
         "",
+        *([f"Data: {data_note}.", ""] if data_note else []),
     ]
     chosen = next((r for r in order if r.status == FINISHED), None)
     if chosen is not None and chosen.objective(metric) <= 0:

@@ -26,7 +26,6 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -38,7 +37,7 @@ from blip_pose.constrained import CaptionGrammar
 from blip_pose.generation import encode_loss_generate
 from blip_pose.models import family_for_config
 from blip_pose.pose_format import caption_column as caption_column_entry
-from blip_pose.run_record import TRAINING_ARGS_FILE
+from blip_pose.run_folder import RunFolder
 from blip_pose.training.arguments import PLAIN_ADAM, PoseTrainingArguments
 from blip_pose.training.data import References
 
@@ -178,6 +177,6 @@ class PoseCaptionTrainer(Seq2SeqTrainer):
     def _save(self, output_dir: str | None = None, state_dict: dict | None = None) -> None:
         super()._save(output_dir, state_dict)
         if self.args.should_save:
-            folder = Path(str(output_dir or self.args.output_dir))
-            (folder / TRAINING_ARGS_NAME).unlink(missing_ok=True)
-            (folder / TRAINING_ARGS_FILE).write_text(self.args.to_json_string() + "\n")  # tokens are masked
+            folder = RunFolder(str(output_dir or self.args.output_dir))
+            (folder.path / TRAINING_ARGS_NAME).unlink(missing_ok=True)
+            folder.training_args.write_text(self.args.to_json_string() + "\n")  # tokens are masked
