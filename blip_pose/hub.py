@@ -23,7 +23,7 @@ from blip_pose import metric_path
 from blip_pose.card import write_model_card
 from blip_pose.checkpoint import CONFIG_FILES, PROCESSOR_FILES, WEIGHT_FILES, missing_processor_parts
 from blip_pose.hub_auth import hub_api, reaching_hub
-from blip_pose.run_folder import CARD_FILE, MODEL_RECORDS, PLOTS_DIR, RunFolder
+from blip_pose.run_folder import CARD_FILE, MODEL_RECORDS, PLOTS_DIR, PREPROCESSING_FILE, RunFolder
 
 #: Files that must exist before a model folder is pushed (the card is rendered when missing).
 REQUIRED_FILES = ("config.json", PREPROCESSING_FILE)

@@ -333,7 +333,12 @@ class PosePredictor:
             if self._grammar is None:
                 size = self.preprocessing.image_size
                 self._grammar = CaptionGrammar(
-                    self.processor.tokenizer, self.caption_column, size, size, self.preprocessing.simple_joints
+                    self.processor.tokenizer,
+                    self.caption_column,
+                    size,
+                    size,
+                    self.preprocessing.simple_joints,
+                    spec=self.spec,
                 )
             max_new_tokens = max(max_new_tokens, self._grammar.max_new_tokens)  # the longest valid caption fits
             processors.append(self._grammar)

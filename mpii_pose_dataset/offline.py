@@ -9,12 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from blip_pose.dataset_source import check_synthetic_frames
-from blip_pose.run_record import (
-    SAMPLE_DATASET_FOLDER,
-    SAMPLE_DATASET_NAME,
-    SYNTHETIC_DATASET_NAME,
-    SYNTHETIC_DATASET_PREFIX,
-)
+from blip_pose.run_folder import RunFolder
+from blip_pose.run_record import SAMPLE_DATASET_NAME, SYNTHETIC_DATASET_NAME
 from mpii_pose_dataset.builder import MpiiPoseCaption
 from mpii_pose_dataset.export import build
 from mpii_pose_dataset.sample import SAMPLE_DIR
@@ -36,7 +32,7 @@ def _built(folder: Path, config: str) -> bool:
 def build_sample(config_name: str | None, work_dir: Path, synthetic_size: int = 0, synthetic_seed: int = 0) -> str:
     """The bundled sample built into ``<work_dir>/sample-dataset`` (~1 s); the synthetic settings are unused."""
     config = config_name or MpiiPoseCaption.DEFAULT_CONFIG_NAME
-    folder = work_dir / SAMPLE_DATASET_FOLDER
+    folder = RunFolder(work_dir).sample_dataset
     if not _built(folder, config):
         build(folder, data_dir=SAMPLE_DIR, configs=[config])
     return str(folder)
@@ -44,11 +40,10 @@ def build_sample(config_name: str | None, work_dir: Path, synthetic_size: int = 
 
 def build_synthetic_named(config_name: str | None, work_dir: Path, synthetic_size: int, synthetic_seed: int) -> str:
     """``synthetic_size`` procedural frames from ``synthetic_seed`` built into
-    ``<work_dir>/synthetic-<config>-n<size>-seed<seed>`` (a folder per size, seed and config, so a changed setting
-    never reads a stale build)."""
+    ``<work_dir>/synthetic-<config>-n<size>-seed<seed>`` (:meth:`RunFolder.synthetic_dataset`)."""
     check_synthetic_frames(synthetic_size, "synthetic_size")
     config = config_name or SYNTHETIC_DEFAULT_CONFIG
-    folder = work_dir / f"{SYNTHETIC_DATASET_PREFIX}{config}-n{synthetic_size}-seed{synthetic_seed}"
+    folder = RunFolder(work_dir).synthetic_dataset(config, synthetic_size, synthetic_seed)
     if not _built(folder, config):
         num_proc = 2 if synthetic_size >= _PARALLEL_FROM else None
         build_synthetic(folder, synthetic_size, synthetic_seed, config, num_proc=num_proc)

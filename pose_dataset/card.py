@@ -5,7 +5,8 @@ The YAML header is what makes the folder loadable: ``configs`` maps each config 
 exactly the shape ``load_dataset`` and the Hub expect. Beside them, what training reads back: each config's
 preprocessing recipe (:data:`~blip_pose.geometry.PREPROCESSING_CARD_KEY`), its source
 (:data:`~blip_pose.dataset_source.DATASET_SOURCE_CARD_KEY`) and the folder's keypoint set
-(:data:`~blip_pose.keypoints.KEYPOINTS_CARD_KEY`, ``KeypointSpec.to_dict()``; absent from folders built before it).
+(:data:`~blip_pose.keypoints.KEYPOINTS_CARD_KEY`: per config, ``KeypointSpec.to_dict()``; absent from folders built
+before it).
 """
 
 from __future__ import annotations
@@ -42,13 +43,6 @@ def size_category(n: int) -> str:
     return "100K<n<1M"
 
 
-def folder_keypoints(reports: dict[str, dict]) -> dict | None:
-    """The keypoint set (``KeypointSpec.to_dict()``) the folder's reports record; None for folders built before
-    reports recorded it. Two different sets in one folder are an error: its captions would disagree."""
-    specs = [r["keypoints"] for r in reports.values() if r.get("keypoints")]
-    if any(spec != specs[0] for spec in specs):
-        raise ValueError(f"configs of one folder record different keypoint sets: {', '.join(sorted(reports))}")
-    return specs[0] if specs else None
 
 
 def card_data(reports: dict[str, dict], metadata: dict) -> DatasetCardData:
@@ -59,8 +53,9 @@ def card_data(reports: dict[str, dict], metadata: dict) -> DatasetCardData:
     setattr(data, PREPROCESSING_CARD_KEY, {name: r["recipe"] for name, r in reports.items()})
     # What each config was built from: training reads it to say "synthetic" wherever its results show.
     setattr(data, DATASET_SOURCE_CARD_KEY, {name: r["source"] for name, r in reports.items() if r.get("source")})
-    keypoints = folder_keypoints(reports)
-    if keypoints is not None:
+    # Each config's keypoint set (``KeypointSpec.to_dict()``), keyed like the recipe: training reads it per config.
+    keypoints = {name: r["keypoints"] for name, r in reports.items() if r.get("keypoints")}
+    if keypoints:
         setattr(data, KEYPOINTS_CARD_KEY, keypoints)
     default = default_config(reports, format_of(reports).default_config)
     MetadataConfigs(

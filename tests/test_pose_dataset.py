@@ -19,6 +19,8 @@ from PIL import Image
 
 from blip_pose.keypoints import KEYPOINTS_CARD_KEY, KeypointSpec
 from blip_pose.keypoints.mpii import MPII16
+from blip_pose.pose_format import render_captions
+from blip_pose.training.data import dataset_keypoints
 from mpii_pose_dataset.export import build as build_mpii
 from mpii_pose_dataset.sample import SAMPLE_DIR
 from pose_dataset import CardText, SourceRead, get_source, register_offline, register_source, resolve_dataset
@@ -35,7 +37,7 @@ def test_an_mpii_build_records_its_keypoint_set_in_the_card(tmp_path):
     out = tmp_path / "ds"
     build_mpii(out, data_dir=SAMPLE_DIR, num_proc=1, cache_dir=tmp_path / "cache")
     recorded = _card_yaml(out)[KEYPOINTS_CARD_KEY]
-    assert KeypointSpec.from_dict(recorded) == MPII16
+    assert KeypointSpec.from_dict(recorded["paper"]) == MPII16  # per config, keyed like the recipe
     assert load_reports(out)["paper"]["format"] == "mpii"
 
 
@@ -52,8 +54,8 @@ SIZE = 64
 
 
 def _caption(points: np.ndarray) -> str:
-    """``tip:12,40 lwing:…``: the spec's tokens with integer pixels (the test's own stand-in for pose_format)."""
-    return " ".join(f"{token}:{round(x)},{round(y)}" for token, (x, y) in zip(TOY.captions, points))
+    """``tip:12,40 lwing:…``: the project's caption for the toy set (pose_format renders any keypoint set)."""
+    return render_captions(points, np.ones(len(points)), SIZE, SIZE, spec=TOY)["text"]
 
 
 def _write_source(folder: Path, n: int = 10) -> Path:
@@ -159,7 +161,8 @@ def test_a_source_format_from_outside_the_packages_builds_a_loadable_dataset(toy
     assert row["text"].startswith("tip:") and "rfoot:" in row["text"]
 
     card = _card_yaml(out)
-    assert KeypointSpec.from_dict(card[KEYPOINTS_CARD_KEY]) == TOY
+    assert KeypointSpec.from_dict(card[KEYPOINTS_CARD_KEY]["points"]) == TOY
+    assert dataset_keypoints(ds["train"], str(out)) == TOY  # what training reads back from the card
     assert card["pose_dataset_source"]["points"]["kind"] == "csv"
     assert card["pretty_name"] == "Toy points"
     assert "Five points per square." in (out / "README.md").read_text()

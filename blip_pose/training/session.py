@@ -230,7 +230,9 @@ def end_run(
             eval_split, refs = setup.inputs.eval, setup.inputs.references
             n = min(data_args.num_overlays, len(eval_split))
             images = [eval_split[i][data_args.image_column] for i in range(n)]
-            write_overlays(images, refs.names[:n], latest["xy"][:n], latest["found"][:n], refs.xy[:n], output_dir)
+            write_overlays(
+                images, refs.names[:n], latest["xy"][:n], latest["found"][:n], refs.xy[:n], output_dir, refs.spec
+            )
         if summary:
             print(run_summary(output_dir, end.history, end.metrics, end.choice, args))
             if data_note:
