@@ -43,8 +43,6 @@ def size_category(n: int) -> str:
     return "100K<n<1M"
 
 
-
-
 def card_data(reports: dict[str, dict], metadata: dict) -> DatasetCardData:
     """YAML metadata: the format's fields, recipe/source/keypoints, configs -> data files, features and splits."""
     total = max(sum(r["examples"].values()) for r in reports.values())
