@@ -222,9 +222,11 @@ class Preprocessing:
         return path
 
     @classmethod
-    def from_recipe(cls, recipe: Mapping[str, Any]) -> Preprocessing:
-        """The preprocessing part of a dataset build recipe (which also holds split and filter settings)."""
-        return cls(**{f.name: recipe[f.name] for f in fields(cls) if f.name in recipe})
+    def from_recipe(cls, recipe: Mapping[str, Any], spec: KeypointSpec = DEFAULT_SPEC) -> Preprocessing:
+        """The preprocessing part of a dataset build recipe (which also holds split and filter settings); a recipe
+        that records no simple joints has the default subset of its dataset's keypoint set ``spec``."""
+        values = {f.name: recipe[f.name] for f in fields(cls) if f.name in recipe}
+        return cls(**{"simple_joints": spec.default_simple_joints, **values})
 
     @classmethod
     def load(cls, directory: str | Path, spec: KeypointSpec | None = None) -> Preprocessing:

@@ -134,14 +134,17 @@ def _row_name(data: Dataset, row: int) -> str:
     return f"row {row}"
 
 
-def recorded_preprocessing(dataset_name: str, config_name: str) -> Preprocessing | None:
+def recorded_preprocessing(
+    dataset_name: str, config_name: str, spec: KeypointSpec = DEFAULT_SPEC
+) -> Preprocessing | None:
     """The recipe the dataset's builder wrote into its card's YAML (a local folder or a Hub id alike).
 
     None when the dataset has no card or its card has no recipe for ``config_name`` (a dataset this project did not
-    build, or a ``save_to_disk`` folder).
+    build, or a ``save_to_disk`` folder). ``spec``: the dataset's keypoint set, whose default simple joints a recipe
+    without them gets.
     """
     recipe = card_entry(dataset_name, PREPROCESSING_CARD_KEY, config_name)
-    return Preprocessing.from_recipe(recipe) if isinstance(recipe, dict) else None
+    return Preprocessing.from_recipe(recipe, spec) if isinstance(recipe, dict) else None
 
 
 def dataset_source(data: Dataset, dataset_name: str) -> dict | None:
@@ -160,13 +163,16 @@ def dataset_keypoints(data: Dataset, dataset_name: str) -> KeypointSpec:
         raise DataError(str(err)) from None
 
 
-def preprocessing_record(data: Dataset, dataset_name: str, image_column: str = "image") -> Preprocessing:
-    """How the dataset's images were made, for ``preprocessing.json``: the recipe recorded in the dataset itself.
+def preprocessing_record(
+    data: Dataset, dataset_name: str, image_column: str = "image", spec: KeypointSpec = DEFAULT_SPEC
+) -> Preprocessing:
+    """How the dataset's images were made, for ``preprocessing.json``: the recipe recorded in the dataset itself
+    (simple joints, when it records none: the default subset of the dataset's keypoint set ``spec``).
 
     A dataset without a recipe is taken as whole images resized to their own size, with a warning.
     """
     config = data.info.config_name or "default"
-    recorded = recorded_preprocessing(dataset_name, config)
+    recorded = recorded_preprocessing(dataset_name, config, spec)
     if recorded is not None:
         return recorded
     size = int(data[0]["width"]) if "width" in data.column_names else data[0][image_column].width
@@ -176,7 +182,7 @@ def preprocessing_record(data: Dataset, dataset_name: str, image_column: str = "
         config,
         size,
     )
-    return Preprocessing("resize", size)
+    return Preprocessing("resize", size, simple_joints=spec.default_simple_joints)
 
 
 def checked_splits(

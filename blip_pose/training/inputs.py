@@ -89,7 +89,7 @@ def run_inputs(
     train, evals, longest = checked_splits(dataset, data_args, tokenizer, max_tokens)
     spec = dataset_keypoints(train, source)
     record = RunRecord(
-        preprocessing_record(train, source, data_args.image_column),
+        preprocessing_record(train, source, data_args.image_column, spec),
         run_config(model_args, data_args, training_args, resolved_dataset(source, data_args.dataset_config_name)),
         spec,
     )
