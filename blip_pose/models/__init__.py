@@ -12,6 +12,7 @@ from typing import Any
 from transformers import PretrainedConfig
 
 from blip_pose.models.base import CaptionerFamily, CrossAttentionSink, DecoderLayout
+from blip_pose.pretrained import resolve_pretrained
 
 _FAMILIES: dict[str, CaptionerFamily] = {}
 
@@ -46,18 +47,14 @@ def family_by_name(name: str) -> CaptionerFamily:
 
 
 def family_for_checkpoint(path_or_preset: str, **hub: Any) -> CaptionerFamily:
-    """The family of a preset name, ``pretrained:<name>``, a checkpoint folder or a Hub id (its ``config.json``).
+    """The family of ``pretrained:<name>``, a checkpoint folder or a Hub id (its ``config.json``). A preset name is
+    not a checkpoint: :func:`blip_pose.presets.preset_family` names its family (presets ask the families to build
+    their models, so the registry never asks the presets).
 
     Raises:
         ValueError: the config names a model type no family loads.
         OSError: no config can be read (no such folder or Hub id, unreadable file).
     """
-    from blip_pose.presets import preset_family  # presets ask the families to build models
-    from blip_pose.pretrained import resolve_pretrained
-
-    preset = preset_family(path_or_preset)
-    if preset is not None:
-        return family_by_name(preset)
     checkpoint = resolve_pretrained(path_or_preset)
     config, _ = PretrainedConfig.get_config_dict(checkpoint, **hub)
     return family_for_model_type(str(config.get("model_type")), checkpoint)
