@@ -62,6 +62,8 @@ _TINY: dict = {
     "projection_dim": 64,
 }
 _BASE: dict = {"family": "blip", "vision": {}, "text": {}, "projection_dim": 512}
+#: GIT at the tiny scale: its decoder takes the image tokens as a prefix (no cross-attention).
+_TINY_GIT: dict = {"family": "git", "vision": _TINY["vision"], "text": _TINY["text"]}
 
 PRESETS: dict[str, dict] = {
     "tiny": _TINY,
@@ -70,6 +72,7 @@ PRESETS: dict[str, dict] = {
     "tiny-loc": {**_TINY, "codes": CODES},
     "base": _BASE,
     "base-loc": {**_BASE, "codes": CODES},
+    "tiny-git": _TINY_GIT,
 }
 
 
