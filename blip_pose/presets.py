@@ -64,6 +64,8 @@ _TINY: dict = {
 _BASE: dict = {"family": "blip", "vision": {}, "text": {}, "projection_dim": 512}
 #: GIT at the tiny scale: its decoder takes the image tokens as a prefix (no cross-attention).
 _TINY_GIT: dict = {"family": "git", "vision": _TINY["vision"], "text": _TINY["text"]}
+#: A VisionEncoderDecoderModel at the tiny scale: ViT encoder, BERT decoder with cross-attention.
+_TINY_VED: dict = {"family": "ved", "vision": _TINY["vision"], "text": _TINY["text"]}
 
 PRESETS: dict[str, dict] = {
     "tiny": _TINY,
@@ -73,6 +75,7 @@ PRESETS: dict[str, dict] = {
     "base": _BASE,
     "base-loc": {**_BASE, "codes": CODES},
     "tiny-git": _TINY_GIT,
+    "tiny-ved": _TINY_VED,
 }
 
 

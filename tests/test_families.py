@@ -26,8 +26,11 @@ from blip_pose.predictor import PosePredictor
 from blip_pose.sdpa import use_sdpa
 from blip_pose.training.modeling import set_label_smoothing
 
-#: preset -> (model class, model_type, has cross-attention)
-FAMILIES = {"tiny-git": ("GitForCausalLM", "git", False)}
+#: preset -> (model class, model_type, has cross-attention, its loss smooths labels)
+FAMILIES = {
+    "tiny-git": ("GitForCausalLM", "git", False, True),
+    "tiny-ved": ("VisionEncoderDecoderModel", "vision-encoder-decoder", True, False),
+}
 
 
 @pytest.fixture(scope="module")
@@ -43,18 +46,19 @@ def eight_images(tmp_path_factory):
 @pytest.mark.parametrize("preset", FAMILIES)
 def test_one_vision_pass_is_the_models_own_loss_and_generate(preset, batch_rows):
     model, processor = presets.build_preset(preset)
-    cls, model_type, _ = FAMILIES[preset]
+    cls, model_type, _, smooths = FAMILIES[preset]
     assert type(model).__name__ == cls and model.config.model_type == model_type
     family = family_for_config(model.config)
     batch = family.collator(processor, model.config, "text", "image")([batch_rows[i] for i in range(3)])
     model.eval()
     grammar = CaptionGrammar(processor.tokenizer, "text", 128, 128)
     kwargs = {"max_new_tokens": grammar.max_new_tokens, "logits_processor": LogitsProcessorList([grammar])}
+    prefix = "" if "input_ids" in batch else "decoder_"  # a seq2seq family's batch names the decoder's inputs
     out = encode_loss_generate(
         model,
         batch["pixel_values"],
-        input_ids=batch["input_ids"],
-        attention_mask=batch["attention_mask"],
+        input_ids=batch[f"{prefix}input_ids"],
+        attention_mask=batch[f"{prefix}attention_mask"],
         labels=batch["labels"],
         **kwargs,
     )
@@ -62,14 +66,17 @@ def test_one_vision_pass_is_the_models_own_loss_and_generate(preset, batch_rows)
         assert out.loss is not None and torch.allclose(out.loss, model(**batch).loss, atol=1e-5)
         reference = family.generate_from_embeds(model, family.encode_images(model, batch["pixel_values"]), **kwargs)
     assert out.sequences is not None and torch.equal(out.sequences, reference)
-    assert (out.sequences[:, 0] == batch["input_ids"][:, 0]).all()  # generation starts where training starts
+    assert (out.sequences[:, 0] == batch[f"{prefix}input_ids"][:, 0]).all()  # generation starts where training starts
     captions = processor.tokenizer.batch_decode(out.sequences, skip_special_tokens=True)
     assert all(caption.startswith("rankl :") and "rank" in caption for caption in captions), captions
 
-    set_label_smoothing(model, 0.1)  # the family's loss reads it
-    with torch.no_grad():
-        smoothed = model(**batch).loss
-    assert not torch.allclose(smoothed, out.loss)
+    if smooths:
+        set_label_smoothing(model, 0.1)  # the family's loss reads it
+        with torch.no_grad():
+            assert not torch.allclose(model(**batch).loss, out.loss)
+    else:
+        with pytest.raises(ValueError, match="no label smoothing"):
+            set_label_smoothing(model, 0.1)
     set_label_smoothing(model, 0.0)
     with torch.no_grad():
         assert torch.allclose(model(**batch).loss, out.loss, atol=1e-5)
@@ -104,7 +111,7 @@ def test_a_tiny_preset_trains_evaluates_and_predicts_through_run_py(preset, eigh
     )  # fmt: skip
     assert metrics["eval_parse_rate"] == 1.0  # the grammar with the family's tokenizer, from an untrained model
     assert math.isfinite(metrics["eval_mae"]) and math.isfinite(metrics["eval_loss"])
-    cls, model_type, cross = FAMILIES[preset]
+    cls, model_type, cross, _ = FAMILIES[preset]
     assert json.loads((out / "config.json").read_text())["model_type"] == model_type
     assert family_for_checkpoint(str(out)).name == family_for_checkpoint(preset).name
     assert "parse" in (out / "README.md").read_text()  # the card

@@ -66,13 +66,16 @@ def family_for_checkpoint(path_or_preset: str, **hub: Any) -> CaptionerFamily:
 
 from blip_pose.models.blip import FAMILY as BLIP  # noqa: E402  (the family modules import only the base)
 from blip_pose.models.git import FAMILY as GIT  # noqa: E402
+from blip_pose.models.ved import FAMILY as VED  # noqa: E402
 
 register_family(BLIP)
 register_family(GIT)
+register_family(VED)
 
 __all__ = [
     "BLIP",
     "GIT",
+    "VED",
     "CaptionerFamily",
     "CrossAttentionSink",
     "DecoderLayout",
