@@ -243,6 +243,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(format="%(levelname)s: %(message)s", level=logging.WARNING)
     try:
         return COMMANDS[args.command](args)
-    except (OSError, ValueError, HfHubHTTPError) as err:
+    except (OSError, ValueError, NotImplementedError, HfHubHTTPError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

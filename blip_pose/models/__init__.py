@@ -2,7 +2,8 @@
 
 A saved model's ``config.json`` says which family it is (``"model_type": "blip"``), so a checkpoint folder, a Hub id
 and a shipped ``pretrained:`` folder all go through :func:`family_for_checkpoint`; a loaded model through
-:func:`family_for_config`. A new family registers itself with :func:`register_family` (BLIP is registered here).
+:func:`family_for_config`. A new family registers itself with :func:`register_family` (the project's own are
+registered here).
 """
 
 from __future__ import annotations
@@ -61,11 +62,17 @@ def family_for_checkpoint(path_or_preset: str, **hub: Any) -> CaptionerFamily:
 
 
 from blip_pose.models.blip import FAMILY as BLIP  # noqa: E402  (the family modules import only the base)
+from blip_pose.models.git import FAMILY as GIT  # noqa: E402
+from blip_pose.models.ved import FAMILY as VED  # noqa: E402
 
 register_family(BLIP)
+register_family(GIT)
+register_family(VED)
 
 __all__ = [
     "BLIP",
+    "GIT",
+    "VED",
     "CaptionerFamily",
     "CrossAttentionSink",
     "DecoderLayout",
