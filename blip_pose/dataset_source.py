@@ -24,8 +24,8 @@ logger = logging.getLogger(__name__)
 
 DATASET_SOURCE_CARD_KEY = "pose_dataset_source"
 #: ``mpii``: an MPII-format release (the real one or any other file); ``sample``: the bundled sample;
-#: ``synthetic``: procedural people drawn by the generator.
-SOURCE_KINDS = ("mpii", "sample", "synthetic")
+#: ``synthetic``: procedural people drawn by the generator; ``coco``: a COCO-keypoints file (``coco_pose_dataset``).
+SOURCE_KINDS = ("mpii", "sample", "synthetic", "coco")
 #: Kinds whose images are stick figures, not photos: results on them must say so wherever they are shown.
 SYNTHETIC_KINDS = frozenset({"sample", "synthetic"})
 
