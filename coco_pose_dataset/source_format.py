@@ -2,19 +2,22 @@
 :data:`pose_dataset.registry.BUILT_IN`): the ``build`` options, reading the file(s), the build report and the card.
 
 The core's ``data_dir`` is the annotation JSON itself (a COCO file names its images; ``images_dir`` says where they
-are); the build report records the file's name and sha256 (``kind: coco``), and the validation file's when given.
+are); the build report records the file's name and sha256 (``kind: coco``), the validation file's when given, and
+``synthetic: true`` with the generator's seed for a file :mod:`coco_pose_dataset.synthetic` drew.
 """
 
 from __future__ import annotations
 
 import argparse
 import hashlib
+import json
 from pathlib import Path
 from typing import Any
 
 from blip_pose.keypoints import KeypointSpec
 from coco_pose_dataset.builder import COLUMN_DOCS, SKIP_REASONS, CocoPoseCaption, read_build_report
 from coco_pose_dataset.reader import read_coco_keypoints
+from coco_pose_dataset.synthetic import GENERATOR, SYNTHETIC_SUFFIX
 from pose_dataset.registry import CardText, SourceRead, register_source
 
 KIND = "coco"
@@ -59,7 +62,18 @@ class CocoFormat:
     def source(self, data_dir: Path) -> dict[str, Any]:
         if not data_dir.is_file():
             raise ValueError(f"{data_dir}: no such file (the COCO-keypoints JSON)")
-        return {"kind": KIND, "annotation_file": data_dir.name, "annotation_sha256": _sha256(data_dir)}
+        source: dict[str, Any] = {
+            "kind": KIND,
+            "annotation_file": data_dir.name,
+            "annotation_sha256": _sha256(data_dir),
+        }
+        try:  # drawn by coco_pose_dataset.synthetic: only when its record names this very file
+            drawn = json.loads(data_dir.with_suffix(SYNTHETIC_SUFFIX).read_text())
+        except (OSError, ValueError):
+            drawn = None
+        if isinstance(drawn, dict) and drawn.get("annotation_sha256") == source["annotation_sha256"]:
+            source.update(synthetic=True, generator=GENERATOR, seed=drawn.get("seed"), frames=drawn.get("images"))
+        return source
 
     def read(
         self, config: str, data_dir: Path | None, work_dir: Path, cache_dir: Path | None, overrides: dict[str, Any]
@@ -134,11 +148,14 @@ def card_text(reports: dict[str, dict]) -> CardText:
     if spec is not None:
         lines += [f"\n## Keypoints ({spec.name}, {spec.num_keypoints})\n", _keypoint_table(spec)]
     lines += ["\n## Skip reasons\n", *(f"- `{reason}`: {why}" for reason, why in SKIP_REASONS.items())]
+    synthetic = bool(source.get("synthetic"))
+    if synthetic:
+        lines.insert(1, f"Synthetic: pictures drawn by `{source.get('generator')}` (seed {source.get('seed')}).\n")
     metadata = {
         "pretty_name": f"Pose captions ({spec.name if spec else 'COCO keypoints'})",
-        "license": "other",
+        "license": "apache-2.0" if synthetic else "other",  # drawn pictures are the project's; a file's are not
         "task_categories": ["image-to-text"],
-        "tags": ["pose-estimation", "keypoints", "image-captioning", "coco-format"],
+        "tags": ["pose-estimation", "keypoints", "image-captioning", "coco-format", *(["synthetic"] * synthetic)],
     }
     return CardText(metadata, "\n".join(lines) + "\n")
 

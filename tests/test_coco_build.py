@@ -37,6 +37,8 @@ def test_a_synthetic_coco_person_file_builds_top_down_crops_with_coco17_captions
     card = DatasetCard.load(person_build / "README.md").data.to_dict()
     assert KeypointSpec.from_dict(card[KEYPOINTS_CARD_KEY]["top_down"]) == COCO17
     assert card["pose_dataset_source"]["top_down"]["kind"] == "coco"
+    assert card["pose_dataset_source"]["top_down"]["synthetic"] is True  # drawn by coco_pose_dataset.synthetic
+    assert card["pose_dataset_source"]["top_down"]["frames"] == 12 and "synthetic" in card["tags"]
     assert len(card["pose_dataset_source"]["top_down"]["annotation_sha256"]) == 64
     report = load_reports(person_build)["top_down"]
     assert report["format"] == "coco" and report["recipe"]["mode"] == "crop"
@@ -84,6 +86,7 @@ def test_a_star_set_with_given_train_and_validation_files(tmp_path):
     assert ds["train"][0]["text"].startswith("top:")
     source = load_reports(out)["top_down"]["source"]
     assert source["val_annotation_file"] == val_json.name and source["kind"] == "coco"
+    assert source["synthetic"] is True and source["frames"] == 6  # the training file's generator record
 
 
 def test_the_coco_format_is_built_in():
@@ -107,3 +110,11 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, argv, message):
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: ") and "\n" not in err
     assert re.search(message, err), err
+
+
+def test_a_coco_source_is_synthetic_only_while_its_generator_record_names_the_file(tmp_path):
+    json_path = write_synthetic_coco(tmp_path, 2, kind="star")
+    coco = get_source("coco")
+    assert coco.source(json_path)["synthetic"] is True
+    json_path.write_text(json_path.read_text() + " ")  # edited after drawing: a file of its own
+    assert "synthetic" not in coco.source(json_path) and coco.source(json_path)["kind"] == "coco"

@@ -47,6 +47,7 @@ def test_a_tiny_run_trains_and_evaluates_on_a_coco_built_set(tmp_path, kind, ima
     for key in ("eval_coco_AP", "eval_coco_AP50", "eval_coco_AR"):
         assert 0.0 <= metrics[key] <= 1.0 or metrics[key] == -1.0, key
     assert math.isfinite(metrics["eval_mae"])
+    assert "synthetic COCO-format pictures" in (out / "README.md").read_text()  # never taken for photos
 
     # The predictor: a COCO person box crops as the build did, joints come back in the original picture's pixels.
     predictor = PosePredictor.from_pretrained(str(out))
