@@ -100,6 +100,14 @@ def test_the_coco_format_is_built_in():
         (["--coco-json", "{tmp}/missing.json", "--images", "{tmp}"], "missing.json: no such file"),
         (["--coco-json", "{bad}", "--images", "{tmp}"], "bad.json: not COCO keypoints"),
         (["--coco-json", "{json}"], "--images: the folder of the file's images is required"),
+        (
+            ["--coco-json", "{json}", "--coco-json", "{json}", "--val-json", "{json}", "--images", "{tmp}"],
+            "give one file, or two .train, validation., or one with --val-json",
+        ),
+        (
+            ["--coco-json", "{json}", "--images", "{tmp}/images", "--category", "cat"],
+            "no category 'cat' with keypoints",
+        ),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, argv, message):
