@@ -29,7 +29,7 @@ from transformers.trainer_utils import TrainOutput
 from blip_pose.run_record import flatten_run_config, synthetic_data_note
 from blip_pose.training.arguments import ConfigError, DataArguments, ModelArguments, PoseTrainingArguments
 from blip_pose.training.callbacks import KeepEpochsCallback, RunRecordCallback, study_callbacks
-from blip_pose.training.data import check_caption_column, load_pose_dataset
+from blip_pose.training.data import check_caption_column, dataset_keypoints, load_pose_dataset
 from blip_pose.training.evaluation import PoseMetrics
 from blip_pose.training.inputs import RunInputs, run_inputs
 from blip_pose.training.modeling import load_model_and_processor, preset_name, resolve_checkpoint
@@ -112,9 +112,6 @@ def set_up(
         # then find the folder clean (under DDP every rank deleting the same files made all but one crash).
         with training_args.main_process_first(local=False, desc="output folder"):
             check_output_dir(training_args)
-    with training_args.main_process_first(desc="model preset"):
-        checkpoint = resolve_checkpoint(model_args.model_name_or_path, work_dir, model_args.preset_seed)
-    model, processor = load(checkpoint, model_args, data_args, training_args)
     with training_args.main_process_first(desc="dataset"):
         source = resolve_dataset(
             data_args.dataset_name,
@@ -124,6 +121,10 @@ def set_up(
             data_args.synthetic_seed,
         )
         dataset = load_pose_dataset(source, data_args.dataset_config_name, model_args.cache_dir)
+    spec = dataset_keypoints(next(iter(dataset.values())), source)  # a preset's vocabulary: the set's caption words
+    with training_args.main_process_first(desc="model preset"):
+        checkpoint = resolve_checkpoint(model_args.model_name_or_path, work_dir, model_args.preset_seed, spec)
+    model, processor = load(checkpoint, model_args, data_args, training_args)
     inputs = run_inputs(dataset, source, processor, model.config, model_args, data_args, training_args)
     # Saved with the model for the predictor; a decoder's generate() need not read it by itself (see trainer.py).
     model.generation_config.max_new_tokens = inputs.max_new_tokens
