@@ -113,7 +113,7 @@ def test_a_tiny_preset_trains_evaluates_and_predicts_through_run_py(preset, eigh
     assert math.isfinite(metrics["eval_mae"]) and math.isfinite(metrics["eval_loss"])
     cls, model_type, cross, _ = FAMILIES[preset]
     assert json.loads((out / "config.json").read_text())["model_type"] == model_type
-    assert family_for_checkpoint(str(out)).name == family_for_checkpoint(preset).name
+    assert family_for_checkpoint(str(out)).name == presets.preset_family(preset)
     assert "parse" in (out / "README.md").read_text()  # the card
 
     predictor = PosePredictor.from_pretrained(str(out), device="cpu")
