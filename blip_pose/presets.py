@@ -70,6 +70,8 @@ PRESETS: dict[str, dict] = {
     "tiny-loc": {**_TINY, "codes": CODES},
     "base": _BASE,
     "base-loc": {**_BASE, "codes": CODES},
+    # The heatmap baseline (issue 25): its family builds it for the dataset's keypoint set (blip_pose.models.vitpose).
+    "tiny-vitpose": {"family": "vitpose"},
 }
 
 

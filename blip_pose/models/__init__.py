@@ -2,7 +2,9 @@
 
 A saved model's ``config.json`` says which family it is (``"model_type": "blip"``), so a checkpoint folder, a Hub id
 and a shipped ``pretrained:`` folder all go through :func:`family_for_checkpoint`; a loaded model through
-:func:`family_for_config`. A new family registers itself with :func:`register_family` (BLIP is registered here).
+:func:`family_for_config`. A new family registers itself with :func:`register_family` (BLIP and the heatmap baseline
+ViTPose are registered here). :func:`family_for_config` and :func:`family_by_name` answer captioners only (a heatmap
+model is an error naming its kind); :func:`family_for_checkpoint` answers any family (``.kind`` says which).
 """
 
 from __future__ import annotations
@@ -11,24 +13,35 @@ from typing import Any
 
 from transformers import PretrainedConfig
 
-from blip_pose.models.base import CaptionerFamily, CrossAttentionSink, DecoderLayout
+from blip_pose.models.base import CaptionerFamily, CrossAttentionSink, DecoderLayout, ModelFamily
 
-_FAMILIES: dict[str, CaptionerFamily] = {}
+_FAMILIES: dict[str, ModelFamily] = {}
 
 
-def register_family(family: CaptionerFamily) -> CaptionerFamily:
+def register_family(family: ModelFamily) -> ModelFamily:
     """Make ``family`` the one for each of its ``model_types`` (a later registration replaces an earlier one)."""
     for model_type in family.model_types:
         _FAMILIES[model_type] = family
     return family
 
 
-def family_for_model_type(model_type: str, where: str = "the model") -> CaptionerFamily:
-    """The family of ``model_type``; a ValueError naming ``where`` and the known types otherwise."""
+def model_family(model_type: str, where: str = "the model") -> ModelFamily:
+    """The family of ``model_type``, any kind; a ValueError naming ``where`` and the known types otherwise."""
     family = _FAMILIES.get(model_type)
     if family is None:
         known = ", ".join(sorted(_FAMILIES))
         raise ValueError(f"{where}: model_type {model_type!r} is no family this project knows (known: {known})")
+    return family
+
+
+def family_for_model_type(model_type: str, where: str = "the model") -> CaptionerFamily:
+    """The captioner family of ``model_type``; a ValueError naming ``where`` otherwise."""
+    return _captioner(model_family(model_type, where), where)
+
+
+def _captioner(family: ModelFamily, where: str) -> CaptionerFamily:
+    if not isinstance(family, CaptionerFamily):
+        raise ValueError(f"{where}: {family.name} is a {family.kind} model, it writes no captions")
     return family
 
 
@@ -38,15 +51,19 @@ def family_for_config(config: PretrainedConfig) -> CaptionerFamily:
 
 
 def family_by_name(name: str) -> CaptionerFamily:
-    """The registered family called ``name`` (presets name theirs)."""
+    """The registered captioner family called ``name`` (presets name theirs)."""
+    return _captioner(_named(name), f"family {name!r}")
+
+
+def _named(name: str) -> ModelFamily:
     for family in _FAMILIES.values():
         if family.name == name:
             return family
     raise ValueError(f"no model family {name!r}; known: {', '.join(sorted({f.name for f in _FAMILIES.values()}))}")
 
 
-def family_for_checkpoint(path_or_preset: str, **hub: Any) -> CaptionerFamily:
-    """The family of a preset name, ``pretrained:<name>``, a checkpoint folder or a Hub id (its ``config.json``).
+def family_for_checkpoint(path_or_preset: str, **hub: Any) -> ModelFamily:
+    """The family (any kind) of a preset name, ``pretrained:<name>``, a checkpoint folder or a Hub id (its ``config.json``).
 
     Raises:
         ValueError: the config names a model type no family loads.
@@ -57,24 +74,30 @@ def family_for_checkpoint(path_or_preset: str, **hub: Any) -> CaptionerFamily:
 
     preset = preset_family(path_or_preset)
     if preset is not None:
-        return family_by_name(preset)
+        return _named(preset)
     checkpoint = resolve_pretrained(path_or_preset)
     config, _ = PretrainedConfig.get_config_dict(checkpoint, **hub)
-    return family_for_model_type(str(config.get("model_type")), checkpoint)
+    return model_family(str(config.get("model_type")), checkpoint)
 
 
 from blip_pose.models.blip import FAMILY as BLIP  # noqa: E402  (the family modules import only the base)
 
+from blip_pose.models.vitpose import FAMILY as VITPOSE  # noqa: E402
+
 register_family(BLIP)
+register_family(VITPOSE)
 
 __all__ = [
     "BLIP",
     "CaptionerFamily",
     "CrossAttentionSink",
     "DecoderLayout",
+    "ModelFamily",
+    "VITPOSE",
     "family_by_name",
     "family_for_checkpoint",
     "family_for_config",
     "family_for_model_type",
+    "model_family",
     "register_family",
 ]

@@ -26,11 +26,13 @@ from transformers import PretrainedConfig, PreTrainedModel, TrainerCallback, set
 from transformers.processing_utils import ProcessorMixin
 from transformers.trainer_utils import TrainOutput
 
+from blip_pose.models import family_for_checkpoint
 from blip_pose.run_record import flatten_run_config, synthetic_data_note
 from blip_pose.training.arguments import ConfigError, DataArguments, ModelArguments, PoseTrainingArguments
 from blip_pose.training.callbacks import KeepEpochsCallback, RunRecordCallback, study_callbacks
 from blip_pose.training.data import check_caption_column, load_pose_dataset
 from blip_pose.training.evaluation import PoseMetrics
+from blip_pose.training.heatmap_run import HeatmapInputs
 from blip_pose.training.inputs import RunInputs, run_inputs
 from blip_pose.training.modeling import load_model_and_processor, preset_name, resolve_checkpoint
 from blip_pose.training.output_dir import check_output_dir
@@ -77,9 +79,10 @@ class RunSetUp:
     model: PreTrainedModel | None  # None once a sweep has handed model loading to model_init
     processor: ProcessorMixin
     model_config: PretrainedConfig
-    inputs: RunInputs
+    inputs: RunInputs | HeatmapInputs
     compute_metrics: PoseMetrics
     write_card: CardWriter  # the end of a run writes the model card with it
+    trainer_cls: Callable[..., Any] = PoseCaptionTrainer  # a heatmap model's run: its own (heatmap_run.py)
 
 
 #: ``(dataset_name, config_name, work_dir, synthetic_size, synthetic_seed) -> what load_dataset reads``: the scripts
@@ -112,6 +115,10 @@ def set_up(
         # then find the folder clean (under DDP every rank deleting the same files made all but one crash).
         with training_args.main_process_first(local=False, desc="output folder"):
             check_output_dir(training_args)
+    if _family_kind(model_args) == "heatmap":  # the one place a run branches on its model's kind
+        from blip_pose.training.heatmap_run import heatmap_set_up
+
+        return heatmap_set_up(model_args, data_args, training_args, resolve_dataset, work_dir, write_card)
     with training_args.main_process_first(desc="model preset"):
         checkpoint = resolve_checkpoint(model_args.model_name_or_path, work_dir, model_args.preset_seed)
     model, processor = load(checkpoint, model_args, data_args, training_args)
@@ -137,6 +144,15 @@ def set_up(
     return RunSetUp(checkpoint, model, processor, model.config, inputs, compute_metrics, write_card)
 
 
+def _family_kind(model_args: ModelArguments) -> str:
+    """The kind of the model's family; ``"captioner"`` when it cannot be told yet (the captioner's loading then
+    reports what is wrong with the name, as before)."""
+    try:
+        return family_for_checkpoint(model_args.model_name_or_path, cache_dir=model_args.cache_dir).kind
+    except (OSError, ValueError):
+        return "captioner"
+
+
 def load(
     checkpoint: str, model_args: ModelArguments, data_args: DataArguments, training_args: PoseTrainingArguments
 ) -> tuple[PreTrainedModel, ProcessorMixin]:
@@ -155,14 +171,14 @@ def make_trainer(
     data_args: DataArguments,
     training_args: PoseTrainingArguments,
     stop: StopOnSignal,
-    trainer_cls: type[PoseCaptionTrainer] = PoseCaptionTrainer,
+    trainer_cls: type[PoseCaptionTrainer] | None = None,
     **kwargs: Any,
 ) -> PoseCaptionTrainer:
     """The run's Trainer (``kwargs``: ``model`` or ``model_init``, and a subclass's own) with the standard callbacks:
     records into each checkpoint, the kept-last rule, a log before each save, the signal stop, the quiet console,
     and the study's ``--keep_epochs`` / ``--train_eval_samples``."""
     callbacks: list[TrainerCallback] = [RunRecordCallback(setup.inputs.record), KeepLastUntilScored()]
-    trainer = trainer_cls(
+    trainer: PoseCaptionTrainer = (trainer_cls or setup.trainer_cls)(
         args=training_args,
         compute_metrics=setup.compute_metrics,
         callbacks=[*callbacks, LogBeforeSaves(), stop],
