@@ -63,7 +63,8 @@ def _named(name: str) -> ModelFamily:
 
 
 def family_for_checkpoint(path_or_preset: str, **hub: Any) -> ModelFamily:
-    """The family (any kind) of a preset name, ``pretrained:<name>``, a checkpoint folder or a Hub id (its ``config.json``).
+    """The family (any kind) of a preset name, ``pretrained:<name>``, a checkpoint folder or a Hub id (its
+    ``config.json``).
 
     Raises:
         ValueError: the config names a model type no family loads.
@@ -81,7 +82,6 @@ def family_for_checkpoint(path_or_preset: str, **hub: Any) -> ModelFamily:
 
 
 from blip_pose.models.blip import FAMILY as BLIP  # noqa: E402  (the family modules import only the base)
-
 from blip_pose.models.vitpose import FAMILY as VITPOSE  # noqa: E402
 
 register_family(BLIP)

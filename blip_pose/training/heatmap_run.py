@@ -12,13 +12,14 @@ is predicted). The evaluation averages each image's heatmaps with its mirror's (
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple, cast
+from typing import Any, NamedTuple, cast
 
 import numpy as np
 import torch
 from datasets import Dataset
-from transformers import EvalPrediction, PretrainedConfig
+from transformers import EvalPrediction, PretrainedConfig, VitPoseForPoseEstimation
 
 from blip_pose.checkpoint import local_or_hub
 from blip_pose.heatmap.trainer import HeatmapCollator, HeatmapTrainer
@@ -44,9 +45,6 @@ from blip_pose.training.evaluation import PoseMetrics, load_pose_metric
 from blip_pose.training.inputs import resolved_dataset
 from blip_pose.training.modeling import CheckpointError, preset_name
 from blip_pose.training.trainer import JsonTrainingArgs
-
-if TYPE_CHECKING:  # session imports this module lazily
-    from blip_pose.training.session import CardWriter, DatasetResolver, RunSetUp
 
 
 class HeatmapExamples(torch.utils.data.Dataset):
@@ -107,7 +105,7 @@ class HeatmapMetrics(PoseMetrics):
             row = int(np.flatnonzero(~same.all(axis=1))[0])
             raise RuntimeError(f"evaluation labels are out of order: row {row} ({refs.names[row]})")
         xy = predictions[..., :2].astype(np.float64)
-        found = np.isfinite(xy).all(-1)
+        found = np.asarray(np.isfinite(xy).all(-1))
         captions = [""] * len(xy)  # a heatmap model writes none
         self.latest = {"captions": captions, "xy": xy, "found": found}
         if self.output_dir is not None:
@@ -119,14 +117,12 @@ def heatmap_set_up(
     model_args: ModelArguments,
     data_args: DataArguments,
     training_args: PoseTrainingArguments,
-    resolve_dataset: DatasetResolver,
+    resolve_dataset: Callable[..., str],  # the session's DatasetResolver
     work_dir: Path,
-    write_card: CardWriter,
-) -> RunSetUp:
+) -> tuple[str, VitPoseForPoseEstimation, Any, HeatmapInputs, HeatmapMetrics]:
     """:func:`~blip_pose.training.session.set_up` for a heatmap model: data first (a preset is built for the
-    dataset's keypoint set), then the model, checked to predict that set's K heatmaps."""
-    from blip_pose.training.session import RunSetUp
-
+    dataset's keypoint set), then the model, checked to predict that set's K heatmaps. Returns the checkpoint
+    folder, model, image processor, inputs and ``compute_metrics`` of the session's ``RunSetUp``."""
     if data_args.train_eval_samples is not None:
         raise ConfigError("--train_eval_samples scores captions of a training subset; a heatmap model has none")
     with training_args.main_process_first(desc="dataset"):
@@ -177,5 +173,4 @@ def heatmap_set_up(
         metric = load_pose_metric()
     output_dir = Path(str(training_args.output_dir)) if training_args.process_index == 0 else None
     compute_metrics = HeatmapMetrics(None, refs, data_args.caption_column, metric, output_dir)  # type: ignore[arg-type]
-    inputs = HeatmapInputs(train, evals, refs, record, 0, train_refs)
-    return RunSetUp(folder, model, processor, model.config, inputs, compute_metrics, write_card, RunHeatmapTrainer)
+    return folder, model, processor, HeatmapInputs(train, evals, refs, record, 0, train_refs), compute_metrics

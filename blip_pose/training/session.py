@@ -32,7 +32,7 @@ from blip_pose.training.arguments import ConfigError, DataArguments, ModelArgume
 from blip_pose.training.callbacks import KeepEpochsCallback, RunRecordCallback, study_callbacks
 from blip_pose.training.data import check_caption_column, load_pose_dataset
 from blip_pose.training.evaluation import PoseMetrics
-from blip_pose.training.heatmap_run import HeatmapInputs
+from blip_pose.training.heatmap_run import HeatmapInputs, RunHeatmapTrainer, heatmap_set_up
 from blip_pose.training.inputs import RunInputs, run_inputs
 from blip_pose.training.modeling import load_model_and_processor, preset_name, resolve_checkpoint
 from blip_pose.training.output_dir import check_output_dir
@@ -116,9 +116,11 @@ def set_up(
         with training_args.main_process_first(local=False, desc="output folder"):
             check_output_dir(training_args)
     if _family_kind(model_args) == "heatmap":  # the one place a run branches on its model's kind
-        from blip_pose.training.heatmap_run import heatmap_set_up
-
-        return heatmap_set_up(model_args, data_args, training_args, resolve_dataset, work_dir, write_card)
+        checkpoint, vitpose, image_processor, heatmaps, metrics = heatmap_set_up(
+            model_args, data_args, training_args, resolve_dataset, work_dir
+        )
+        config = vitpose.config
+        return RunSetUp(checkpoint, vitpose, image_processor, config, heatmaps, metrics, write_card, RunHeatmapTrainer)
     with training_args.main_process_first(desc="model preset"):
         checkpoint = resolve_checkpoint(model_args.model_name_or_path, work_dir, model_args.preset_seed)
     model, processor = load(checkpoint, model_args, data_args, training_args)
