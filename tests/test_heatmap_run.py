@@ -97,3 +97,12 @@ def test_compare_puts_both_families_in_one_table_and_figure(runs, capsys):
     assert int(rows[0]["steps"]) == int(rows[1]["steps"]) == 2
     assert (out / "compare.png").stat().st_size > 10_000
     assert "| vitpose |" in capsys.readouterr().out
+
+
+def test_compare_refuses_a_folder_that_is_no_finished_run(tmp_path):
+    from blip_pose.analysis.compare import markdown_table, run_row
+
+    with pytest.raises(FileNotFoundError, match="no all_results.json"):
+        run_row(tmp_path)
+    table = markdown_table([{"run": "a", "family": "blip", "accuracy@25": 0.5, "pckh@0.5": None}])
+    assert "PCKh@0.5" not in table and "| a | blip | 0.500 |" in table  # a column no run has is dropped
