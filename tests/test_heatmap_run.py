@@ -106,3 +106,10 @@ def test_compare_refuses_a_folder_that_is_no_finished_run(tmp_path):
         run_row(tmp_path)
     table = markdown_table([{"run": "a", "family": "blip", "accuracy@25": 0.5, "pckh@0.5": None}])
     assert "PCKh@0.5" not in table and "| a | blip | 0.500 |" in table  # a column no run has is dropped
+
+
+def test_a_heatmap_run_refuses_the_captions_only_training_subset_evaluation(tmp_path):
+    from blip_pose.training.arguments import ConfigError
+
+    with pytest.raises(ConfigError, match="--train_eval_samples .* a heatmap model has none"):
+        _train(tmp_path / "run", "--model_name_or_path", "tiny-vitpose", "--train_eval_samples", "2")
