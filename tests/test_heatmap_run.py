@@ -113,3 +113,11 @@ def test_a_heatmap_run_refuses_the_captions_only_training_subset_evaluation(tmp_
 
     with pytest.raises(ConfigError, match="--train_eval_samples .* a heatmap model has none"):
         _train(tmp_path / "run", "--model_name_or_path", "tiny-vitpose", "--train_eval_samples", "2")
+
+
+def test_the_sweep_refuses_a_heatmap_model_in_one_line(tmp_path):
+    from blip_pose.training.arguments import ConfigError
+
+    argv = ["training/configs/sweep_demo.yaml", "--model_name_or_path", "tiny-vitpose", "--output_dir", str(tmp_path)]
+    with pytest.raises(ConfigError, match="tiny-vitpose: the sweep trains captioners only"):
+        load_script("sweep").main(argv)
