@@ -16,6 +16,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from blip_pose.run_folder import RunFolder
+
 MIB = 2**20
 SPEED = {"train": ("train_samples_per_second", "samples/s"), "eval": ("eval_samples_per_second", "images/s")}
 
@@ -48,7 +50,7 @@ def row(folder: Path, run: dict[str, Any]) -> list[str]:
         key, unit = SPEED[stage]
     except (KeyError, TypeError, ValueError):
         raise SystemExit(f"device_table.py: {where}: needs stage train/eval, batch and caption_column") from None
-    results_path = folder / str(run["run"]) / "all_results.json"
+    results_path = RunFolder(folder / str(run["run"])).results
     results = _read(results_path)
     if key not in results:
         raise SystemExit(f"device_table.py: {results_path}: no {key}")

@@ -78,6 +78,10 @@ def _parser() -> argparse.ArgumentParser:
         "--boxes",
         help="JSON {image path or name: [x0, y0, x1, y1] or {center: [x, y], scale: s}} person boxes (crop models)",
     )
+    predict.add_argument(
+        "--coco-boxes",
+        help="COCO-keypoints JSON: predict every annotated (non-crowd) person of the given images in its bbox",
+    )
     predict.add_argument("--no-overlays", action="store_true", help="write only the JSON records")
     predict.add_argument("--no-labels", action="store_true", help="draw the overlays without joint names")
 
@@ -155,11 +159,16 @@ def _predict(args: argparse.Namespace) -> int:
     from blip_pose.checkpoint import local_or_hub
 
     local_or_hub(args.model)  # a mistyped path fails before torch is even imported
-    from blip_pose.predict_files import expand_inputs, predict_files, read_boxes
+    from blip_pose.predict_files import expand_inputs, predict_files, read_boxes, read_coco_boxes
     from blip_pose.predictor import PosePredictor
 
+    if args.boxes and args.coco_boxes:
+        raise ValueError("give --boxes or --coco-boxes, not both")
     paths = expand_inputs(args.images)
     boxes = read_boxes(args.boxes, paths) if args.boxes else None
+    extra = None
+    if args.coco_boxes:
+        paths, boxes, extra = read_coco_boxes(args.coco_boxes, paths)
     predictor = PosePredictor.from_pretrained(args.model, device=args.device, dtype=args.dtype)
     summary = predict_files(
         predictor,
@@ -167,6 +176,7 @@ def _predict(args: argparse.Namespace) -> int:
         args.out,
         batch_size=args.batch_size,
         person_boxes=boxes,
+        record_extra=extra,
         overlays=not args.no_overlays,
         names=not args.no_labels,
     )
@@ -243,6 +253,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(format="%(levelname)s: %(message)s", level=logging.WARNING)
     try:
         return COMMANDS[args.command](args)
-    except (OSError, ValueError, HfHubHTTPError) as err:
+    except (OSError, ValueError, NotImplementedError, HfHubHTTPError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import contextlib
 import io
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import numpy as np
@@ -38,6 +39,40 @@ class GroundTruthPerson(Protocol):
 
     @property
     def area(self) -> float: ...
+
+
+@dataclass(frozen=True)
+class AnnotatedPerson:
+    """A ground-truth person as a dataset row or a caller gives it: COCO's image id, ``bbox`` x, y, w, h, float
+    (K, 3) ``keypoints`` (x, y, v; original 0-based pixels) and ``area``."""
+
+    image_id: int
+    bbox: tuple[float, float, float, float]
+    keypoints: np.ndarray
+    area: float
+
+
+def annotated_persons(annotations: Sequence[Mapping[str, Any]], spec: KeypointSpec, what: str) -> list[AnnotatedPerson]:
+    """Checked :class:`AnnotatedPerson` of mappings with ``image_id``, ``bbox``, ``keypoints`` (K x 3) and ``area``
+    (default: the box's area); a bad entry is a one-line ``ValueError`` naming ``what[i]`` and the field."""
+    persons = []
+    for i, entry in enumerate(annotations):
+        where = f"{what}[{i}]"
+        if not isinstance(entry, Mapping):
+            raise ValueError(f"{where} must be a mapping with image_id, bbox, keypoints, area")
+        try:
+            box = tuple(float(v) for v in entry["bbox"])
+            points = np.asarray(entry["keypoints"], dtype=float).reshape(spec.num_keypoints, 3)
+            image_id = int(entry["image_id"])
+            area = float(entry.get("area", box[2] * box[3]))
+        except KeyError as err:
+            raise ValueError(f"{where} has no {err.args[0]!r}") from None
+        except (TypeError, ValueError):
+            raise ValueError(f"{where}: bbox must be 4 numbers, keypoints {spec.num_keypoints} x 3 numbers") from None
+        if len(box) != 4 or not np.isin(points[:, 2], (0, 1, 2)).all() or not area >= 0:
+            raise ValueError(f"{where}: bbox must be x, y, w, h, keypoint flags 0/1/2, area non-negative")
+        persons.append(AnnotatedPerson(image_id, box, points, area))
+    return persons
 
 
 def _gt_dataset(gt: Sequence[GroundTruthPerson], spec: KeypointSpec) -> dict[str, Any]:

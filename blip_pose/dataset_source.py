@@ -8,7 +8,8 @@ builder imports the names below.
 
 A source is a dict: ``kind`` (one of :data:`SOURCE_KINDS`), ``annotation_file`` (the ``.mat`` name),
 ``annotation_sha256`` (its content hash: two builds from the same file have the same one), and for ``synthetic``
-the ``generator``, ``seed`` and ``frames`` it was drawn with.
+the ``generator``, ``seed`` and ``frames`` it was drawn with (a ``coco`` source drawn by ``coco_pose_dataset.synthetic``
+says so with ``synthetic: true`` and the same keys).
 """
 
 from __future__ import annotations
@@ -24,8 +25,8 @@ logger = logging.getLogger(__name__)
 
 DATASET_SOURCE_CARD_KEY = "pose_dataset_source"
 #: ``mpii``: an MPII-format release (the real one or any other file); ``sample``: the bundled sample;
-#: ``synthetic``: procedural people drawn by the generator.
-SOURCE_KINDS = ("mpii", "sample", "synthetic")
+#: ``synthetic``: procedural people drawn by the generator; ``coco``: a COCO-keypoints file (``coco_pose_dataset``).
+SOURCE_KINDS = ("mpii", "sample", "synthetic", "coco")
 #: Kinds whose images are stick figures, not photos: results on them must say so wherever they are shown.
 SYNTHETIC_KINDS = frozenset({"sample", "synthetic"})
 
@@ -55,6 +56,11 @@ def recorded_source(dataset_name: str, config_name: str) -> dict[str, Any] | Non
 
 def synthetic_note(source: dict[str, Any] | None) -> str | None:
     """What the data is when a recorded source is synthetic (None for MPII-format releases and unknown sources)."""
+    if source and source.get("kind") == "coco" and source.get("synthetic"):
+        return (
+            f"synthetic COCO-format pictures ({source.get('frames', '?')} drawn by {source.get('generator')}, seed "
+            f"{source.get('seed', '?')}), not photos"
+        )
     if not source or source.get("kind") not in SYNTHETIC_KINDS:
         return None
     if source["kind"] == "sample":

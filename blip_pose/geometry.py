@@ -168,6 +168,18 @@ def crop_transform(center: tuple[float, float], scale: float, size: int, padding
     return BoxTransform((cx - half, cy - half, cx + half, cy + half), size, size)
 
 
+def person_box_transform(
+    pre: Preprocessing, width: int, height: int, box: tuple[float, float, float, float]
+) -> BoxTransform:
+    """The crop around a person box ``(x0, y0, x1, y1)`` (original pixels), as top-down pose models make it: the
+    square of side ``max(w, h) * crop_padding`` around the box's centre (MPII's scale is ``max(w, h) / 200``).
+    COCO builds and the predictor's person boxes both crop by this rule."""
+    x0, y0, x1, y1 = (float(v) for v in box)
+    if not (x1 > x0 and y1 > y0):
+        raise ValueError(f"person box must be (x0, y0, x1, y1) with x1 > x0 and y1 > y0, got {tuple(box)}")
+    return pre.transform(width, height, ((x0 + x1) / 2, (y0 + y1) / 2), max(x1 - x0, y1 - y0) / MPII_SCALE_PX)
+
+
 @dataclass(frozen=True)
 class Preprocessing:
     """How training images and captions were made; saved beside the model as ``preprocessing.json``.

@@ -116,6 +116,42 @@ def read_boxes(path: str | Path, paths: Sequence[Path]) -> list[PersonBox | None
     return [data.get(str(p), data.get(p.name)) for p in paths]
 
 
+def read_coco_boxes(path: str | Path, paths: Sequence[Path]) -> tuple[list[Path], list[PersonBox | None], list[dict]]:
+    """One input per person a COCO file annotates: ``(paths, boxes, ids)`` with each input image repeated once per
+    non-crowd annotation of it (matched by ``file_name`` or its name; ``bbox`` x, y, w, h -> x0, y0, x1, y1) and
+    its ``image_id``/``annotation_id``/``bbox`` for the records; an image the file does not annotate is kept once
+    without a box."""
+    from blip_pose.run_record import read_json
+
+    if not Path(path).is_file():
+        raise ValueError(f"{path}: no such COCO file")
+    data = read_json(path)
+    if not isinstance(data.get("images"), list) or not isinstance(data.get("annotations"), list):
+        raise ValueError(f"{path}: not a COCO file (no images and annotations lists)")
+    try:
+        names = {int(image["id"]): str(image["file_name"]) for image in data["images"]}
+        persons: dict[str, list[dict]] = {}
+        for ann in data["annotations"]:
+            x, y, w, h = (float(v) for v in ann["bbox"])
+            if not ann.get("iscrowd") and w > 0 and h > 0 and int(ann["image_id"]) in names:
+                entry = {"image_id": int(ann["image_id"]), "annotation_id": ann.get("id"), "bbox": [x, y, w, h]}
+                persons.setdefault(names[int(ann["image_id"])], []).append(entry)
+    except (KeyError, TypeError, ValueError) as err:
+        raise ValueError(f"{path}: a malformed image or annotation entry ({type(err).__name__}: {err})") from None
+    out_paths: list[Path] = []
+    boxes: list[PersonBox | None] = []
+    ids: list[dict] = []
+    for p in paths:
+        found = persons.get(str(p)) or persons.get(p.name) or next((v for k, v in persons.items() if Path(k).name ==
+                                                                    p.name), [])  # fmt: skip
+        for entry in found or [{}]:
+            out_paths.append(p)
+            x, y, w, h = entry.get("bbox", (0, 0, 0, 0))
+            boxes.append((x, y, x + w, y + h) if entry else None)
+            ids.append(entry)
+    return out_paths, boxes, ids
+
+
 def predict_files(
     predictor: PosePredictor,
     paths: Sequence[Path],
@@ -123,12 +159,14 @@ def predict_files(
     *,
     batch_size: int = 8,
     person_boxes: Sequence[PersonBox | None] | None = None,
+    record_extra: Sequence[dict] | None = None,
     overlays: bool = True,
     names: bool = True,
     progress: bool | None = None,
 ) -> Summary:
     """Predict ``paths`` into ``out_dir``: ``predictions.jsonl`` (input order) and ``<stem>.png`` overlays.
 
+    ``record_extra``: per input, keys added to its record (a COCO person's ids and box).
     ``names``: write joint names on the overlays. ``progress``: show a tqdm bar (default: for more than one image).
     """
     from blip_pose.predictor import load_image
@@ -166,7 +204,7 @@ def predict_files(
                 if i in errors:
                     record = {"image": str(paths[i]), "error": str(errors[i]), "reason": errors[i].reason}
                 else:
-                    record = results[i].to_dict()
+                    record = {**results[i].to_dict(), **(record_extra[i] if record_extra else {})}
                     summary.predicted += 1
                     if overlays:
                         overlay = out_dir / f"{stems[i]}.png"

@@ -32,7 +32,8 @@ from transformers.processing_utils import ProcessorMixin
 from blip_pose.checkpoint import local_or_hub, missing_weights
 from blip_pose.constrained import CaptionGrammar
 from blip_pose.generation import NaNScoresError, RefuseNaNScores, encode_loss_generate, nonfinite_tensor
-from blip_pose.geometry import BoxTransform, Preprocessing
+from blip_pose.geometry import BoxTransform, Preprocessing, person_box_transform
+from blip_pose.heatmap.predictor import frame_keypoints
 from blip_pose.images import open_image, to_rgb
 from blip_pose.keypoints import DEFAULT_SPEC, KEYPOINTS_FILE, KeypointSpec
 from blip_pose.keypoints.mpii import MPII_SCALE_PX
@@ -274,8 +275,6 @@ class PosePredictor:
         else:
             preprocessing = Preprocessing.load(path.parent, spec)
         if model_family(model.config.model_type).kind == "heatmap":
-            from blip_pose.heatmap.predictor import HeatmapPredictor
-
             predictor: PosePredictor = HeatmapPredictor(model, processor, preprocessing, device, dtype, spec)
             predictor.source = model_id
             return predictor
@@ -320,11 +319,7 @@ class PosePredictor:
             return pre.transform(width, height, (width / 2, height / 2), side / (MPII_SCALE_PX * pre.crop_padding))
         if isinstance(person_box, Mapping):
             return pre.transform(width, height, tuple(person_box["center"]), float(person_box["scale"]))
-        x0, y0, x1, y1 = (float(v) for v in person_box)
-        if not (x1 > x0 and y1 > y0):
-            raise ValueError(f"person box must be (x0, y0, x1, y1) with x1 > x0 and y1 > y0, got {tuple(person_box)}")
-        # MPII scale = height / 200; the crop (side = 200 * scale * padding) then holds the padded box.
-        return pre.transform(width, height, ((x0 + x1) / 2, (y0 + y1) / 2), max(x1 - x0, y1 - y0) / MPII_SCALE_PX)
+        return person_box_transform(pre, width, height, tuple(person_box))  # type: ignore[arg-type]
 
     def _checked_transform(self, image: Image.Image, box: PersonBox | None, name: str | None) -> BoxTransform:
         """:meth:`transform_for`, with a refused box (e.g. ``[0, 0, 1e9, 1e9]``) reported against its image."""
@@ -425,3 +420,29 @@ class PosePredictor:
         )
         results = self.predict_images([im for im, _ in loaded], boxes, [name for _, name in loaded], batch_size)
         return results[0] if single else results
+
+
+class HeatmapPredictor(PosePredictor):
+    """A heatmap model's predictor (:mod:`blip_pose.heatmap.predictor` decodes; ``caption`` is empty)."""
+
+    def __init__(
+        self,
+        model: PreTrainedModel,
+        processor: Any,
+        preprocessing: Preprocessing,
+        device: str | torch.device | None = None,
+        dtype: str | torch.dtype | None = None,
+        spec: KeypointSpec = DEFAULT_SPEC,
+        flip_test: bool = True,
+    ) -> None:
+        self.spec, self.caption_column, self.flip_test = spec, "text", flip_test  # every joint, as ``text``
+        self.constrained, self._grammar, self.source = False, None, "the model"
+        self._set_model(model, processor, preprocessing, device, dtype)
+
+    def generate(self, frames: list[Image.Image]) -> list[str]:
+        raise NotImplementedError(f"{self.source} is a heatmap model: it writes no captions")
+
+    def frame_joints(self, frames: list[Image.Image]) -> tuple[list[str], np.ndarray, np.ndarray]:
+        flips = self.spec.flip_index if self.flip_test else None
+        xy = frame_keypoints(self.model, self.processor, frames, flips, self.device, self.dtype)
+        return [""] * len(frames), xy, np.isfinite(xy).all(-1)

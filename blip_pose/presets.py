@@ -1,11 +1,11 @@
 """Named offline stand-ins for a pretrained captioner: random-initialised models with a caption-vocabulary tokenizer.
 
 The Hub (and so ``Salesforce/blip-image-captioning-base``) is out of reach offline. A preset names a model family
-(:mod:`blip_pose.models`, today BLIP) and its architecture; the family builds the model from it and a WordPiece
-tokenizer whose vocabulary covers the pose captions of a keypoint set (whole numbers 0..999 like BERT's, the set's
-caption names, punctuation, the special tokens with the decoder BOS ``[DEC]``), and both are saved like any
-checkpoint so that every later step loads them with ``from_pretrained``. ``base`` is the real BLIP-base
-architecture with the small vocabulary.
+(:mod:`blip_pose.models`: BLIP; ``tiny-git`` GIT, ``tiny-ved`` a VisionEncoderDecoder) and its architecture; the
+family builds the model from it and a WordPiece tokenizer whose vocabulary covers the pose captions of a keypoint
+set (whole numbers 0..999 like BERT's, the set's caption names, punctuation, the special tokens with the decoder
+BOS ``[DEC]``), and both are saved like any checkpoint so that every later step loads them with
+``from_pretrained``. ``base`` is the real BLIP-base architecture with the small vocabulary.
 
 Every preset is initialised with std :data:`INITIALIZER_RANGE` (0.02) in both towers: a random vision tower
 initialised with BLIP's vision default (1e-10) is all but dead. Names ending in ``-numbers``, ``-positions`` or ``-loc``
@@ -62,6 +62,10 @@ _TINY: dict = {
     "projection_dim": 64,
 }
 _BASE: dict = {"family": "blip", "vision": {}, "text": {}, "projection_dim": 512}
+#: GIT at the tiny scale: its decoder takes the image tokens as a prefix (no cross-attention).
+_TINY_GIT: dict = {"family": "git", "vision": _TINY["vision"], "text": _TINY["text"]}
+#: A VisionEncoderDecoderModel at the tiny scale: ViT encoder, BERT decoder with cross-attention.
+_TINY_VED: dict = {"family": "ved", "vision": _TINY["vision"], "text": _TINY["text"]}
 
 PRESETS: dict[str, dict] = {
     "tiny": _TINY,
@@ -70,6 +74,8 @@ PRESETS: dict[str, dict] = {
     "tiny-loc": {**_TINY, "codes": CODES},
     "base": _BASE,
     "base-loc": {**_BASE, "codes": CODES},
+    "tiny-git": _TINY_GIT,
+    "tiny-ved": _TINY_VED,
     # The heatmap baseline (issue 25): its family builds it for the dataset's keypoint set (blip_pose.models.vitpose).
     "tiny-vitpose": {"family": "vitpose"},
 }

@@ -8,6 +8,7 @@ picture's bottom edge (those keypoints ``v=0``, unlabelled, as COCO writes out-o
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 from pathlib import Path
@@ -19,6 +20,9 @@ from PIL import Image, ImageDraw
 from blip_pose.keypoints.coco import COCO17_NAMES, COCO17_SKELETON_1BASED
 
 KINDS = ("person", "star")
+GENERATOR = "coco_pose_dataset.synthetic"
+#: Beside ``<kind>_keypoints.json``: what drew it (with its sha256), so a build's source can say "synthetic".
+SYNTHETIC_SUFFIX = ".synthetic.json"
 IMAGE_SIZE = {"person": (320, 240), "star": (192, 192)}
 CATEGORIES: dict[str, dict[str, Any]] = {
     "person": {
@@ -149,6 +153,9 @@ def write_synthetic_coco(out_dir: str | Path, num_images: int = 20, seed: int = 
         seed: the same seed writes the same bytes.
         kind: ``"person"`` (COCO-17) or ``"star"`` (5 keypoints).
 
+    Also writes ``<kind>_keypoints.synthetic.json``: the generator, seed and the JSON's sha256 (a build's source
+    record says "synthetic" only for this very file).
+
     Returns the JSON's path; read it with ``coco_pose_dataset.reader.read_coco_keypoints(path, out_dir / "images")``.
     """
     if kind not in KINDS:
@@ -197,4 +204,7 @@ def write_synthetic_coco(out_dir: str | Path, num_images: int = 20, seed: int = 
         "categories": [category],
     }
     path.write_text(json.dumps(data) + "\n", encoding="utf-8")
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    record = {"annotation_sha256": digest, "generator": GENERATOR, "kind": kind, "seed": seed, "images": num_images}
+    path.with_suffix(SYNTHETIC_SUFFIX).write_text(json.dumps(record) + "\n", encoding="utf-8")
     return path

@@ -15,8 +15,9 @@ from training_fixtures import load_script
 
 from blip_pose.cli import main as cli_main
 from blip_pose.keypoints import DEFAULT_SPEC, KeypointSpec
-from blip_pose.models import VITPOSE, family_for_checkpoint, family_for_model_type
+from blip_pose.models import VITPOSE, family_for_model_type, model_family_by_name
 from blip_pose.predictor import PosePredictor
+from blip_pose.presets import preset_family
 
 STEPS = ["--max_steps", "2", "--per_device_train_batch_size", "4", "--num_overlays", "1"]
 
@@ -35,7 +36,8 @@ def runs(tmp_path_factory):
 
 
 def test_the_preset_resolves_to_the_heatmap_family_which_writes_no_captions():
-    assert family_for_checkpoint("tiny-vitpose") is VITPOSE and VITPOSE.kind == "heatmap"
+    assert preset_family("tiny-vitpose") == VITPOSE.name and VITPOSE.kind == "heatmap"
+    assert model_family_by_name(VITPOSE.name) is VITPOSE
     with pytest.raises(ValueError, match="vitpose is a heatmap model, it writes no captions"):
         family_for_model_type("vitpose")
 

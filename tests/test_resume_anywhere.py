@@ -169,7 +169,7 @@ def half_way_through_the_card() -> None:
 
         return write_model_card
 
-    _patch(session, "write_model_card", card)
+    _patch(run, "write_model_card", card)  # the card step the script hands set_up (the library imports no card)
 
 
 def drawing_the_plots() -> None:

@@ -128,7 +128,8 @@ def generate_with_attention(
     finally:
         for hook in hooks:
             hook.remove()
-    steps = len(out.attentions)
+    attentions = out.decoder_attentions if hasattr(out, "decoder_attentions") else out.attentions  # seq2seq: ved
+    steps = len(attentions)
     sep = family.end_token_id(model.config)
     results = []
     for b, sequence in enumerate(out.sequences.tolist()):
@@ -137,7 +138,7 @@ def generate_with_attention(
         self_att = np.zeros((rows + 1, rows + 1))
         cross_att = np.zeros((rows + 1, cross[0][0].shape[-1]))
         for s in range(rows):  # step s wrote token s + 1 from tokens 0..s
-            per_layer = torch.stack([torch.as_tensor(a[b, :, -1, : s + 1]).float().cpu() for a in out.attentions[s]])
+            per_layer = torch.stack([torch.as_tensor(a[b, :, -1, : s + 1]).float().cpu() for a in attentions[s]])
             self_att[s + 1, : s + 1] = select(per_layer, layer, head).numpy()
             cross_att[s + 1] = select(torch.stack([c[s][b, :, -1] for c in cross]), layer, head).numpy()
         ids = sequence[: rows + 1]

@@ -2,9 +2,10 @@
 
 A saved model's ``config.json`` says which family it is (``"model_type": "blip"``), so a checkpoint folder, a Hub id
 and a shipped ``pretrained:`` folder all go through :func:`family_for_checkpoint`; a loaded model through
-:func:`family_for_config`. A new family registers itself with :func:`register_family` (BLIP and the heatmap baseline
-ViTPose are registered here). :func:`family_for_config` and :func:`family_by_name` answer captioners only (a heatmap
-model is an error naming its kind); :func:`family_for_checkpoint` answers any family (``.kind`` says which).
+:func:`family_for_config`. A new family registers itself with :func:`register_family` (the project's own are
+registered here, the heatmap baseline ViTPose among them). :func:`family_for_config` and :func:`family_by_name`
+answer captioners only (a heatmap model is an error naming its kind); :func:`family_for_checkpoint` and
+:func:`model_family_by_name` answer any family (``.kind`` says which).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 from transformers import PretrainedConfig
 
 from blip_pose.models.base import CaptionerFamily, CrossAttentionSink, DecoderLayout, ModelFamily
+from blip_pose.pretrained import resolve_pretrained
 
 _FAMILIES: dict[str, ModelFamily] = {}
 
@@ -52,10 +54,11 @@ def family_for_config(config: PretrainedConfig) -> CaptionerFamily:
 
 def family_by_name(name: str) -> CaptionerFamily:
     """The registered captioner family called ``name`` (presets name theirs)."""
-    return _captioner(_named(name), f"family {name!r}")
+    return _captioner(model_family_by_name(name), f"family {name!r}")
 
 
-def _named(name: str) -> ModelFamily:
+def model_family_by_name(name: str) -> ModelFamily:
+    """The registered family called ``name``, any kind."""
     for family in _FAMILIES.values():
         if family.name == name:
             return family
@@ -63,32 +66,33 @@ def _named(name: str) -> ModelFamily:
 
 
 def family_for_checkpoint(path_or_preset: str, **hub: Any) -> ModelFamily:
-    """The family (any kind) of a preset name, ``pretrained:<name>``, a checkpoint folder or a Hub id (its
-    ``config.json``).
+    """The family (any kind) of ``pretrained:<name>``, a checkpoint folder or a Hub id (its ``config.json``). A preset
+    name is not a checkpoint: :func:`blip_pose.presets.preset_family` names its family (presets ask the families to
+    build their models, so the registry never asks the presets).
 
     Raises:
         ValueError: the config names a model type no family loads.
         OSError: no config can be read (no such folder or Hub id, unreadable file).
     """
-    from blip_pose.presets import preset_family  # presets ask the families to build models
-    from blip_pose.pretrained import resolve_pretrained
-
-    preset = preset_family(path_or_preset)
-    if preset is not None:
-        return _named(preset)
     checkpoint = resolve_pretrained(path_or_preset)
     config, _ = PretrainedConfig.get_config_dict(checkpoint, **hub)
     return model_family(str(config.get("model_type")), checkpoint)
 
 
 from blip_pose.models.blip import FAMILY as BLIP  # noqa: E402  (the family modules import only the base)
+from blip_pose.models.git import FAMILY as GIT  # noqa: E402
+from blip_pose.models.ved import FAMILY as VED  # noqa: E402
 from blip_pose.models.vitpose import FAMILY as VITPOSE  # noqa: E402
 
 register_family(BLIP)
+register_family(GIT)
+register_family(VED)
 register_family(VITPOSE)
 
 __all__ = [
     "BLIP",
+    "GIT",
+    "VED",
     "CaptionerFamily",
     "CrossAttentionSink",
     "DecoderLayout",
@@ -99,5 +103,6 @@ __all__ = [
     "family_for_config",
     "family_for_model_type",
     "model_family",
+    "model_family_by_name",
     "register_family",
 ]

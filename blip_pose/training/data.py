@@ -212,6 +212,9 @@ class References:
     head_boxes: np.ndarray | None  # (N, 4) x0, y0, x1, y1 in processed pixels, for PCKh
     crop_boxes: np.ndarray | None  # (N, 4) where each processed image lies in its original, to score PCKh there
     spec: KeypointSpec = DEFAULT_SPEC  # the keypoint set the captions name
+    # Per row, the person's COCO annotation in the original image (a COCO-built split: ``coco_pose_dataset``), for
+    # COCO keypoint AP/AR and the person-box PCK; None for other datasets.
+    coco: list[dict] | None = None
 
 
 def check_head_boxes(boxes: np.ndarray, names: list[str], split: str | None = None) -> None:
@@ -251,4 +254,10 @@ def references(
     if head_boxes is not None:
         check_head_boxes(head_boxes, names, split)
     crop_boxes = np.asarray(list(data["crop_box"]), dtype=np.float64) if "crop_box" in columns else None
-    return References(names, captions, xy, found, sizes, head_boxes, crop_boxes, spec)
+    coco = None
+    if {"coco_keypoints", "person_box", "image_id", "area"} <= set(columns) and crop_boxes is not None:
+        coco = [
+            {"image_id": i, "bbox": box, "keypoints": points, "area": area}
+            for i, box, points, area in zip(data["image_id"], data["person_box"], data["coco_keypoints"], data["area"])
+        ]
+    return References(names, captions, xy, found, sizes, head_boxes, crop_boxes, spec, coco)

@@ -126,6 +126,8 @@ class PoseMetrics:
         scores = self.metric.compute(predictions=list(xy), references=list(refs.xy), **self._keypoints())
         if refs.head_boxes is not None and refs.spec.normalizer == "head":
             scores.update(self._pckh(xy))
+        if refs.coco is not None and refs.spec.normalizer == "person" and refs.spec.sigmas is not None:
+            scores.update(self._coco(xy))
         return {key: float(value) for key, value in scores.items() if np.ndim(value) == 0}
 
     def _pckh(self, xy: np.ndarray) -> dict[str, float]:
@@ -141,6 +143,26 @@ class PoseMetrics:
             predictions=list(pred), references=list(ref), head_boxes=list(heads), **self._keypoints()
         )
         return {key: value for key, value in scores.items() if key.startswith("pckh")}
+
+    def _coco(self, xy: np.ndarray) -> dict[str, float]:
+        """COCO keypoint AP/AR in the original image's pixels (the metric maps predictions back through each crop
+        box) and PCK by the person box (the square crop scales both axes alike, so in the crop's frame)."""
+        refs = self.references
+        assert refs.coco is not None and refs.crop_boxes is not None  # called only for COCO-built splits
+        boxes = np.asarray([entry["bbox"] for entry in refs.coco], dtype=np.float64)
+        corners = np.stack([boxes[:, :2], boxes[:, :2] + boxes[:, 2:]], axis=1)  # (N, 2, 2) original pixels
+        per_pixel = refs.sizes / (refs.crop_boxes[:, 2:] - refs.crop_boxes[:, :2])  # processed px per original px
+        in_crop = (corners - refs.crop_boxes[:, None, :2]) * per_pixel[:, None, :]
+        scores = self.metric.compute(
+            predictions=list(xy),
+            references=list(refs.xy),
+            image_sizes=refs.sizes.tolist(),
+            person_boxes=list(in_crop.reshape(-1, 4)),
+            coco_annotations=refs.coco,
+            crop_boxes=refs.crop_boxes.tolist(),
+            **self._keypoints(),
+        )
+        return {k: v for k, v in scores.items() if k.startswith(("coco_", "pck_person"))}
 
     def _keypoints(self) -> dict[str, dict]:
         """The metric's ``keypoints`` argument: none for MPII-16 (its default), else the set as a mapping."""

@@ -14,7 +14,7 @@ from __future__ import annotations
 import shutil
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, NamedTuple, cast
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
@@ -23,7 +23,7 @@ from transformers import EvalPrediction, PretrainedConfig, VitPoseForPoseEstimat
 
 from blip_pose.checkpoint import local_or_hub
 from blip_pose.heatmap.trainer import HeatmapCollator, HeatmapTrainer
-from blip_pose.models import family_for_checkpoint
+from blip_pose.models import ModelFamily
 from blip_pose.models.vitpose import HeatmapFamily
 from blip_pose.pretrained import resolve_pretrained
 from blip_pose.run_folder import RunFolder
@@ -114,6 +114,7 @@ class HeatmapMetrics(PoseMetrics):
 
 
 def heatmap_set_up(
+    family: ModelFamily,
     model_args: ModelArguments,
     data_args: DataArguments,
     training_args: PoseTrainingArguments,
@@ -146,7 +147,8 @@ def heatmap_set_up(
     refs = references(evals, *columns, split=data_args.eval_split, spec=spec)
 
     name = model_args.model_name_or_path
-    family = cast(HeatmapFamily, family_for_checkpoint(name, cache_dir=model_args.cache_dir))
+    if not isinstance(family, HeatmapFamily):
+        raise CheckpointError(f"--model_name_or_path {name}: {family.name} is no heatmap model")
     preset = preset_name(name)
     if preset is not None:
         with training_args.main_process_first(desc="model preset"):

@@ -16,6 +16,7 @@ from transformers.trainer import TRAINER_STATE_NAME
 from transformers.trainer_utils import rotate_checkpoints
 
 from blip_pose.checkpoint import local_or_hub, missing_processor_parts, missing_weights
+from blip_pose.keypoints import DEFAULT_SPEC, KeypointSpec
 from blip_pose.loc_tokens import add_loc_tokens
 from blip_pose.models import family_for_checkpoint, family_for_config
 from blip_pose.pose_format import CAPTION_COLUMNS, LOC
@@ -46,9 +47,12 @@ def preset_name(model_name_or_path: str) -> str | None:
     return None
 
 
-def resolve_checkpoint(model_name_or_path: str, output_dir: str | Path, seed: int = 0) -> str:
-    """A path or Hub id that ``from_pretrained`` can load; a preset is saved to ``<output_dir>/preset-<name>``,
-    ``pretrained:<name>`` is the folder the package ships (:mod:`blip_pose.pretrained`).
+def resolve_checkpoint(
+    model_name_or_path: str, output_dir: str | Path, seed: int = 0, spec: KeypointSpec = DEFAULT_SPEC
+) -> str:
+    """A path or Hub id that ``from_pretrained`` can load; a preset is saved to ``<output_dir>/preset-<name>`` with
+    the caption vocabulary of ``spec`` (the dataset's keypoint set), ``pretrained:<name>`` is the folder the
+    package ships (:mod:`blip_pose.pretrained`).
 
     Saving the preset first means the run loads it exactly like a downloaded checkpoint (and a resumed run
     finds the same initial weights).
@@ -63,7 +67,7 @@ def resolve_checkpoint(model_name_or_path: str, output_dir: str | Path, seed: in
         if not folder.is_dir():  # saved aside and renamed into place: a kill during the save leaves no half preset
             staging = folder.with_name(f"{folder.name}.tmp")
             shutil.rmtree(staging, ignore_errors=True)
-            save_preset(preset, staging, seed=seed)
+            save_preset(preset, staging, seed=seed, spec=spec)
             staging.rename(folder)
         return str(folder)
     try:  # a mistyped local path fails now, not after minutes of Hub retries

@@ -24,7 +24,16 @@ from blip_pose.training.evaluation import TRAIN_SUBSET_PREFIX
 from blip_pose.training.results import write_atomically
 
 #: Scores shown on the console, in this order (``eval_`` prefixed in the Trainer's logs).
-HEADLINE_METRICS = ("accuracy@25", "accuracy@5", "accuracy@1", "mae", "pckh@0.5", "parse_rate")
+HEADLINE_METRICS = (
+    "accuracy@25",
+    "accuracy@5",
+    "accuracy@1",
+    "mae",
+    "pckh@0.5",
+    "pck_person@0.2",
+    "coco_AP",
+    "parse_rate",
+)
 #: Non-score keys of an evaluation log kept on the console.
 _KEPT = ("eval_loss", "epoch", "step")
 

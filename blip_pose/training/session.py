@@ -26,11 +26,12 @@ from transformers import PretrainedConfig, PreTrainedModel, TrainerCallback, set
 from transformers.processing_utils import ProcessorMixin
 from transformers.trainer_utils import TrainOutput
 
-from blip_pose.models import family_for_checkpoint
+from blip_pose.models import ModelFamily, family_for_checkpoint, model_family_by_name
+from blip_pose.presets import preset_family
 from blip_pose.run_record import flatten_run_config, synthetic_data_note
 from blip_pose.training.arguments import ConfigError, DataArguments, ModelArguments, PoseTrainingArguments
 from blip_pose.training.callbacks import KeepEpochsCallback, RunRecordCallback, study_callbacks
-from blip_pose.training.data import check_caption_column, load_pose_dataset
+from blip_pose.training.data import check_caption_column, dataset_keypoints, load_pose_dataset
 from blip_pose.training.evaluation import PoseMetrics
 from blip_pose.training.heatmap_run import HeatmapInputs, RunHeatmapTrainer, heatmap_set_up
 from blip_pose.training.inputs import RunInputs, run_inputs
@@ -115,15 +116,12 @@ def set_up(
         # then find the folder clean (under DDP every rank deleting the same files made all but one crash).
         with training_args.main_process_first(local=False, desc="output folder"):
             check_output_dir(training_args)
-    if _family_kind(model_args) == "heatmap":  # the one place a run branches on its model's kind
+    if (family := _family(model_args)) is not None and family.kind == "heatmap":  # the one branch on the kind
         checkpoint, vitpose, image_processor, heatmaps, metrics = heatmap_set_up(
-            model_args, data_args, training_args, resolve_dataset, work_dir
+            family, model_args, data_args, training_args, resolve_dataset, work_dir
         )
         config = vitpose.config
         return RunSetUp(checkpoint, vitpose, image_processor, config, heatmaps, metrics, write_card, RunHeatmapTrainer)
-    with training_args.main_process_first(desc="model preset"):
-        checkpoint = resolve_checkpoint(model_args.model_name_or_path, work_dir, model_args.preset_seed)
-    model, processor = load(checkpoint, model_args, data_args, training_args)
     with training_args.main_process_first(desc="dataset"):
         source = resolve_dataset(
             data_args.dataset_name,
@@ -133,6 +131,10 @@ def set_up(
             data_args.synthetic_seed,
         )
         dataset = load_pose_dataset(source, data_args.dataset_config_name, model_args.cache_dir)
+    spec = dataset_keypoints(next(iter(dataset.values())), source)  # a preset's vocabulary: the set's caption words
+    with training_args.main_process_first(desc="model preset"):
+        checkpoint = resolve_checkpoint(model_args.model_name_or_path, work_dir, model_args.preset_seed, spec)
+    model, processor = load(checkpoint, model_args, data_args, training_args)
     inputs = run_inputs(dataset, source, processor, model.config, model_args, data_args, training_args)
     # Saved with the model for the predictor; a decoder's generate() need not read it by itself (see trainer.py).
     model.generation_config.max_new_tokens = inputs.max_new_tokens
@@ -146,13 +148,17 @@ def set_up(
     return RunSetUp(checkpoint, model, processor, model.config, inputs, compute_metrics, write_card)
 
 
-def _family_kind(model_args: ModelArguments) -> str:
-    """The kind of the model's family; ``"captioner"`` when it cannot be told yet (the captioner's loading then
+def _family(model_args: ModelArguments) -> ModelFamily | None:
+    """The family of the model's preset or checkpoint; None when it cannot be told yet (the captioner's loading then
     reports what is wrong with the name, as before)."""
+    name = model_args.model_name_or_path
     try:
-        return family_for_checkpoint(model_args.model_name_or_path, cache_dir=model_args.cache_dir).kind
+        preset = preset_family(name)
+        if preset is not None:
+            return model_family_by_name(preset)
+        return family_for_checkpoint(name, cache_dir=model_args.cache_dir)
     except (OSError, ValueError):
-        return "captioner"
+        return None
 
 
 def load(

@@ -161,8 +161,9 @@ class PoseCaptionTrainer(JsonTrainingArgs, Seq2SeqTrainer):
             out = encode_loss_generate(
                 self.accelerator.unwrap_model(model),
                 inputs["pixel_values"],
-                input_ids=inputs["input_ids"],
-                attention_mask=inputs.get("attention_mask"),
+                # a seq2seq family's collator (ved) names the caption's inputs as its model does: decoder_*
+                input_ids=inputs["input_ids"] if "input_ids" in inputs else inputs["decoder_input_ids"],
+                attention_mask=inputs.get("attention_mask", inputs.get("decoder_attention_mask")),
                 labels=inputs["labels"],
                 **kwargs,
             )

@@ -7,6 +7,7 @@ evaluate's inputs to it. The metric card (README.md next to this file) tells the
 import datasets
 import evaluate
 
+from blip_pose.geometry import to_original_frame
 from blip_pose.keypoints import resolve_spec
 from blip_pose.pose_metrics import (
     DEFAULT_PCK_THRESHOLDS,
@@ -37,7 +38,8 @@ reports the mean per-joint Euclidean error (mae, plus mae_x / mae_y), per-joint 
 MPII PCKh@0.5 when head boxes or head sizes are given, and how many predictions lacked joints (parse_rate,
 missing_joint_rate). A predicted joint that is missing counts as wrong at every threshold and is left out of
 the errors; it is never silently dropped. Other keypoint sets (`keypoints`: a registered name or a spec
-mapping) score the same way; a set normalised by the person box reports pck_person@0.2 given person_boxes.
+mapping) score the same way; a set normalised by the person box reports pck_person@0.2 given person_boxes, and
+COCO keypoint AP/AR (pycocotools' own COCOeval with the set's sigmas) given the persons' COCO annotations.
 """
 
 _KWARGS_DESCRIPTION = """
@@ -58,13 +60,20 @@ Args:
     keypoints (`str` or `dict`, default "mpii16"): the keypoint set the captions name and the arrays are ordered
         by: a registered name or a spec mapping (`blip_pose.keypoints.KeypointSpec.to_dict()`'s keys; a model's
         `keypoints.json`). Its caption tokens name the per-joint keys.
+    coco_annotations (`list` of `dict`): per sample, the person's COCO annotation in the ORIGINAL image:
+        `image_id`, `bbox` (x, y, w, h), `keypoints` (K x [x, y, v]), `area`; adds coco_AP, coco_AP50, coco_AP75,
+        coco_APm, coco_APl, coco_AR, coco_AR50, coco_AR75, coco_ARm, coco_ARl (COCOeval's stats, -1 where COCO has
+        nothing to score), predictions taken as top-down, one per annotated person. Needs the set's OKS sigmas.
+    crop_boxes (`list` of (x0, y0, x1, y1)): per sample, where the scored image lies in the original one
+        (a dataset's `crop_box`); with `image_sizes` (the scored images' width, height) it maps predictions back
+        to original pixels for coco_annotations. Without it predictions are taken as original pixels.
     thresholds (`list` of `float`, default [25, 5, 1]): pixel thresholds of accuracy@T.
     criterion (`str`, default "mean"): "mean" (mean joint error <= T) or "all" (every joint error <= T).
     pck_thresholds (`list` of `float`, default [5]): pixel thresholds of pck@T.
 Returns:
     `dict` of `float`: accuracy@T per threshold, mae, mae_x, mae_y, pck@T and pck@T/<joint>, pckh@0.5 and
     pckh@0.5/<joint> (with head information) or pck_person@0.2 and pck_person@0.2/<joint> (with person boxes),
-    parse_rate, missing_joint_rate, num_samples,
+    coco_AP ... coco_ARl (with coco_annotations), parse_rate, missing_joint_rate, num_samples,
     num_scored_samples. A value with nothing to average is NaN.
 Examples:
     >>> import blip_pose, evaluate
@@ -161,6 +170,8 @@ class PoseThresholdAccuracy(evaluate.Metric):
         pck_thresholds=DEFAULT_PCK_THRESHOLDS,
         person_boxes=None,
         keypoints=None,
+        coco_annotations=None,
+        crop_boxes=None,
     ):
         n = len(references)
         try:
@@ -173,6 +184,8 @@ class PoseThresholdAccuracy(evaluate.Metric):
             ("head_sizes", head_sizes),
             ("person_boxes", person_boxes),
             ("reference_visibility", reference_visibility),
+            ("coco_annotations", coco_annotations),
+            ("crop_boxes", crop_boxes),
         ):
             if values is not None:
                 check_array_argument(values, name)
@@ -181,7 +194,7 @@ class PoseThresholdAccuracy(evaluate.Metric):
         pred_xy, pred_found = _points(predictions, "predictions", caption_type, image_sizes, spec)
         ref_xy, ref_found = _points(references, "references", caption_type, image_sizes, spec)
         visible = None if reference_visibility is None else visibility_array(reference_visibility, n, spec=spec)
-        return pose_scores(
+        scores = pose_scores(
             pred_xy,
             pred_found,
             ref_xy,
@@ -195,6 +208,21 @@ class PoseThresholdAccuracy(evaluate.Metric):
             person_boxes=person_boxes,
             spec=spec,
         )
+        if coco_annotations is not None:
+            scores.update(_coco_scores(pred_xy, coco_annotations, crop_boxes, image_sizes, spec))
+        return scores
+
+
+def _coco_scores(pred_xy, annotations, crop_boxes, image_sizes, spec):
+    """COCO keypoint AP/AR of the predictions (mapped back to original pixels through the crop boxes)."""
+    from blip_pose.coco_eval import annotated_persons, coco_keypoint_ap  # pycocotools only when asked
+
+    if crop_boxes is not None:
+        if image_sizes is None:
+            raise ValueError("crop_boxes need image_sizes: the scored images' (width, height) per sample")
+        pred_xy = to_original_frame(pred_xy, crop_boxes, image_sizes)
+    persons = annotated_persons(annotations, spec, "coco_annotations")
+    return {f"coco_{name}": value for name, value in coco_keypoint_ap(pred_xy, persons, spec).items()}
 
 
 def _points(values, what, caption_type, image_sizes, spec):
