@@ -33,11 +33,12 @@ from blip_pose.checkpoint import local_or_hub, missing_weights
 from blip_pose.constrained import CaptionGrammar
 from blip_pose.generation import NaNScoresError, RefuseNaNScores, encode_loss_generate, nonfinite_tensor
 from blip_pose.geometry import BoxTransform, Preprocessing, person_box_transform
+from blip_pose.heatmap.predictor import frame_keypoints
 from blip_pose.images import open_image, to_rgb
 from blip_pose.keypoints import DEFAULT_SPEC, KEYPOINTS_FILE, KeypointSpec
 from blip_pose.keypoints.mpii import MPII_SCALE_PX
 from blip_pose.loc_tokens import has_loc_tokens
-from blip_pose.models import family_for_checkpoint
+from blip_pose.models import family_for_checkpoint, model_family
 from blip_pose.pose_format import LOC, parse_pixels
 from blip_pose.pose_format import caption_column as caption_column_entry
 from blip_pose.pretrained import resolve_pretrained
@@ -204,6 +205,22 @@ class PosePredictor:
                 f"caption column {caption_column!r} does not fit the model: its tokenizer {has} the <locN> tokens "
                 "that loc_text models (and only they) write"
             )
+        self._set_model(model, processor, preprocessing, device, dtype)
+        # Grammar-constrained decoding: every generated caption parses (built on first use: it scans the vocabulary).
+        self.constrained = constrained
+        self._grammar: CaptionGrammar | None = None
+        #: Where the model came from (errors name it); from_pretrained sets the folder or Hub id.
+        self.source = "the model"
+
+    def _set_model(
+        self,
+        model: PreTrainedModel,
+        processor: Any,
+        preprocessing: Preprocessing,
+        device: str | torch.device | None,
+        dtype: str | torch.dtype | None,
+    ) -> None:
+        """The model on its device and in its dtype (both checked), its processor and the training preprocessing."""
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         if self.device.type == "cuda" and not torch.cuda.is_available():
             raise ValueError(f"device {str(self.device)!r}: CUDA is not available here (use --device cpu)")
@@ -214,11 +231,6 @@ class PosePredictor:
         self.processor = processor
         self.preprocessing = preprocessing
         self._warned_no_box = False
-        # Grammar-constrained decoding: every generated caption parses (built on first use: it scans the vocabulary).
-        self.constrained = constrained
-        self._grammar: CaptionGrammar | None = None
-        #: Where the model came from (errors name it); from_pretrained sets the folder or Hub id.
-        self.source = "the model"
 
     @classmethod
     def from_pretrained(
@@ -262,6 +274,10 @@ class PosePredictor:
             preprocessing = Preprocessing(simple_joints=spec.default_simple_joints)
         else:
             preprocessing = Preprocessing.load(path.parent, spec)
+        if model_family(model.config.model_type).kind == "heatmap":
+            predictor: PosePredictor = HeatmapPredictor(model, processor, preprocessing, device, dtype, spec)
+            predictor.source = model_id
+            return predictor
         if caption_column is None:
             run_config = _optional_file(model_id, RUN_CONFIG_FILE, **hub)
             if run_config is not None:
@@ -350,14 +366,13 @@ class PosePredictor:
         assert out.sequences is not None
         return self.processor.batch_decode(out.sequences, skip_special_tokens=True)
 
-    def decode(
-        self, caption: str, transform: BoxTransform, width: int, height: int, source: str | None
-    ) -> PosePrediction:
-        """A caption -> joints in the original frame (all missing when nothing parses; never raises)."""
-        size = self.preprocessing.image_size
-        sizes = np.array([[size, size]], dtype=np.float64)
-        xy, found = parse_pixels([caption], self.caption_column, sizes, spec=self.spec)
-        return PosePrediction(_joints(transform.inverse(xy[0]), found[0], self.spec), caption, width, height, source)
+    def frame_joints(self, frames: list[Image.Image]) -> tuple[list[str], np.ndarray, np.ndarray]:
+        """``(captions, xy (N, K, 2), found (N, K))`` of processed-frame images, joints in the frames' pixels (all
+        missing where nothing parses; never raises). A heatmap model's predictor decodes its heatmaps instead."""
+        captions = self.generate(frames)
+        sizes = np.array([frame.size for frame in frames], dtype=np.float64).reshape(-1, 2)
+        xy, found = parse_pixels(captions, self.caption_column, sizes, spec=self.spec)
+        return captions, xy, found
 
     def predict_images(
         self,
@@ -379,10 +394,10 @@ class PosePredictor:
             transforms = [
                 self._checked_transform(im, box, name) for im, box, name in zip(batch, boxes[start:], names[start:])
             ]
-            captions = self.generate([t.apply(im) for t, im in zip(transforms, batch)])
+            captions, xy, found = self.frame_joints([t.apply(im) for t, im in zip(transforms, batch)])
             results.extend(
-                self.decode(c, t, im.width, im.height, name)
-                for c, t, im, name in zip(captions, transforms, batch, names[start:])
+                PosePrediction(_joints(t.inverse(p), f, self.spec), c, im.width, im.height, name)
+                for c, p, f, t, im, name in zip(captions, xy, found, transforms, batch, names[start:])
             )
         return results
 
@@ -405,3 +420,29 @@ class PosePredictor:
         )
         results = self.predict_images([im for im, _ in loaded], boxes, [name for _, name in loaded], batch_size)
         return results[0] if single else results
+
+
+class HeatmapPredictor(PosePredictor):
+    """A heatmap model's predictor (:mod:`blip_pose.heatmap.predictor` decodes; ``caption`` is empty)."""
+
+    def __init__(
+        self,
+        model: PreTrainedModel,
+        processor: Any,
+        preprocessing: Preprocessing,
+        device: str | torch.device | None = None,
+        dtype: str | torch.dtype | None = None,
+        spec: KeypointSpec = DEFAULT_SPEC,
+        flip_test: bool = True,
+    ) -> None:
+        self.spec, self.caption_column, self.flip_test = spec, "text", flip_test  # every joint, as ``text``
+        self.constrained, self._grammar, self.source = False, None, "the model"
+        self._set_model(model, processor, preprocessing, device, dtype)
+
+    def generate(self, frames: list[Image.Image]) -> list[str]:
+        raise NotImplementedError(f"{self.source} is a heatmap model: it writes no captions")
+
+    def frame_joints(self, frames: list[Image.Image]) -> tuple[list[str], np.ndarray, np.ndarray]:
+        flips = self.spec.flip_index if self.flip_test else None
+        xy = frame_keypoints(self.model, self.processor, frames, flips, self.device, self.dtype)
+        return [""] * len(frames), xy, np.isfinite(xy).all(-1)

@@ -76,6 +76,8 @@ PRESETS: dict[str, dict] = {
     "base-loc": {**_BASE, "codes": CODES},
     "tiny-git": _TINY_GIT,
     "tiny-ved": _TINY_VED,
+    # The heatmap baseline (issue 25): its family builds it for the dataset's keypoint set (blip_pose.models.vitpose).
+    "tiny-vitpose": {"family": "vitpose"},
 }
 
 

@@ -91,6 +91,12 @@ NOT_RUN = {
         "BLIP-base steps and generation on CPU (minutes); the stand-in times one step and batch 1",
         "python benchmarks/bench_train.py --steps 1 --warmup 0 --gen-batch-sizes 1 --batch-size 1",
     ),
+    "python benchmarks/heatmap_baseline.py": NotRun(
+        "two training runs with evaluation on 64 synthetic frames (minutes on 2 shared cores); the stand-in trains"
+        " one step each on the smallest synthetic build and prints the same table",
+        "python benchmarks/heatmap_baseline.py --synthetic_size 50 --max_steps 1 --max_eval_samples 2"
+        " --out outputs/baseline-short",
+    ),
     "python benchmarks/bench_vs_method.py": NotRun(
         "three repeats on tiny and BLIP-base (long); the stand-in runs one repeat on tiny",
         "python benchmarks/bench_vs_method.py --archs tiny --reps 1",

@@ -18,6 +18,7 @@ import logging
 
 from blip_pose.card import write_model_card
 from blip_pose.training.arguments import (
+    ConfigError,
     DataArguments,
     ModelArguments,
     PoseTrainingArguments,
@@ -28,6 +29,7 @@ from blip_pose.training.session import configure, load, make_trainer, set_up
 from blip_pose.training.signals import StopOnSignal
 from blip_pose.training.sweep import SweepArguments, SweepPlan, SweepTrainer, search, write_outputs
 from blip_pose.training.sweep_results import TrialResult
+from blip_pose.training.trainer import PoseCaptionTrainer
 from pose_dataset import resolve_dataset
 
 logger = logging.getLogger(__name__)
@@ -64,6 +66,8 @@ def main(argv: list[str] | None = None, stop: StopOnSignal | None = None) -> lis
             write_card=write_model_card,
             check_output=False,
         )
+        if setup.trainer_cls is not PoseCaptionTrainer:  # a heatmap model (issue 25): trained by run.py only
+            raise ConfigError(f"--model_name_or_path {model_args.model_name_or_path}: the sweep trains captioners only")
         setup.model = None  # model_init loads each trial's own
 
         def model_init():

@@ -1,4 +1,4 @@
-"""``python -m blip_pose analyze stages|panels|occlusion|attention``: argument namespaces -> files written."""
+"""``python -m blip_pose analyze stages|panels|occlusion|attention|compare``: argument namespaces -> files written."""
 
 from __future__ import annotations
 
@@ -98,11 +98,18 @@ def _head(value: str) -> int | str:
     raise argparse.ArgumentTypeError(f"expected a 1-based head number or 'mean', got {value!r}")
 
 
-ANALYSES = {"stages": stages, "panels": panels, "occlusion": occlusion, "attention": attention}
+def compare(args: argparse.Namespace) -> list[Path]:
+    from blip_pose.analysis import common
+    from blip_pose.analysis.compare import compare
+
+    return compare(args.runs, common.output_dir(args.out, args.runs[0], "compare"))
+
+
+ANALYSES = {"stages": stages, "panels": panels, "occlusion": occlusion, "attention": attention, "compare": compare}
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
-    """The ``analyze`` command and its four analyses."""
+    """The ``analyze`` command and its analyses."""
     analyze = commands.add_parser("analyze", help="the method's figures: PNGs plus a JSON of every number drawn")
     analyses = analyze.add_subparsers(dest="analysis", required=True)
     shared = argparse.ArgumentParser(add_help=False)
@@ -146,6 +153,10 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         type=_head,
         help="1-based head, or 'mean' (default: 8, the method's, when the model has 8 heads, else mean)",
     )
+
+    compare = analyses.add_parser("compare", help="runs of any model family side by side: one table and one figure")
+    compare.add_argument("runs", nargs="+", help="finished run folders")
+    compare.add_argument("--out", help="output folder (default: <first run>/analysis/compare)")
 
 
 def run(args: argparse.Namespace) -> list[Path]:

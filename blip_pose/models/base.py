@@ -35,13 +35,24 @@ class DecoderLayout:
     patch_grid: int | None
 
 
-class CaptionerFamily(ABC):
-    """One image-captioning architecture (its model and processor classes) as the project uses it."""
+class ModelFamily(ABC):
+    """What every family answers, captioner or not: its names, its kind and how to load it."""
 
     #: Short name (``"blip"``): presets name their family by it.
     name: str
     #: The ``config.model_type`` values the family loads (a saved ``config.json`` says which family it is).
     model_types: tuple[str, ...]
+    #: ``"captioner"`` (writes pose captions: :class:`CaptionerFamily`) or ``"heatmap"`` (predicts keypoint heatmaps:
+    #: :class:`blip_pose.models.vitpose.HeatmapFamily`); a run's set-up branches on it in one place.
+    kind: str = "captioner"
+
+    @abstractmethod
+    def load(self, checkpoint: str, *, safetensors_only: bool = False, **hub: Any) -> tuple[PreTrainedModel, Any]:
+        """Model and processor of a folder or Hub id (``hub``: revision, cache_dir, token)."""
+
+
+class CaptionerFamily(ModelFamily):
+    """One image-captioning architecture (its model and processor classes) as the project uses it."""
 
     # --- loading and building --------------------------------------------------------------------------------------
 

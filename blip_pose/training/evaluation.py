@@ -116,13 +116,19 @@ class PoseMetrics:
         (keys without the ``eval_`` prefix); also the analyses' baseline, so both are one computation."""
         refs = self.references
         xy, found = parse_captions(captions, self.caption_column, refs.sizes, spec=refs.spec)  # NaN where not found
+        return self.score_joints(xy), xy, found
+
+    def score_joints(self, xy: np.ndarray) -> dict[str, float]:
+        """The scores of joints (N, K, 2) in the split's processed pixels (NaN: not found), from captions or a
+        heatmap model alike."""
+        refs = self.references
         # accuracy@T and mae in pixels of the model's input frame, as the method reports them.
         scores = self.metric.compute(predictions=list(xy), references=list(refs.xy), **self._keypoints())
         if refs.head_boxes is not None and refs.spec.normalizer == "head":
             scores.update(self._pckh(xy))
         if refs.coco is not None and refs.spec.normalizer == "person" and refs.spec.sigmas is not None:
             scores.update(self._coco(xy))
-        return {key: float(value) for key, value in scores.items() if np.ndim(value) == 0}, xy, found
+        return {key: float(value) for key, value in scores.items() if np.ndim(value) == 0}
 
     def _pckh(self, xy: np.ndarray) -> dict[str, float]:
         """PCKh@0.5 in ORIGINAL pixels when the split records its crop boxes: the resize configs stretch x and y

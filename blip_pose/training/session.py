@@ -26,11 +26,14 @@ from transformers import PretrainedConfig, PreTrainedModel, TrainerCallback, set
 from transformers.processing_utils import ProcessorMixin
 from transformers.trainer_utils import TrainOutput
 
+from blip_pose.models import ModelFamily, family_for_checkpoint, model_family_by_name
+from blip_pose.presets import preset_family
 from blip_pose.run_record import flatten_run_config, synthetic_data_note
 from blip_pose.training.arguments import ConfigError, DataArguments, ModelArguments, PoseTrainingArguments
 from blip_pose.training.callbacks import KeepEpochsCallback, RunRecordCallback, study_callbacks
 from blip_pose.training.data import check_caption_column, dataset_keypoints, load_pose_dataset
 from blip_pose.training.evaluation import PoseMetrics
+from blip_pose.training.heatmap_run import HeatmapInputs, RunHeatmapTrainer, heatmap_set_up
 from blip_pose.training.inputs import RunInputs, run_inputs
 from blip_pose.training.modeling import load_model_and_processor, preset_name, resolve_checkpoint
 from blip_pose.training.output_dir import check_output_dir
@@ -77,9 +80,10 @@ class RunSetUp:
     model: PreTrainedModel | None  # None once a sweep has handed model loading to model_init
     processor: ProcessorMixin
     model_config: PretrainedConfig
-    inputs: RunInputs
+    inputs: RunInputs | HeatmapInputs
     compute_metrics: PoseMetrics
     write_card: CardWriter  # the end of a run writes the model card with it
+    trainer_cls: Callable[..., Any] = PoseCaptionTrainer  # a heatmap model's run: its own (heatmap_run.py)
 
 
 #: ``(dataset_name, config_name, work_dir, synthetic_size, synthetic_seed) -> what load_dataset reads``: the scripts
@@ -112,6 +116,12 @@ def set_up(
         # then find the folder clean (under DDP every rank deleting the same files made all but one crash).
         with training_args.main_process_first(local=False, desc="output folder"):
             check_output_dir(training_args)
+    if (family := _family(model_args)) is not None and family.kind == "heatmap":  # the one branch on the kind
+        checkpoint, vitpose, image_processor, heatmaps, metrics = heatmap_set_up(
+            family, model_args, data_args, training_args, resolve_dataset, work_dir
+        )
+        config = vitpose.config
+        return RunSetUp(checkpoint, vitpose, image_processor, config, heatmaps, metrics, write_card, RunHeatmapTrainer)
     with training_args.main_process_first(desc="dataset"):
         source = resolve_dataset(
             data_args.dataset_name,
@@ -138,6 +148,19 @@ def set_up(
     return RunSetUp(checkpoint, model, processor, model.config, inputs, compute_metrics, write_card)
 
 
+def _family(model_args: ModelArguments) -> ModelFamily | None:
+    """The family of the model's preset or checkpoint; None when it cannot be told yet (the captioner's loading then
+    reports what is wrong with the name, as before)."""
+    name = model_args.model_name_or_path
+    try:
+        preset = preset_family(name)
+        if preset is not None:
+            return model_family_by_name(preset)
+        return family_for_checkpoint(name, cache_dir=model_args.cache_dir)
+    except (OSError, ValueError):
+        return None
+
+
 def load(
     checkpoint: str, model_args: ModelArguments, data_args: DataArguments, training_args: PoseTrainingArguments
 ) -> tuple[PreTrainedModel, ProcessorMixin]:
@@ -156,14 +179,14 @@ def make_trainer(
     data_args: DataArguments,
     training_args: PoseTrainingArguments,
     stop: StopOnSignal,
-    trainer_cls: type[PoseCaptionTrainer] = PoseCaptionTrainer,
+    trainer_cls: type[PoseCaptionTrainer] | None = None,
     **kwargs: Any,
 ) -> PoseCaptionTrainer:
     """The run's Trainer (``kwargs``: ``model`` or ``model_init``, and a subclass's own) with the standard callbacks:
     records into each checkpoint, the kept-last rule, a log before each save, the signal stop, the quiet console,
     and the study's ``--keep_epochs`` / ``--train_eval_samples``."""
     callbacks: list[TrainerCallback] = [RunRecordCallback(setup.inputs.record), KeepLastUntilScored()]
-    trainer = trainer_cls(
+    trainer: PoseCaptionTrainer = (trainer_cls or setup.trainer_cls)(
         args=training_args,
         compute_metrics=setup.compute_metrics,
         callbacks=[*callbacks, LogBeforeSaves(), stop],

@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from transformers import LogitsProcessorList, PreTrainedTokenizerBase, Seq2SeqTrainer
+from transformers import LogitsProcessorList, PreTrainedTokenizerBase, Seq2SeqTrainer, Trainer
 from transformers.trainer import TRAINING_ARGS_NAME
 
 from blip_pose.constrained import CaptionGrammar
@@ -95,7 +95,19 @@ def evaluation_grammar(
     )
 
 
-class PoseCaptionTrainer(Seq2SeqTrainer):
+class JsonTrainingArgs(Trainer):
+    """Saves the training arguments as JSON (``training_args.json``, tokens masked) instead of the Trainer's pickled
+    ``training_args.bin``: the project never pickles (every trainer of a run mixes this in)."""
+
+    def _save(self, output_dir: str | None = None, state_dict: dict | None = None) -> None:
+        super()._save(output_dir, state_dict)
+        if self.args.should_save:
+            folder = RunFolder(str(output_dir or self.args.output_dir))
+            (folder.path / TRAINING_ARGS_NAME).unlink(missing_ok=True)
+            folder.training_args.write_text(self.args.to_json_string() + "\n")  # tokens are masked
+
+
+class PoseCaptionTrainer(JsonTrainingArgs, Seq2SeqTrainer):
     args: PoseTrainingArguments
 
     def __init__(
@@ -174,10 +186,3 @@ class PoseCaptionTrainer(Seq2SeqTrainer):
         if self.args.eval_on_start and skip_scheduler and self.resumed_at_step > 0:
             return {}  # eval_on_start in a resumed run: step 0 was scored before the kill, and is in its history
         return super()._evaluate(trial, ignore_keys_for_eval, skip_scheduler)
-
-    def _save(self, output_dir: str | None = None, state_dict: dict | None = None) -> None:
-        super()._save(output_dir, state_dict)
-        if self.args.should_save:
-            folder = RunFolder(str(output_dir or self.args.output_dir))
-            (folder.path / TRAINING_ARGS_NAME).unlink(missing_ok=True)
-            folder.training_args.write_text(self.args.to_json_string() + "\n")  # tokens are masked
