@@ -69,3 +69,43 @@ def test_a_tiny_run_trains_and_evaluates_on_a_coco_built_set(tmp_path, kind, ima
     annotated = [a for a in json.loads(source.read_text())["annotations"] if a["image_id"] == row["image_id"]]
     assert [r["annotation_id"] for r in records] == [a["id"] for a in annotated]
     assert all(len(r["joints"]) == spec.num_keypoints for r in records)
+
+
+def test_a_five_point_run_goes_through_analyze_card_push_and_the_demo(tmp_path, capsys):
+    """Issue 23 item 3 for a non-human set: the verbs after training read the set from the run, never MPII's."""
+    source = write_synthetic_coco(tmp_path / "source", 10, seed=5, kind="star")
+    data, out = tmp_path / "stars", tmp_path / "run"
+    argv = ["build", "--coco-json", str(source), "--images", str(source.parent / "images"), "--output", str(data),
+            "--num-proc", "1", "--image-size", "64"]  # fmt: skip
+    assert build(argv) == 0
+    load_script("run").main(
+        ["training/configs/tiny_test.yaml", "--model_name_or_path", "tiny", "--dataset_name", str(data),
+         "--output_dir", str(out), "--max_steps", "1", "--num_overlays", "1"]
+    )  # fmt: skip
+    spec = KeypointSpec.load(out)
+    assert spec.num_keypoints == 5
+
+    # analyze: panels and the occlusion study run on the star set's joints
+    assert blip_pose_cli(["analyze", "panels", str(out), "--images", "2", "--device", "cpu"]) == 0
+    panels = sorted((out / "analysis" / "panels").glob("*.png"))
+    assert panels and Image.open(panels[0]).size[0] > 0
+    assert blip_pose_cli(["analyze", "occlusion", str(out), "--images", "2", "--device", "cpu"]) == 0
+    occlusion = json.loads(next((out / "analysis" / "occlusion").glob("*.json")).read_text())
+    assert "rankl" not in json.dumps(occlusion) and spec.captions[0] in json.dumps(occlusion)
+
+    # card and push: the card's keypoint table is the star set's, the push carries keypoints.json
+    assert blip_pose_cli(["card", str(out)]) == 0
+    card = (out / "README.md").read_text()
+    assert all(f"`{token}`" in card for token in spec.captions) and "`rankl`" not in card
+    capsys.readouterr()
+    assert blip_pose_cli(["push", str(out), "--repo-id", "someone/stars", "--dry-run"]) == 0
+    assert "keypoints.json" in capsys.readouterr().out
+
+    # the demo's one event: an upload gives five named rows and "5/5"
+    from blip_pose.demo_app import DemoHandler
+
+    handler = DemoHandler(PosePredictor.from_pretrained(str(out)), tmp_path / "demo")
+    image = source.parent / "images" / sorted(p.name for p in (source.parent / "images").iterdir())[0]
+    overlay, rows, caption, record, message = handler({"path": str(image)})
+    assert [r[0] for r in rows] == list(spec.captions)
+    assert message.startswith(f"{sum(r[3] for r in rows)}/5 joints found") and overlay is not None

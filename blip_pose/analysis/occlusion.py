@@ -72,7 +72,8 @@ def joint_groups(order: list[int], spec: KeypointSpec = DEFAULT_SPEC) -> dict[st
 
 
 def head_sizes(split: Split) -> np.ndarray:
-    """(N,) head size per image in input pixels: 0.6 x head-box diagonal, else a share of the person height."""
+    """(N,) head size per image in input pixels: 0.6 x head-box diagonal, else a share of the person height (MPII's
+    scale, or a top-down crop's person box)."""
     data, n = split.data, len(split.frames)
     sizes = np.full(n, np.nan)
     if split.refs.head_boxes is not None:
@@ -81,10 +82,16 @@ def head_sizes(split: Split) -> np.ndarray:
     if not np.isfinite(sizes).all() and {"person_scale", "scale_y"} <= set(data.column_names):
         height = np.asarray(data["person_scale"], float) * 200 * np.asarray(data["scale_y"], float)
         sizes = np.where(np.isfinite(sizes), sizes, HEAD_PER_PERSON_HEIGHT * height)
+    if not np.isfinite(sizes).all() and "person_box" in data.column_names and split.refs.crop_boxes is not None:
+        # top-down crops (COCO sources): the person box's height (x, y, w, h in original pixels) in input pixels
+        box, crop = np.asarray(data["person_box"], float), split.refs.crop_boxes
+        height = box[:, 3] * split.refs.sizes[:, 1] / (crop[:, 3] - crop[:, 1])
+        sizes = np.where(np.isfinite(sizes), sizes, HEAD_PER_PERSON_HEIGHT * height)
     bad = np.flatnonzero(~(np.isfinite(sizes) & (sizes > 0)))
     if bad.size:
         raise ValueError(
-            f"split {split.name!r}, {split.refs.names[bad[0]]}: no head_box or person_scale to size patches"
+            f"split {split.name!r}, {split.refs.names[bad[0]]}: no head_box, person_scale or person_box to size"
+            " patches"
         )
     return sizes
 
