@@ -24,8 +24,9 @@ import gradio as gr
 
 from blip_pose.images import ImageError, open_image
 from blip_pose.keypoints import DEFAULT_SPEC
+from blip_pose.model_files import optional_file
 from blip_pose.overlay import SIDE_COLORS, draw_pose
-from blip_pose.predictor import PosePrediction, PosePredictor, _optional_file
+from blip_pose.predictor import PosePrediction, PosePredictor
 from blip_pose.run_folder import RUN_CONFIG_FILE
 from blip_pose.run_record import flatten_run_config, read_json, synthetic_data_note
 
@@ -44,7 +45,7 @@ THEME = gr.themes.Default(font=["system-ui", "sans-serif"], font_mono=["ui-monos
 def model_summary(model_id: str | Path) -> str:
     """Markdown lines on what the model was trained on (its ``run_config.json``), for the page's header."""
     try:
-        path = _optional_file(str(model_id), RUN_CONFIG_FILE)
+        path = optional_file(str(model_id), RUN_CONFIG_FILE)
         config = flatten_run_config(read_json(path)) if path else {}
     except (OSError, ValueError) as err:  # an unreadable record must not keep the demo from starting
         config, path = {}, None

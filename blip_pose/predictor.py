@@ -14,7 +14,6 @@ compare with the raw MATLAB annotation file. ``person_boxes`` are given in the s
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
@@ -23,22 +22,21 @@ from typing import Any, cast
 
 import numpy as np
 import torch
-from huggingface_hub import errors as hub_errors
-from huggingface_hub import hf_hub_download
 from PIL import Image, ImageOps
 from transformers import LogitsProcessorList, PreTrainedModel
 from transformers.processing_utils import ProcessorMixin
 
-from blip_pose.checkpoint import local_or_hub, missing_weights
+from blip_pose.checkpoint import local_or_hub
 from blip_pose.constrained import CaptionGrammar
-from blip_pose.generation import NaNScoresError, RefuseNaNScores, encode_loss_generate, nonfinite_tensor
+from blip_pose.generation import NaNScoresError, RefuseNaNScores, encode_loss_generate
 from blip_pose.geometry import BoxTransform, Preprocessing, person_box_transform
 from blip_pose.heatmap.predictor import frame_keypoints
 from blip_pose.images import open_image, to_rgb
 from blip_pose.keypoints import DEFAULT_SPEC, KEYPOINTS_FILE, KeypointSpec
 from blip_pose.keypoints.mpii import MPII_SCALE_PX
 from blip_pose.loc_tokens import has_loc_tokens
-from blip_pose.models import family_for_checkpoint, model_family
+from blip_pose.model_files import load_model_files, optional_file
+from blip_pose.models import model_family
 from blip_pose.pose_format import LOC, parse_pixels
 from blip_pose.pose_format import caption_column as caption_column_entry
 from blip_pose.pretrained import resolve_pretrained
@@ -50,12 +48,6 @@ logger = logging.getLogger(__name__)
 ImageInput = Image.Image | str | Path
 #: A person box ``(x0, y0, x1, y1)`` in original pixels, or MPII's ``{"center": (x, y), "scale": s}``.
 PersonBox = Sequence[float] | Mapping[str, Any]
-# "Not in the repo" is EntryNotFoundError in older huggingface_hub and RemoteEntryNotFoundError in newer ones.
-_MISSING_ENTRY = tuple(
-    getattr(hub_errors, name)
-    for name in ("EntryNotFoundError", "RemoteEntryNotFoundError")
-    if hasattr(hub_errors, name)
-)
 
 
 @dataclass(frozen=True)
@@ -115,17 +107,6 @@ def _joints(xy: np.ndarray, found: np.ndarray, spec: KeypointSpec) -> list[Joint
     ]
 
 
-def _optional_file(model_id: str, filename: str, **hub_kwargs: Any) -> Path | None:
-    """``filename`` of a local folder or Hub repo; None when the model has no such file."""
-    if Path(model_id).is_dir():
-        path = Path(model_id) / filename
-        return path if path.is_file() else None
-    try:
-        return Path(hf_hub_download(model_id, filename, **hub_kwargs))
-    except _MISSING_ENTRY:  # includes LocalEntryNotFoundError: offline and not in the cached snapshot
-        return None
-
-
 def load_image(image: ImageInput) -> tuple[Image.Image, str | None]:
     """An upright RGB image and its name. Paths go through :func:`blip_pose.images.open_image` (bomb guard,
     corrupt files -> ImageError naming the file); PIL images get the same EXIF and mode handling."""
@@ -134,47 +115,6 @@ def load_image(image: ImageInput) -> tuple[Image.Image, str | None]:
     if isinstance(image, (str, Path)):
         return open_image(image, exif="transpose")[0], str(image)
     raise TypeError(f"expected a PIL image or a path, got {type(image).__name__}")
-
-
-def _load_model_files(model_id: str, hub: dict[str, Any]) -> tuple[ProcessorMixin, PreTrainedModel]:
-    """Processor and safetensors weights (never a pickle); a corrupt file of a local folder is a ValueError naming
-    it (not a library trace), and so are weights holding NaN or inf (they would predict every joint at (0, 0))."""
-    from safetensors import SafetensorError
-
-    if Path(model_id).is_dir() and (problem := missing_weights(model_id)):
-        raise ValueError(problem)
-    try:
-        model, processor = family_for_checkpoint(model_id, **hub).load(model_id, safetensors_only=True, **hub)
-    except (OSError, SafetensorError, json.JSONDecodeError, UnicodeDecodeError, ValueError) as err:
-        folder = Path(model_id)
-        if folder.is_dir():
-            bad = _first_unreadable(folder)
-            if bad is not None:
-                raise ValueError(f"{bad}: {err}".splitlines()[0]) from None
-        raise ValueError(f"{model_id}: cannot load the model ({str(err).splitlines()[0]})") from None
-    broken = nonfinite_tensor(model)
-    if broken is not None:
-        raise ValueError(f"{model_id}: weight {broken} holds NaN or inf; the model cannot predict (corrupt weights?)")
-    return processor, model
-
-
-def _first_unreadable(folder: Path) -> Path | None:
-    """The first JSON file that does not parse or weights file whose header does not, in a model folder."""
-    from safetensors import SafetensorError, safe_open
-
-    for path in sorted(folder.glob("*.json")):
-        try:
-            json.loads(path.read_text(encoding="utf-8"))
-        except (ValueError, UnicodeDecodeError):
-            return path
-    for path in sorted(folder.glob("*.safetensors")):
-        try:
-            with safe_open(str(path), "pt") as weights:
-                for key in weights.keys():
-                    weights.get_slice(key)
-        except (SafetensorError, OSError):
-            return path
-    return None
 
 
 class PosePredictor:
@@ -259,10 +199,10 @@ class PosePredictor:
         model_id = resolve_pretrained(str(model_id))  # "pretrained:tiny-pose": the model the package ships
         model_id = local_or_hub(model_id)  # a mistyped local path fails now, not after minutes of Hub retries
         hub: dict[str, Any] = {"revision": revision, "cache_dir": cache_dir, "token": token}
-        processor, model = _load_model_files(model_id, hub)
-        spec_file = _optional_file(model_id, KEYPOINTS_FILE, **hub)
+        processor, model = load_model_files(model_id, hub)
+        spec_file = optional_file(model_id, KEYPOINTS_FILE, **hub)
         spec = DEFAULT_SPEC if spec_file is None else KeypointSpec.load(spec_file.parent)
-        path = _optional_file(model_id, PREPROCESSING_FILE, **hub)
+        path = optional_file(model_id, PREPROCESSING_FILE, **hub)
         if path is None:
             logger.warning(
                 "%s has no %s: assuming the published preprocessing (whole image resized to %d px); "
@@ -279,7 +219,7 @@ class PosePredictor:
             predictor.source = model_id
             return predictor
         if caption_column is None:
-            run_config = _optional_file(model_id, RUN_CONFIG_FILE, **hub)
+            run_config = optional_file(model_id, RUN_CONFIG_FILE, **hub)
             if run_config is not None:
                 caption_column = caption_column_name(flatten_run_config(read_json(run_config)))
             else:
