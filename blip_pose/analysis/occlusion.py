@@ -90,8 +90,7 @@ def head_sizes(split: Split) -> np.ndarray:
     bad = np.flatnonzero(~(np.isfinite(sizes) & (sizes > 0)))
     if bad.size:
         raise ValueError(
-            f"split {split.name!r}, {split.refs.names[bad[0]]}: no head_box, person_scale or person_box to size"
-            " patches"
+            f"split {split.name!r}, {split.refs.names[bad[0]]}: no head_box, person_scale or person_box to size patches"
         )
     return sizes
 
