@@ -61,8 +61,8 @@ def saving_the_preset() -> None:
     """Before the first checkpoint: resuming is starting again, from a preset saved whole."""
 
     def save(original):
-        def save_preset(name, output_dir, seed=0):
-            _cut_then_die(original(name, output_dir, seed) / "model.safetensors")
+        def save_preset(name, output_dir, seed=0, **kwargs):
+            _cut_then_die(original(name, output_dir, seed, **kwargs) / "model.safetensors")
 
         return save_preset
 
