@@ -15,6 +15,9 @@ export OMP_NUM_THREADS ?= 1
 # The two training jobs run alone, so they take every core: 2 threads train the tiny model 1.5x faster than 1
 # (nproc without OMP_NUM_THREADS, which it would report instead, e.g. the 1 exported above under make >= 4.4).
 TRAIN_THREADS ?= $(shell env -u OMP_NUM_THREADS nproc)
+# make test runs the test files on this many workers (pytest-xdist, one file per worker at a time): the README
+# commands are one ~13 min chain, started first beside all the rest (tests/conftest.py), so 2 cores halve CI.
+TEST_WORKERS ?= auto
 LAUNCH := $(VENV)/bin/accelerate launch --num_processes 1 --num_cpu_threads_per_process $(TRAIN_THREADS)
 
 .PHONY: demo pretrain-tiny test lint install browser clean
@@ -53,7 +56,7 @@ browser:
 	  || echo "chromium install failed: the browser tests will skip"
 
 test: lint browser
-	$(PY) -m pytest
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 clean:
 	rm -rf $(VENV) outputs

@@ -5,6 +5,12 @@ import pytest
 from pose_model_fixtures import save_tiny_model
 
 
+def pytest_collection_modifyitems(config, items):
+    """README commands first: they are one ~13 min chain on one worker (``make test`` runs ``pytest -n``), so started
+    first they run beside every other file instead of after most of them."""
+    items.sort(key=lambda item: item.get_closest_marker("readme") is None)  # stable: order kept within each group
+
+
 @pytest.fixture(autouse=True)
 def offline(monkeypatch):
     """Hub ids resolve from the local cache only: a test never waits on a network."""
