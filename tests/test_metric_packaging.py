@@ -28,6 +28,18 @@ COMPUTE = (
     "'upper_neck:52,20'], caption_type='simple_text')\n"
     "print(json.dumps({{k: scores[k] for k in ('accuracy@25', 'mae', 'parse_rate')}}))"
 )
+# COCO keypoint AP of two noisy people: pycocotools must be among the Space's requirements.
+COCO_COMPUTE = (
+    "import numpy as np\n"
+    "rng = np.random.default_rng(0)\n"
+    "truth = rng.uniform(20, 80, (2, 17, 2))\n"
+    "pred = truth + rng.normal(0, 3, truth.shape)\n"
+    "ann = [{{'image_id': i + 1, 'bbox': [10, 10, 80, 80], 'area': 6400.0, 'keypoints': "
+    "np.concatenate([t, np.full((17, 1), 2)], 1).ravel().tolist()}} for i, t in enumerate(truth)]\n"
+    "scores = {call}(predictions=list(pred), references=list(truth), keypoints='coco17', "
+    "image_sizes=[(100, 100)] * 2, coco_annotations=ann)\n"
+    "print(json.dumps({{k: scores[k] for k in ('coco_AP', 'coco_AR')}}))"
+)
 
 
 @pytest.fixture(scope="module")
@@ -57,6 +69,15 @@ def test_metric_space_runs_from_its_own_files_and_pypi(tmp_path, fresh_env, caps
     out = _run(python, ["-c", script], env, space).splitlines()
     assert json.loads(out[-2]) == {"accuracy@25": 0.5, "mae": 1.0, "parse_rate": 0.5}
     assert out[-1] == "1.0"  # the page's own compute callback
+    coco = "import json\nimport app\n" + COCO_COMPUTE.format(call="app.module.compute")
+    here = "import json, blip_pose, evaluate\nmodule = evaluate.load(blip_pose.metric_path())\n"
+    expected = json.loads(
+        _run(
+            sys.executable, ["-c", here + COCO_COMPUTE.format(call="module.compute")], {**os.environ}, tmp_path
+        ).splitlines()[-1]
+    )
+    assert 0 < expected["coco_AP"] < 1  # something to get wrong
+    assert json.loads(_run(python, ["-c", coco], env, space).splitlines()[-1]) == expected
 
 
 def test_metric_loads_from_the_installed_wheel_outside_a_checkout(tmp_path, fresh_env):
