@@ -63,6 +63,22 @@ NOT_RUN = {
     "accelerate launch --multi_gpu training/run.py training/configs/paper.yaml --learning_rate 5e-5": NotRun(
         "needs several GPUs and the Salesforce BLIP weights"
     ),
+    "accelerate launch --config_file training/accelerate/fsdp.yaml --num_processes 8 training/run.py"
+    " training/configs/paper.yaml --model_name_or_path microsoft/git-large": NotRun(
+        "needs GPUs and a Hub model; tests/test_distributed.py trains tiny-git under FSDP2 on 2 CPU processes"
+    ),
+    "accelerate launch --config_file training/accelerate/zero3.yaml --num_processes 8 training/run.py"
+    " training/configs/paper.yaml --model_name_or_path microsoft/git-large": NotRun(
+        "needs GPUs, deepspeed and a Hub model; tests/test_distributed.py passes the config through our launcher"
+    ),
+    "accelerate launch --multi_gpu --num_machines 2 --num_processes 16 --machine_rank 0 --main_process_ip 10.0.0.1"
+    " --main_process_port 29500 training/run.py training/configs/paper.yaml": NotRun(
+        "needs two machines; tests/test_distributed.py runs machine ranks 0 and 1 on localhost (CPU, gloo)"
+    ),
+    "accelerate launch --multi_gpu --num_machines 2 --num_processes 16 --machine_rank 1 --main_process_ip 10.0.0.1"
+    " --main_process_port 29500 training/run.py training/configs/paper.yaml": NotRun(
+        "needs two machines; tests/test_distributed.py runs machine ranks 0 and 1 on localhost (CPU, gloo)"
+    ),
     "python -m blip_pose push outputs/demo --repo-id <user>/blip-mpii-pose --dry-run": NotRun(
         "`<user>` is a placeholder (bash reads it as a redirection)",
         "python -m blip_pose push outputs/demo --repo-id someone/blip-mpii-pose --dry-run",

@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import difflib
 import json
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NoReturn
 
 import yaml
-from transformers import HfArgumentParser, Seq2SeqTrainingArguments
+from transformers import HfArgumentParser, Seq2SeqTrainingArguments, TrainingArguments
 from transformers.training_args import OptimizerNames
 
 from blip_pose.dataset_source import SYNTHETIC_FRAMES_HELP, check_synthetic_frames
@@ -158,6 +159,14 @@ class _Parser(HfArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         raise ConfigError(f"{message} (see --help)")
+
+
+def first_per_storage(args: TrainingArguments, desc: str) -> AbstractContextManager[None]:
+    """``main_process_first`` once per storage, for what a run writes and then reads (a built dataset, a saved
+    preset, the metric module): the run's one main process first, the others then read its files; with
+    ``--save_on_each_node`` (the Trainer's flag for machines that share no disk) the main process of each machine.
+    Several machines on one shared disk each writing the same folder raced (``preset-tiny.tmp`` vanished)."""
+    return args.main_process_first(local=args.save_on_each_node, desc=desc)
 
 
 def build_parser(classes: tuple[type, ...] = ARGUMENT_CLASSES, prog: str = "training/run.py") -> HfArgumentParser:

@@ -32,7 +32,7 @@ from blip_pose.geometry import to_original_frame
 from blip_pose.keypoints import DEFAULT_SPEC
 from blip_pose.pose_metrics import parse_captions
 from blip_pose.run_folder import RunFolder
-from blip_pose.training.arguments import DataArguments
+from blip_pose.training.arguments import DataArguments, first_per_storage
 from blip_pose.training.data import References, references
 
 if TYPE_CHECKING:
@@ -71,7 +71,7 @@ class PoseMetrics:
         output_dir: Path | None,
     ) -> PoseMetrics:
         """The run's ``compute_metrics``, its evaluate module loaded by the main process first."""
-        with args.main_process_first(desc="metric"):
+        with first_per_storage(args, "metric"):
             metric = load_pose_metric()
         return cls(tokenizer, references, caption_column, metric, output_dir)
 

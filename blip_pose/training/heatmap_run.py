@@ -28,7 +28,13 @@ from blip_pose.models.vitpose import HeatmapFamily
 from blip_pose.pretrained import resolve_pretrained
 from blip_pose.run_folder import RunFolder
 from blip_pose.run_record import DATASET_SOURCE_KEY
-from blip_pose.training.arguments import ConfigError, DataArguments, ModelArguments, PoseTrainingArguments
+from blip_pose.training.arguments import (
+    ConfigError,
+    DataArguments,
+    ModelArguments,
+    PoseTrainingArguments,
+    first_per_storage,
+)
 from blip_pose.training.callbacks import RunRecord, run_config
 from blip_pose.training.data import (
     DataError,
@@ -126,7 +132,7 @@ def heatmap_set_up(
     folder, model, image processor, inputs and ``compute_metrics`` of the session's ``RunSetUp``."""
     if data_args.train_eval_samples is not None:
         raise ConfigError("--train_eval_samples scores captions of a training subset; a heatmap model has none")
-    with training_args.main_process_first(desc="dataset"):
+    with first_per_storage(training_args, "dataset"):
         args = (data_args.dataset_name, data_args.dataset_config_name, work_dir, data_args.synthetic_size)
         source = resolve_dataset(*args, data_args.synthetic_seed)
         dataset = load_pose_dataset(source, data_args.dataset_config_name, model_args.cache_dir)
@@ -151,7 +157,7 @@ def heatmap_set_up(
         raise CheckpointError(f"--model_name_or_path {name}: {family.name} is no heatmap model")
     preset = preset_name(name)
     if preset is not None:
-        with training_args.main_process_first(desc="model preset"):
+        with first_per_storage(training_args, "model preset"):
             checkpoint = RunFolder(work_dir).preset(preset)
             if not checkpoint.is_dir():  # saved aside and renamed into place, as a captioner's preset
                 staging = checkpoint.with_name(f"{checkpoint.name}.tmp")
@@ -171,7 +177,7 @@ def heatmap_set_up(
             f"--model_name_or_path {name}: {model.config.num_labels} heatmaps, but dataset {source!r} has "
             f"{spec.num_keypoints} {spec.name} keypoints"
         )
-    with training_args.main_process_first(desc="metric"):
+    with first_per_storage(training_args, "metric"):
         metric = load_pose_metric()
     output_dir = Path(str(training_args.output_dir)) if training_args.process_index == 0 else None
     compute_metrics = HeatmapMetrics(None, refs, data_args.caption_column, metric, output_dir)  # type: ignore[arg-type]

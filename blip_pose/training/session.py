@@ -29,7 +29,13 @@ from transformers.trainer_utils import TrainOutput
 from blip_pose.models import ModelFamily, family_for_checkpoint, model_family_by_name
 from blip_pose.presets import preset_family
 from blip_pose.run_record import flatten_run_config, synthetic_data_note
-from blip_pose.training.arguments import ConfigError, DataArguments, ModelArguments, PoseTrainingArguments
+from blip_pose.training.arguments import (
+    ConfigError,
+    DataArguments,
+    ModelArguments,
+    PoseTrainingArguments,
+    first_per_storage,
+)
 from blip_pose.training.callbacks import KeepEpochsCallback, RunRecordCallback, study_callbacks
 from blip_pose.training.data import check_caption_column, dataset_keypoints, load_pose_dataset
 from blip_pose.training.evaluation import PoseMetrics
@@ -122,7 +128,7 @@ def set_up(
         )
         config = vitpose.config
         return RunSetUp(checkpoint, vitpose, image_processor, config, heatmaps, metrics, write_card, RunHeatmapTrainer)
-    with training_args.main_process_first(desc="dataset"):
+    with first_per_storage(training_args, "dataset"):
         source = resolve_dataset(
             data_args.dataset_name,
             data_args.dataset_config_name,
@@ -132,7 +138,7 @@ def set_up(
         )
         dataset = load_pose_dataset(source, data_args.dataset_config_name, model_args.cache_dir)
     spec = dataset_keypoints(next(iter(dataset.values())), source)  # a preset's vocabulary: the set's caption words
-    with training_args.main_process_first(desc="model preset"):
+    with first_per_storage(training_args, "model preset"):
         checkpoint = resolve_checkpoint(model_args.model_name_or_path, work_dir, model_args.preset_seed, spec)
     model, processor = load(checkpoint, model_args, data_args, training_args)
     inputs = run_inputs(dataset, source, processor, model.config, model_args, data_args, training_args)

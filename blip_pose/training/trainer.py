@@ -17,6 +17,10 @@ Traps handled here (the model family, :mod:`blip_pose.models`, answers the archi
 * BLIP's ``forward`` takes ``**kwargs``, so the Trainer assumes it normalises its loss by ``num_items_in_batch``
   and skips dividing by the gradient-accumulation steps (and multiplies by the process count); the caption loss is
   a per-batch mean, so that assumption is switched off.
+* Under FSDP2 a module's parameters are gathered only around its ``forward``; the one vision pass calls the
+  family's submodules, so it runs as a registered forward method of the model (``fsdp_forward``), as the Trainer
+  registers ``generate``; decoding steps are synchronised across processes (``synced_gpus``, as the Trainer's own
+  generation does under FSDP and ZeRO-3).
 * ``--label_smoothing_factor`` would make the Trainer smooth the logits against unshifted labels; the model's loss
   smooths by itself (``load_model_and_processor`` sets it), so the Trainer's smoother is switched off.
 """
@@ -25,12 +29,15 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 import torch
+from torch.distributed.fsdp import FSDPModule, register_fsdp_forward_method
 from transformers import LogitsProcessorList, PreTrainedTokenizerBase, Seq2SeqTrainer, Trainer
+from transformers.distributed.fsdp import is_fsdp_managed_module
+from transformers.integrations.deepspeed import is_deepspeed_zero3_enabled
 from transformers.trainer import TRAINING_ARGS_NAME
 
 from blip_pose.constrained import CaptionGrammar
@@ -95,6 +102,20 @@ def evaluation_grammar(
     )
 
 
+def fsdp_forward(model: torch.nn.Module, fn: Callable[..., Any]) -> Callable[..., Any]:
+    """``fn(model, ...)``; under FSDP2 run as a forward of ``model`` (its parameters gathered around it, and its
+    inputs cast to the mixed-precision dtype): FSDP2 does that only for ``forward`` and methods registered with
+    ``register_fsdp_forward_method``, and calling the submodules directly met sharded parameters (``aten.convolution:
+    got mixed torch.Tensor and DTensor``)."""
+    if not isinstance(model, FSDPModule):
+        return lambda *args, **kwargs: fn(model, *args, **kwargs)
+    name = f"_fsdp_{fn.__name__}"
+    if name not in model.__dict__:
+        setattr(model, name, lambda *args, **kwargs: fn(model, *args, **kwargs))
+        register_fsdp_forward_method(model, name)
+    return getattr(model, name)
+
+
 class JsonTrainingArgs(Trainer):
     """Saves the training arguments as JSON (``training_args.json``, tokens masked) instead of the Trainer's pickled
     ``training_args.bin``: the project never pickles (every trainer of a run mixes this in)."""
@@ -132,6 +153,8 @@ class PoseCaptionTrainer(JsonTrainingArgs, Seq2SeqTrainer):
         kwargs: dict[str, Any] = {
             "max_new_tokens": self.max_new_tokens,
             "num_beams": self.args.generation_num_beams or 1,
+            # sharded weights: every rank takes part in every decoding step's all-gathers until all are done
+            "synced_gpus": is_deepspeed_zero3_enabled() or is_fsdp_managed_module(self.model_wrapped),
         }
         if self.grammar is not None:
             # Room for the longest caption the grammar allows, so it always reaches EOS.
@@ -158,8 +181,7 @@ class PoseCaptionTrainer(JsonTrainingArgs, Seq2SeqTrainer):
         inputs = self._prepare_inputs(inputs)
         kwargs = {**self.generation_kwargs(), **gen_kwargs}
         with torch.no_grad(), self.compute_loss_context_manager():
-            out = encode_loss_generate(
-                self.accelerator.unwrap_model(model),
+            out = fsdp_forward(self.accelerator.unwrap_model(model), encode_loss_generate)(
                 inputs["pixel_values"],
                 # a seq2seq family's collator (ved) names the caption's inputs as its model does: decoder_*
                 input_ids=inputs["input_ids"] if "input_ids" in inputs else inputs["decoder_input_ids"],
