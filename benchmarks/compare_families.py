@@ -1,27 +1,28 @@
 """The captioner families side by side: each tiny preset trained on the same synthetic split for the same wall-clock
-budget, evaluated with grammar-constrained decoding, one table.
+budget, evaluated with grammar-constrained decoding, one table (printed) and one figure (``analyze compare`` on the
+run folders, kept in ``--out``: ``compare/compare.md``, ``.csv``, ``.png``).
 
 Every preset is a random-initialised tiny model (no pretrained weights offline), so the scores compare how fast each
 architecture learns the task from scratch, and the speeds what one training step and one evaluated image cost.
 Training stops at the first step past ``--seconds`` (a callback); ``--max-steps`` caps it.
 
-    python benchmarks/compare_families.py                       # tiny, tiny-git, tiny-ved; 60 s each
+    python benchmarks/compare_families.py                       # every captioner preset; 60 s each
     python benchmarks/compare_families.py --seconds 300 --presets tiny tiny-ved --caption-column loc_text
 """
 
 from __future__ import annotations
 
 import argparse
-import tempfile
 import time
 from pathlib import Path
 
 import torch
 from transformers import TrainerCallback
 
+from blip_pose.analysis.compare import compare
 from blip_pose.card import write_model_card
 from blip_pose.generation import encode_loss_generate
-from blip_pose.models import family_for_checkpoint
+from blip_pose.models import family_for_config
 from blip_pose.training.arguments import parse_arguments
 from blip_pose.training.session import configure, end_run, make_trainer, set_up
 from blip_pose.training.signals import StopOnSignal
@@ -75,7 +76,7 @@ def run_preset(preset: str, dataset: str, out: Path, seconds: float, flags: list
     steps = (out_ids[:, 1:] != pad).sum(1).float().mean().item()  # tokens written up to and including the end token
     return {
         "preset": preset,
-        "family": family_for_checkpoint(preset).name,
+        "family": family_for_config(model.config).name,
         "steps": trainer.state.global_step,
         "acc@25": metrics.get("eval_accuracy@25", float("nan")),
         "acc@5": metrics.get("eval_accuracy@5", float("nan")),
@@ -103,19 +104,19 @@ def main() -> None:
     parser.add_argument("--dataset", default="synthetic", help="dataset name or folder (default: %(default)s)")
     parser.add_argument("--caption-column", default="text")
     parser.add_argument("--batch-size", type=int, default=8)
-    parser.add_argument("--out", type=Path, help="keep the run folders here (default: a temporary folder)")
+    parser.add_argument("--out", type=Path, default=Path("outputs/compare-families"), help="run folders and figure")
     args = parser.parse_args()
     flags = [
         *("--max_steps", str(args.max_steps), "--caption_column", args.caption_column),
         *("--per_device_train_batch_size", str(args.batch_size), "--per_device_eval_batch_size", str(args.batch_size)),
         *("--num_overlays", "0", "--use_cpu", str(not torch.cuda.is_available()).lower()),
     ]
-    with tempfile.TemporaryDirectory() as tmp:
-        root = args.out or Path(tmp)
-        rows = [run_preset(p, args.dataset, root / p, args.seconds, flags) for p in args.presets]
+    rows = [run_preset(p, args.dataset, args.out / p, args.seconds, flags) for p in args.presets]
+    written = compare([str(args.out / p) for p in args.presets], args.out / "compare")
     budget = f"{args.seconds:.0f} s of training each on {args.dataset!r}"
     print(f"\n{budget} ({args.caption_column}), batch {args.batch_size}")
     print(table(rows))
+    print("\n" + "\n".join(str(path) for path in written))
 
 
 if __name__ == "__main__":

@@ -128,8 +128,10 @@ def figure(rows: list[dict[str, Any]], path: Path) -> Path:
 
 
 def compare(run_dirs: list[str], out: Path) -> list[Path]:
-    """Write ``compare.md``, ``compare.csv`` and ``compare.png`` into ``out``; prints the markdown table."""
+    """Write ``compare.md``, ``compare.csv`` and ``compare.png`` into ``out`` (made if missing); prints the markdown
+    table."""
     rows = [run_row(run) for run in run_dirs]
+    out.mkdir(parents=True, exist_ok=True)
     table = markdown_table(rows)
     md, table_csv = out / "compare.md", out / "compare.csv"
     md.write_text(table, encoding="utf-8")
