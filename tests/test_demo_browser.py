@@ -3,7 +3,8 @@
 import json
 
 import pytest
-from browser_fixtures import chromium_driver, free_port
+from browser_fixtures import chromium_driver
+from ports import free_port
 from pose_model_fixtures import SAMPLE_IMAGES
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait

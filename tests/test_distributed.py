@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 from datasets import load_from_disk
+from ports import free_port
 from safetensors.torch import load_file
 from training_fixtures import sample_dataset
 
@@ -105,7 +105,8 @@ def test_fsdp2_trains_evaluates_and_saves_one_full_model_on_two_cpu_processes(tm
 
     data, out = sample_dataset(tmp_path / "sample"), tmp_path / "fsdp"
     command = [sys.executable, "-m", "accelerate.commands.launch", "--config_file", str(CONFIGS / "fsdp.yaml")]
-    command += ["--num_processes", "2", "--mixed_precision", "no", str(ROOT / "tests" / "fsdp_on_cpu.py")]
+    command += ["--num_processes", "2", "--main_process_port", str(free_port()), "--mixed_precision", "no"]
+    command += [str(ROOT / "tests" / "fsdp_on_cpu.py")]
     command += [*_run_args(data, out), "--model_name_or_path", "tiny-git"]
     result = subprocess.run(command, cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
@@ -124,19 +125,13 @@ def test_fsdp2_trains_evaluates_and_saves_one_full_model_on_two_cpu_processes(tm
     assert not info["missing_keys"] and not info["unexpected_keys"]
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def test_two_machines_on_localhost_share_one_run_folder(tmp_path):
     """``--num_machines 2 --machine_rank 0|1``, one process each: both exit 0; the preset and the dataset are made
     once for the shared disk (both machines' main processes writing them raced), and only the run's main process
     writes the run's records and summary."""
     data, out = sample_dataset(tmp_path / "sample"), tmp_path / "two-machines"
     machine = [sys.executable, "-m", "blip_pose.training.launch", "--multi_gpu", "--num_machines", "2"]
-    machine += ["--num_processes", "2", "--main_process_ip", "127.0.0.1", "--main_process_port", str(_free_port())]
+    machine += ["--num_processes", "2", "--main_process_ip", "127.0.0.1", "--main_process_port", str(free_port())]
     machine += ["--mixed_precision", "no", "--dynamo_backend", "no"]
     ranks = [
         subprocess.Popen(
@@ -194,7 +189,8 @@ def test_a_tiny_paligemma_shards_trains_and_generates_under_fsdp2(tmp_path):
     script = tmp_path / "paligemma_step.py"
     script.write_text(PALIGEMMA_STEP)
     command = [sys.executable, "-m", "accelerate.commands.launch", "--config_file", str(CONFIGS / "fsdp.yaml")]
-    command += ["--num_processes", "2", "--mixed_precision", "no", str(ROOT / "tests" / "fsdp_on_cpu.py"), str(script)]
+    command += ["--num_processes", "2", "--main_process_port", str(free_port()), "--mixed_precision", "no"]
+    command += [str(ROOT / "tests" / "fsdp_on_cpu.py"), str(script)]
     result = subprocess.run(command, cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     lines = [line for line in result.stdout.splitlines() if line.startswith("paligemma")]

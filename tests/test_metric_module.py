@@ -132,7 +132,7 @@ def test_scores_captions_against_arrays_and_visibility_captions(metric):
 
 def test_app_serves_the_metric_page_under_the_pinned_gradio():
     import gradio
-    from browser_fixtures import free_port
+    from ports import free_port
 
     app = runpy.run_path(str(METRIC_DIR / "app.py"))  # not __main__: built, not launched
     assert type(app["module"]).__name__ == "PoseThresholdAccuracy"

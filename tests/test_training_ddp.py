@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 from datasets import load_from_disk
+from ports import free_port
 from training_fixtures import sample_dataset
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -31,6 +32,8 @@ def test_two_processes_score_each_validation_example_once_and_overwrite_a_run(tm
         "2",
         "--num_machines",
         "1",
+        "--main_process_port",
+        str(free_port()),
         "--mixed_precision",
         "no",
         "--dynamo_backend",
