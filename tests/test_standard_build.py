@@ -154,6 +154,17 @@ def test_the_table_from_a_built_split_equals_pckh_table_by_hand(built):
     assert not reports_pckh_table({"kind": "sample"}) and reports_pckh_table({"kind": "mpii_standard"})
 
 
+def test_a_split_without_head_boxes_has_no_pckh_but_one_missing_box_is_an_error():
+    """The standard training file has no head boxes (NaN in every row): no PCKh there; a NaN among real boxes is
+    still a bad row."""
+    rows = {"text": ["head:10,10 rsho:20,20"] * 2, "width": [64, 64], "height": [64, 64]}
+    nan = [float("nan")] * 4
+    assert references(datasets.Dataset.from_dict({**rows, "head_box": [nan, nan]}), "text", "image").head_boxes is None
+    mixed = datasets.Dataset.from_dict({**rows, "head_box": [[1.0, 1.0, 9.0, 9.0], nan]})
+    with pytest.raises(ValueError, match=r"row 1 .*no positive width"):
+        references(mixed, "text", "image")
+
+
 @pytest.mark.parametrize("model, words", [("tiny", "Caption format"), ("tiny-vitpose", "Gaussian heatmap")])
 def test_runs_on_the_standard_build_report_the_pckh_table(built, tmp_path, model, words):
     _, data = built
