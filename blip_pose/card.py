@@ -23,6 +23,7 @@ from blip_pose.geometry import Preprocessing
 from blip_pose.keypoints import KeypointSpec
 from blip_pose.keypoints.mpii import MPII16, PAPER_TABLE_SWAPS
 from blip_pose.keypoints.saved import spec_beside
+from blip_pose.pckh_table import TABLE_COLUMNS, TABLE_PREFIX
 from blip_pose.pose_format import caption_column
 from blip_pose.run_folder import (
     CHECKPOINT_CHOICE_FILE,
@@ -53,6 +54,9 @@ SYNTHETIC_DOMAIN = "the procedural stick figures it was trained on (it has never
 METHOD_REFERENCE: str | None = None
 TAGS = ["blip", "image-to-text", "pose-estimation", "keypoint-detection", "human-pose", "mpii", "blip-pose"]
 TASK_NAME = "Human pose estimation (keypoint detection as captioning)"
+#: A heatmap model's card (a family of kind ``"heatmap"``: ViTPose): its tags, task and pipeline.
+HEATMAP_TAGS = ["vitpose", "pose-estimation", "keypoint-detection", "human-pose", "mpii", "blip-pose"]
+HEATMAP_TASK = ("keypoint-detection", "Human pose estimation (top-down heatmaps)")
 
 #: ``all_results.json`` key -> (model-index metric type, name shown on the card, decimals).
 CARD_METRICS: dict[str, tuple[str, str, int]] = {
@@ -98,20 +102,53 @@ def _number(value: Any) -> float | None:
     return float(value) if isinstance(value, (int, float)) and math.isfinite(value) else None
 
 
+def _model_kind(run: RunFolder) -> str:
+    """The kind of the run's model family (``"captioner"``, ``"heatmap"``) from its ``config.json``; a captioner
+    when the folder has none or names a type this project does not know."""
+    from blip_pose.models import model_family  # imports torch: only when a card is rendered
+
+    model_type = read_json(run.path / "config.json").get("model_type")
+    try:
+        return model_family(str(model_type)).kind
+    except ValueError:
+        return "captioner"
+
+
+def _pckh_table_text(results: dict[str, Any]) -> str:
+    """The literature's MPII PCKh table (percent, one row) when the run recorded it (a standard-protocol split)."""
+    keys = [f"eval_{TABLE_PREFIX}/{column}" for column in TABLE_COLUMNS]
+    if not any(key in results for key in keys):
+        return ""
+    values = [_number(results.get(key)) for key in keys]
+    row = ["n/a" if v is None else f"{100 * v:.1f}" for v in values]
+    return (
+        "MPII's standard protocol, PCKh@0.5 per part as the literature prints it (percent; Mean without pelvis and "
+        "thorax, Mean@0.1 at threshold 0.1; mmpose's `MpiiPCKAccuracy` rule, over the evaluated persons):\n\n"
+        + _table(list(TABLE_COLUMNS), [row])
+    )
+
+
 def eval_results(
-    results: dict[str, Any], dataset: str, config_name: str | None, split: str, label: str = DEFAULT_DATASET
+    results: dict[str, Any],
+    dataset: str,
+    config_name: str | None,
+    split: str,
+    label: str = DEFAULT_DATASET,
+    task: tuple[str, str] = ("image-to-text", TASK_NAME),
 ) -> list[EvalResult]:
     """One model-index entry per finite metric of :data:`CARD_METRICS` in ``all_results.json`` (``label``: the
     dataset's name as the model index shows it)."""
     entries = []
     for key, (metric_type, metric_name, _) in CARD_METRICS.items():
         value = _number(results.get(key))
+        if key == "eval_parse_rate" and task[0] != "image-to-text":
+            continue  # 1.0 by construction: a heatmap model writes no caption to parse
         if value is None:
             continue
         entries.append(
             EvalResult(
-                task_type="image-to-text",
-                task_name=TASK_NAME,
+                task_type=task[0],
+                task_name=task[1],
                 dataset_type=dataset,
                 dataset_name=f"{label} ({config_name})" if config_name else label,
                 dataset_config=config_name,
@@ -129,10 +166,10 @@ def _table(header: list[str], rows: list[list[Any]]) -> str:
     return "\n".join(lines + ["| " + " | ".join(str(c) for c in row) + " |" for row in rows])
 
 
-def _results_table(results: dict[str, Any], split: str, choice: dict[str, Any]) -> str:
+def _results_table(results: dict[str, Any], split: str, choice: dict[str, Any], heatmap: bool = False) -> str:
     rows = []
     for key, (_, name, decimals) in CARD_METRICS.items():
-        if key in results:
+        if key in results and not (heatmap and key == "eval_parse_rate"):
             value = _number(results[key])
             rows.append([name, "n/a" if value is None else f"{value:.{decimals}f}"])
     if not rows:
@@ -273,6 +310,8 @@ def render_model_card(
     pre = Preprocessing.load(output_dir, spec) if recorded else Preprocessing()
     column = caption_column_name(config)
     kind = caption_column(column).format.name
+    heatmap = _model_kind(run) == "heatmap"
+    task = HEATMAP_TASK if heatmap else ("image-to-text", TASK_NAME)
 
     start = config.get("model_name_or_path")
     if base_model is None:
@@ -287,12 +326,12 @@ def render_model_card(
 
     data = ModelCardData(
         library_name="transformers",
-        pipeline_tag="image-to-text",
+        pipeline_tag=task[0],
         base_model=base_model,
         datasets=None if dataset == SYNTHETIC_LABEL else [dataset],  # not an MPII dataset, not a Hub id
-        tags=[*TAGS, "synthetic-data"] if synthetic else TAGS,
+        tags=[*(HEATMAP_TAGS if heatmap else TAGS), *(["synthetic-data"] if synthetic else [])],
         model_name=name,
-        eval_results=eval_results(results, dataset, config_name, split, label) or None,
+        eval_results=eval_results(results, dataset, config_name, split, label, task) or None,
     )
     how, precision, limit = _preprocessing_text(pre, recorded)
     train_size = (
@@ -306,10 +345,15 @@ def render_model_card(
         dataset_line = (
             f"- dataset: {synthetic}{config_text}; a demonstration model, not a pose estimator for real images"
         )
+    references = (
+        f"- reference joints: read from the caption column `{column}` (the model learns heatmaps, not text)"
+        if heatmap
+        else f"- caption column: `{column}` ({kind} coordinates)"
+    )
     training_data = "\n".join(
         [
             dataset_line,
-            f"- caption column: `{column}` ({kind} coordinates)",
+            references,
             f"- input frame: {how}",
             f"- evaluation split: `{split}`",
         ]
@@ -317,7 +361,8 @@ def render_model_card(
     return ModelCard.from_template(
         data,
         template_path=str(TEMPLATE_PATH),
-        title=f"{name}: BLIP pose captions",
+        title=f"{name}: " + ("heatmap pose baseline (ViTPose)" if heatmap else "BLIP pose captions"),
+        heatmap=heatmap,
         origin=origin,
         frame=f"{pre.image_size}x{pre.image_size}",
         example_caption=_example_caption(column, pre.image_size, spec),
@@ -326,7 +371,8 @@ def render_model_card(
         model_ref=repo_id or str(output_dir),
         training_data=training_data,
         training_config=_training_config(config, results),
-        results_table=_results_table(results, split, read_json(run.checkpoint_choice)),
+        results_table=_results_table(results, split, read_json(run.checkpoint_choice), heatmap),
+        pckh_table=_pckh_table_text(results),
         train_size=train_size,
         domain=SYNTHETIC_DOMAIN if synthetic else MPII_DOMAIN,
         precision_note=precision,

@@ -25,8 +25,10 @@ logger = logging.getLogger(__name__)
 
 DATASET_SOURCE_CARD_KEY = "pose_dataset_source"
 #: ``mpii``: an MPII-format release (the real one or any other file); ``sample``: the bundled sample;
-#: ``synthetic``: procedural people drawn by the generator; ``coco``: a COCO-keypoints file (``coco_pose_dataset``).
-SOURCE_KINDS = ("mpii", "sample", "synthetic", "coco")
+#: ``synthetic``: procedural people drawn by the generator; ``coco``: a COCO-keypoints file (``coco_pose_dataset``);
+#: ``mpii_standard``: MPII's standard protocol files (``mpii_train.json`` / ``mpii_val.json``).
+STANDARD_KIND = "mpii_standard"
+SOURCE_KINDS = ("mpii", "sample", "synthetic", "coco", STANDARD_KIND)
 #: Kinds whose images are stick figures, not photos: results on them must say so wherever they are shown.
 SYNTHETIC_KINDS = frozenset({"sample", "synthetic"})
 
@@ -54,8 +56,19 @@ def recorded_source(dataset_name: str, config_name: str) -> dict[str, Any] | Non
     return source if isinstance(source, dict) and source.get("kind") in SOURCE_KINDS else None
 
 
+def reports_pckh_table(source: dict[str, Any] | None) -> bool:
+    """Whether a split's evaluation adds the literature's PCKh table (:mod:`blip_pose.pckh_table`): a split built
+    from MPII's standard protocol, the one the table's numbers are published on."""
+    return source is not None and source.get("kind") == STANDARD_KIND
+
+
 def synthetic_note(source: dict[str, Any] | None) -> str | None:
     """What the data is when a recorded source is synthetic (None for MPII-format releases and unknown sources)."""
+    if source and source.get("kind") == STANDARD_KIND and source.get("synthetic"):
+        return (
+            "the bundled synthetic sample of mpii_pose_dataset written as MPII's standard-protocol files "
+            "(stick figures, not MPII photos)"
+        )
     if source and source.get("kind") == "coco" and source.get("synthetic"):
         return (
             f"synthetic COCO-format pictures ({source.get('frames', '?')} drawn by {source.get('generator')}, seed "

@@ -37,6 +37,9 @@ PCKH_PARTS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("Knee", ("rknee", "lknee")),
     ("Ankle", ("rankl", "lankl")),
 )
+#: The table's columns in order, and the prefix of their keys in a run's metrics (``eval_pckh_table/Head``).
+TABLE_COLUMNS: tuple[str, ...] = (*(part for part, _ in PCKH_PARTS), "Mean", "Mean@0.1")
+TABLE_PREFIX = "pckh_table"
 #: Threshold of the table's last column, per convention.
 MEAN_AT_01 = {"mmpose": 0.1, "hrnet": 0.11}
 Convention = Literal["mmpose", "hrnet"]

@@ -4,7 +4,8 @@ The files (HRNet's ``data/mpii/annot/``, mmpose's ``data/mpii/annotations/``): `
 ``mpii_val.json``, a JSON list of ``{"image": "xxx.jpg", "center": [x, y], "scale": s, "joints": [[x, y]] * 16,
 "joints_vis": [0/1] * 16}``, one person each, MPII's joint ids. ``joints_vis`` marks *labelled* joints (the
 complement of ``jnt_missing`` in ``mpii_gt_val.mat``), not MPII's occlusion flag. Head boxes, which PCKh needs, are
-only in ``mpii_gt_val.mat`` (``headboxes_src``), read by :func:`read_head_boxes`.
+only in ``mpii_gt_val.mat`` (``headboxes_src``), read by :func:`read_head_boxes`. The dataset built from them is
+:mod:`mpii_pose_dataset.standard_builder` (``python -m mpii_pose_dataset build-standard``).
 
 Decisions:
 

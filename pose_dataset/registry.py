@@ -21,7 +21,12 @@ import datasets
 from blip_pose.keypoints import KeypointSpec
 
 #: Modules that register the project's own source formats and offline names when imported.
-BUILT_IN = ("mpii_pose_dataset.source_format", "mpii_pose_dataset.offline", "coco_pose_dataset.source_format")
+BUILT_IN = (
+    "mpii_pose_dataset.source_format",
+    "mpii_pose_dataset.offline",
+    "mpii_pose_dataset.standard_source",
+    "coco_pose_dataset.source_format",
+)
 #: The format of a build report written before reports named theirs (every such folder is MPII).
 LEGACY_FORMAT = "mpii"
 

@@ -101,6 +101,19 @@ def test_compare_puts_both_families_in_one_table_and_figure(runs, capsys):
     assert "| vitpose |" in capsys.readouterr().out
 
 
+def test_the_heatmap_runs_card_describes_a_heatmap_model_not_a_captioner(runs):
+    """The card follows the family's kind: heatmaps decoded by VitPoseImageProcessor, no captions or parse rate."""
+    root, _, _ = runs
+    card = (root / "vitpose" / "README.md").read_text()
+    assert "Gaussian heatmap per joint" in card and "`VitPoseImageProcessor` decodes" in card
+    assert "It writes no captions" in card and "heatmap pose baseline (ViTPose)" in card
+    for captioner_words in ("## Caption format", "Parse rate", "generated captions", "BLIP image-captioning"):
+        assert captioner_words not in card, captioner_words
+    assert "pipeline_tag: keypoint-detection" in card and "type: image-to-text" not in card
+    blip = (root / "blip" / "README.md").read_text()
+    assert "## Caption format" in blip and "Parse rate" in blip and "Gaussian heatmap" not in blip
+
+
 def test_compare_refuses_a_folder_that_is_no_finished_run(tmp_path):
     from blip_pose.analysis.compare import markdown_table, run_row
 

@@ -46,6 +46,10 @@ NOT_RUN = {
     "python -m mpii_pose_dataset build --download --output mpii_pose_caption": NotRun(
         "downloads the official archives (~13 GB); tests/test_reader.py builds from local archives of that shape"
     ),
+    "python -m mpii_pose_dataset build-standard --download --output mpii_standard": NotRun(
+        "downloads mmpose's annotation archive and the official images (~13 GB); tests/test_standard_build.py builds"
+        " from local archives of that shape"
+    ),
     "python -m mpii_pose_dataset push mpii_pose_caption --repo-id <user>/mpii_pose_caption": NotRun(
         "uploads to the Hub (network, token); tests/test_push_offline.py runs it against a faked Hub client"
     ),

@@ -215,6 +215,9 @@ class References:
     # Per row, the person's COCO annotation in the original image (a COCO-built split: ``coco_pose_dataset``), for
     # COCO keypoint AP/AR and the person-box PCK; None for other datasets.
     coco: list[dict] | None = None
+    # Whether the split was built from MPII's standard protocol: its evaluation adds the literature's PCKh table
+    # (``blip_pose.dataset_source.reports_pckh_table`` of the recorded source decides).
+    pckh_table: bool = False
 
 
 def check_head_boxes(boxes: np.ndarray, names: list[str], split: str | None = None) -> None:
@@ -236,7 +239,10 @@ def references(
     image_column: str,
     split: str | None = None,
     spec: KeypointSpec = DEFAULT_SPEC,
+    pckh_table: bool = False,
 ) -> References:
+    """The split's references; a ``head_box`` column that is NaN in every row (the standard protocol's training
+    file has no head boxes) means no head boxes, one NaN or bad box among others is an error."""
     columns = data.column_names
     captions = list(data[caption_column])
     if "width" in columns and "height" in columns:
@@ -251,6 +257,8 @@ def references(
     if empty.size:
         raise DataError(f"reference caption of {names[empty[0]]!r} has no joint that the caption parser can read")
     head_boxes = np.asarray(list(data["head_box"]), dtype=np.float64) if "head_box" in columns else None
+    if head_boxes is not None and np.isnan(head_boxes).all():
+        head_boxes = None
     if head_boxes is not None:
         check_head_boxes(head_boxes, names, split)
     crop_boxes = np.asarray(list(data["crop_box"]), dtype=np.float64) if "crop_box" in columns else None
@@ -260,4 +268,4 @@ def references(
             {"image_id": i, "bbox": box, "keypoints": points, "area": area}
             for i, box, points, area in zip(data["image_id"], data["person_box"], data["coco_keypoints"], data["area"])
         ]
-    return References(names, captions, xy, found, sizes, head_boxes, crop_boxes, spec, coco)
+    return References(names, captions, xy, found, sizes, head_boxes, crop_boxes, spec, coco, pckh_table)

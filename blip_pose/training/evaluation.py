@@ -1,5 +1,8 @@
 """compute_metrics: decode generated captions, parse them, score them with the pose metric, write predictions.
 
+A split built from MPII's standard protocol also gets the literature's PCKh table (``pckh_table/Head`` …
+``pckh_table/Mean@0.1``, :mod:`blip_pose.pckh_table`); a COCO-built one COCO's AP/AR.
+
 Predictions arrive in evaluation-split order (the Trainer gathers them across processes and drops the padding
 duplicates); the decoded labels are compared with the split's own captions so that a misaligned gather is an
 error rather than a wrong score. :class:`TrainSubsetEvaluation` scores a fixed training subset beside the
@@ -30,6 +33,7 @@ from transformers import (
 from blip_pose import metric_path
 from blip_pose.geometry import to_original_frame
 from blip_pose.keypoints import DEFAULT_SPEC
+from blip_pose.pckh_table import TABLE_PREFIX, pckh_table
 from blip_pose.pose_metrics import parse_captions
 from blip_pose.run_folder import RunFolder
 from blip_pose.training.arguments import DataArguments, first_per_storage
@@ -126,6 +130,8 @@ class PoseMetrics:
         scores = self.metric.compute(predictions=list(xy), references=list(refs.xy), **self._keypoints())
         if refs.head_boxes is not None and refs.spec.normalizer == "head":
             scores.update(self._pckh(xy))
+            if refs.pckh_table:
+                scores.update(self._pckh_table(xy))
         if refs.coco is not None and refs.spec.normalizer == "person" and refs.spec.sigmas is not None:
             scores.update(self._coco(xy))
         return {key: float(value) for key, value in scores.items() if np.ndim(value) == 0}
@@ -133,16 +139,29 @@ class PoseMetrics:
     def _pckh(self, xy: np.ndarray) -> dict[str, float]:
         """PCKh@0.5 in ORIGINAL pixels when the split records its crop boxes: the resize configs stretch x and y
         apart, so a head-size radius measured in the processed frame is an ellipse in the person's own frame."""
+        pred, ref, heads = self._original_frame(xy)
+        scores = self.metric.compute(
+            predictions=list(pred), references=list(ref), head_boxes=list(heads), **self._keypoints()
+        )
+        return {key: value for key, value in scores.items() if key.startswith("pckh")}
+
+    def _original_frame(self, xy: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Predictions, references (N, K, 2) and head boxes (N, 4) in original pixels when the split records its
+        crop boxes, else in the processed frame."""
         refs = self.references
         pred, ref, heads = xy, refs.xy, refs.head_boxes
         assert heads is not None  # called only when the split has head boxes
         if refs.crop_boxes is not None:
             pred, ref = (to_original_frame(p, refs.crop_boxes, refs.sizes) for p in (xy, refs.xy))
             heads = to_original_frame(heads.reshape(-1, 2, 2), refs.crop_boxes, refs.sizes).reshape(-1, 4)
-        scores = self.metric.compute(
-            predictions=list(pred), references=list(ref), head_boxes=list(heads), **self._keypoints()
-        )
-        return {key: value for key, value in scores.items() if key.startswith("pckh")}
+        return pred, ref, heads
+
+    def _pckh_table(self, xy: np.ndarray) -> dict[str, float]:
+        """The literature's MPII table (``pckh_table/Head`` ... ``pckh_table/Mean@0.1``, as fractions like every
+        score here) by mmpose's rule, over the split's labelled joints, in original pixels."""
+        pred, ref, heads = self._original_frame(xy)
+        table = pckh_table(pred, ref, self.references.found, head_boxes=heads)
+        return {f"{TABLE_PREFIX}/{column}": value / 100.0 for column, value in table.items()}
 
     def _coco(self, xy: np.ndarray) -> dict[str, float]:
         """COCO keypoint AP/AR in the original image's pixels (the metric maps predictions back through each crop

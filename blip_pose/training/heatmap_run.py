@@ -22,6 +22,7 @@ from datasets import Dataset
 from transformers import EvalPrediction, PretrainedConfig, VitPoseForPoseEstimation
 
 from blip_pose.checkpoint import local_or_hub
+from blip_pose.dataset_source import reports_pckh_table
 from blip_pose.heatmap.trainer import HeatmapCollator, HeatmapTrainer
 from blip_pose.models import ModelFamily
 from blip_pose.models.vitpose import HeatmapFamily
@@ -148,9 +149,11 @@ def heatmap_set_up(
         run_config(model_args, data_args, training_args, resolved_dataset(source, data_args.dataset_config_name)),
         spec,
     )
-    record.config["data"][DATASET_SOURCE_KEY] = dataset_source(train, source)
+    recorded = dataset_source(train, source)
+    record.config["data"][DATASET_SOURCE_KEY] = recorded
     train_refs = references(train, *columns, split=data_args.train_split, spec=spec)
-    refs = references(evals, *columns, split=data_args.eval_split, spec=spec)
+    table = reports_pckh_table(recorded)
+    refs = references(evals, *columns, split=data_args.eval_split, spec=spec, pckh_table=table)
 
     name = model_args.model_name_or_path
     if not isinstance(family, HeatmapFamily):

@@ -10,6 +10,7 @@ from datasets import Dataset, DatasetDict
 from transformers import PretrainedConfig, Seq2SeqTrainingArguments
 from transformers.processing_utils import ProcessorMixin
 
+from blip_pose.dataset_source import reports_pckh_table
 from blip_pose.models import family_for_config
 from blip_pose.run_record import DATASET_SOURCE_KEY
 from blip_pose.training.arguments import DataArguments, ModelArguments, PoseTrainingArguments
@@ -97,8 +98,9 @@ def run_inputs(
         record.preprocessing.simple_ids(spec)
     except ValueError as err:
         raise DataError(f"dataset {source!r} ({spec.name} keypoints): {err}") from None
-    record.config["data"][DATASET_SOURCE_KEY] = dataset_source(train, source)  # "synthetic" wherever results show
+    recorded = dataset_source(train, source)
+    record.config["data"][DATASET_SOURCE_KEY] = recorded  # "synthetic" wherever results show
     max_new_tokens = (training_args.generation_max_length or longest + GENERATION_MARGIN_TOKENS) - 1
     max_new_tokens = min(max_new_tokens, positions - 1)
-    refs = references(evals, *columns, split=data_args.eval_split, spec=spec)
+    refs = references(evals, *columns, split=data_args.eval_split, spec=spec, pckh_table=reports_pckh_table(recorded))
     return RunInputs(train, evals, refs, record, max_new_tokens)
