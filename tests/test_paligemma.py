@@ -114,7 +114,8 @@ def test_one_vision_pass_is_the_models_own_loss_and_generate_without_the_prefix(
     with torch.no_grad():
         assert out.loss is not None and torch.allclose(out.loss, model(**batch).loss, atol=1e-5)
         grammar = CaptionGrammar(processor.tokenizer, "text", 128, 128)  # a fresh one: it tracks its call
-        reference = model.generate(**inputs, logits_processor=LogitsProcessorList([grammar]), max_new_tokens=kwargs["max_new_tokens"])
+        limit = kwargs["max_new_tokens"]
+        reference = model.generate(**inputs, logits_processor=LogitsProcessorList([grammar]), max_new_tokens=limit)
     assert out.sequences is not None
     assert (out.sequences[:, 0] == processor.tokenizer.bos_token_id).all()  # the prefix is cut
     assert torch.equal(out.sequences[:, 1:], reference[:, inputs["input_ids"].shape[1] :])
@@ -161,4 +162,3 @@ def test_the_grammar_makes_an_untrained_model_parse_and_the_predictor_reads_its_
     ids = processor.tokenizer([PALIGEMMA_LOC.encode(render_loc(np.full((16, 2), 64.0), 128, 128))])["input_ids"]
     scorer = PoseMetrics(processor.tokenizer, None, "loc_text", None, None, loc=PALIGEMMA_LOC)  # type: ignore[arg-type]
     assert scorer.decode(np.asarray(ids)) == [render_loc(np.full((16, 2), 64.0), 128, 128)]
-

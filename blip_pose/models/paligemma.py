@@ -26,7 +26,7 @@ from __future__ import annotations
 import string
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch.nn.functional import cross_entropy
@@ -123,7 +123,7 @@ class PaliGemmaFamily(CaptionerFamily):
         vocab = {token: i for i, token in enumerate((*_SPECIALS, *(c for c in chars if c not in _SPECIALS)))}
         tokenizer = GemmaTokenizer(vocab=vocab, merges=[], model_max_length=max_length)
         tokenizer.add_tokens([w for w in words if len(w) > 1])  # normalized, as the processor adds the loc tokens
-        image_processor = _SiglipImageProcessor(size={"height": image_size, "width": image_size})
+        image_processor: Any = _SiglipImageProcessor(size={"height": image_size, "width": image_size})
         image_processor.image_seq_length = (image_size // PRESET_PATCH_SIZE) ** 2
         return PaliGemmaProcessor(image_processor=image_processor, tokenizer=tokenizer)
 
@@ -142,7 +142,7 @@ class PaliGemmaFamily(CaptionerFamily):
         config = PaliGemmaConfig(
             vision_config=vision,
             text_config=dict(text, **ids),
-            image_token_index=tokenizer.convert_tokens_to_ids("<image>"),
+            image_token_index=int(cast("int", tokenizer.convert_tokens_to_ids("<image>"))),
             vocab_size=len(tokenizer),
             projection_dim=text["hidden_size"],
             hidden_size=text["hidden_size"],
@@ -228,12 +228,13 @@ class PaliGemmaFamily(CaptionerFamily):
             logits_processor=logits_processor,
             **generate_kwargs,
         )
-        sequences = out.sequences if isinstance(out, ModelOutput) else out
+        output: Any = out
+        sequences = output.sequences if isinstance(out, ModelOutput) else out
         bos = torch.full_like(sequences[:, :1], _text(config, "bos_token_id"))
         caption = torch.cat([bos, sequences[:, len(prefix) :]], dim=1)
         if isinstance(out, ModelOutput):
-            out.sequences = caption
-            return out
+            output.sequences = caption
+            return output
         return caption
 
     # --- vocabulary, budget, end --------------------------------------------------------------------------------------
@@ -248,7 +249,8 @@ class PaliGemmaFamily(CaptionerFamily):
                 embeddings[token_id] = embeddings[list(pieces)].mean(dim=0)
                 if output is not embeddings:
                     output[token_id] = output[list(pieces)].mean(dim=0)
-        paligemma.config.text_config.vocab_size = size
+        config: Any = paligemma.config
+        config.text_config.vocab_size = size
 
     def max_positions(self, config: PretrainedConfig) -> int:
         """The text positions left after the prefix (image tokens, ``<bos>``, prompt)."""
@@ -281,7 +283,8 @@ class PaliGemmaFamily(CaptionerFamily):
 
 def _paligemma(model: PreTrainedModel) -> PaliGemmaForConditionalGeneration:
     if not isinstance(model, PaliGemmaForConditionalGeneration):
-        raise TypeError(f"the paligemma family runs PaliGemmaForConditionalGeneration models, got {type(model).__name__}")
+        name = type(model).__name__
+        raise TypeError(f"the paligemma family runs PaliGemmaForConditionalGeneration models, got {name}")
     return model
 
 
