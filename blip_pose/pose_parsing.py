@@ -37,14 +37,17 @@ class LocVocabulary:
     """The tokens a model writes ``loc_text`` coordinates with: ``bins`` bins over the processed image's side, bin
     ``i`` spelled ``prefix + str(i).zfill(digits) + suffix``.
 
-    Datasets hold ``loc_text`` in the project's spelling (:data:`DEFAULT_LOC_VOCABULARY`: ``<locN>``, N < 384,
+    Datasets hold ``loc_text`` in the project's spelling (:data:`DEFAULT_LOC_VOCABULARY`: ``<locN>``, N < 384, the
     tokens :func:`blip_pose.loc_tokens.add_loc_tokens` adds), built without knowing the model, and every parser
-    reads that spelling. A model whose tokenizer has loc tokens of its own (PaliGemma's ``<loc0000>``..``<loc1023>``,
-    Florence-2's ``<loc_0>``..``<loc_999>``) reads and writes its own: its family returns its vocabulary from
-    :meth:`blip_pose.models.CaptionerFamily.loc_vocabulary`, and the model's edges translate, bin centre to nearest
-    bin: the collator :meth:`encode` s dataset captions before tokenizing, the caption grammar allows
-    :attr:`tokens`, and decoded captions are :meth:`decode` d back before parsing. With ``bins >= LOC_BINS`` every
-    project bin (so every whole pixel of a 384 px image) comes back exactly.
+    reads that spelling. A model whose tokenizer has loc tokens of its own reads and writes those, translated at its
+    edges by nearest bin: the collator and the caption-length check tokenize ``encode(caption)``, the caption
+    grammar allows :attr:`tokens`, and the decoded captions of evaluation and the predictor are ``decode``-d back
+    before parsing. With ``bins >= LOC_BINS`` every project bin (so every whole pixel of a 384 px image) comes back
+    exactly.
+
+    A family plugs in by overriding :meth:`blip_pose.models.CaptionerFamily.loc_vocabulary` to return its vocabulary
+    (PaliGemma: ``LocVocabulary(1024, "<loc", 4, ">")``; Florence-2 would be ``LocVocabulary(1000, "<loc_")``); its
+    tokenizer already holds the tokens, so nothing is added.
     """
 
     bins: int
@@ -53,6 +56,7 @@ class LocVocabulary:
     suffix: str = ">"
 
     def token(self, i: int) -> str:
+        """Bin ``i``'s token."""
         return f"{self.prefix}{str(i).zfill(self.digits)}{self.suffix}"
 
     @property
