@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from datasets import Dataset
 from PIL import Image
 from training_fixtures import make_pose_dataset
 from transformers import LogitsProcessorList
@@ -23,6 +24,7 @@ from blip_pose.models.paligemma import PALIGEMMA_LOC, PROMPT
 from blip_pose.pose_format import DEFAULT_LOC_VOCABULARY, LOC_BINS, LocVocabulary, parse_pixels, render_loc
 from blip_pose.predictor import PosePredictor
 from blip_pose.sdpa import use_sdpa
+from blip_pose.training.data import DataError, check_captions
 from blip_pose.training.evaluation import PoseMetrics
 from blip_pose.training.modeling import set_label_smoothing
 
@@ -98,29 +100,31 @@ def test_the_collator_builds_what_the_processor_builds_with_labels_on_the_captio
 def test_one_vision_pass_is_the_models_own_loss_and_generate_without_the_prefix(tiny, rows):
     model, processor = tiny
     family = family_for_config(model.config)
-    batch = family.collator(processor, model.config, "text", "image")(rows)
+    batch = family.collator(processor, model.config, "loc_text", "image")(rows)
     model.eval()
-    grammar = CaptionGrammar(processor.tokenizer, "text", 128, 128)
-    kwargs = {"max_new_tokens": grammar.max_new_tokens, "logits_processor": LogitsProcessorList([grammar])}
+
+    def grammar() -> LogitsProcessorList:  # a fresh one per generate call (it tracks its call)
+        return LogitsProcessorList([CaptionGrammar(processor.tokenizer, "loc_text", 128, 128, loc=PALIGEMMA_LOC)])
+
     out = encode_loss_generate(
         model,
         batch["pixel_values"],
         input_ids=batch["input_ids"],
         attention_mask=batch["attention_mask"],
         labels=batch["labels"],
-        **kwargs,
+        max_new_tokens=40,
+        logits_processor=grammar(),
     )
     inputs = processor(images=[row["image"] for row in rows], text=[PROMPT] * len(rows), return_tensors="pt")
     with torch.no_grad():
         assert out.loss is not None and torch.allclose(out.loss, model(**batch).loss, atol=1e-5)
-        grammar = CaptionGrammar(processor.tokenizer, "text", 128, 128)  # a fresh one: it tracks its call
-        limit = kwargs["max_new_tokens"]
-        reference = model.generate(**inputs, logits_processor=LogitsProcessorList([grammar]), max_new_tokens=limit)
+        reference = model.generate(**inputs, logits_processor=grammar(), max_new_tokens=40)
     assert out.sequences is not None
     assert (out.sequences[:, 0] == processor.tokenizer.bos_token_id).all()  # the prefix is cut
     assert torch.equal(out.sequences[:, 1:], reference[:, inputs["input_ids"].shape[1] :])
     captions = processor.tokenizer.batch_decode(out.sequences, skip_special_tokens=True)
-    assert all(caption.startswith("rankl:") and PROMPT not in caption for caption in captions), captions
+    assert all(caption.startswith("<loc") and caption.count("<loc") == 32 for caption in captions), captions
+    assert not any(PROMPT in caption for caption in captions)
 
     set_label_smoothing(model, 0.1)  # the family's loss reads it
     with torch.no_grad():
@@ -162,3 +166,12 @@ def test_the_grammar_makes_an_untrained_model_parse_and_the_predictor_reads_its_
     ids = processor.tokenizer([PALIGEMMA_LOC.encode(render_loc(np.full((16, 2), 64.0), 128, 128))])["input_ids"]
     scorer = PoseMetrics(processor.tokenizer, None, "loc_text", None, None, loc=PALIGEMMA_LOC)  # type: ignore[arg-type]
     assert scorer.decode(np.asarray(ids)) == [render_loc(np.full((16, 2), 64.0), 128, 128)]
+
+
+def test_caption_lengths_are_counted_in_the_models_loc_tokens(tiny):
+    tokenizer = tiny[1].tokenizer
+    data = Dataset.from_dict({"loc_text": [render_loc(np.full((16, 2), 64.0), 128, 128)]})
+    assert check_captions(data, "train", "loc_text", tokenizer, 32, PALIGEMMA_LOC) == 32  # one token each
+    with pytest.raises(DataError, match="caption has 32 tokens"):
+        check_captions(data, "train", "loc_text", tokenizer, 31, PALIGEMMA_LOC)
+    assert check_captions(data, "train", "loc_text", tokenizer, 999) > 32  # the project's <locN>: not its tokens
