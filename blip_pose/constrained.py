@@ -6,15 +6,16 @@ even for an untrained model:
 * ``text`` / ``simple_text``: the joint names in MPII order, ``:``, a whole number in ``0..width``, ``,``, a whole
   number in ``0..height``, then the next joint, and EOS after the last one;
 * ``normalized_text`` / ``normalized_simple_text``: the same with ``0.ddd`` numbers;
-* ``loc_text``: 32 ``<locN>`` tokens (x then y per joint), then EOS.
+* ``loc_text``: 32 loc tokens (x then y per joint: the model's, ``loc=``, by default the added ``<locN>``), then EOS.
 
 A caption is a sequence of slots. A *token slot* takes one id from a set (the loc tokens). A *word slot* takes one
 word from a set of strings (a joint name, ``:``, a number), written as the ids the tokenizer itself gives that word
 in a caption: the word is tokenized after the word that precedes it, and the ids past the preceding word's are the
 word's (nothing assumed of the vocabulary: no ``##`` prefix, no particular end token). The tokenizer must write
 each caption word as tokens of its own (the preceding word's ids are a prefix, and a whole example caption is its
-words' ids in a row), as BERT's WordPiece does (it splits punctuation): then generated captions are identical to
-tokenized references (the model is trained on those) and their length is bounded, so ``max_new_tokens``
+words' ids in a row; the space before a joint name is part of the name's word, so a tokenizer that writes spaces as
+tokens, SentencePiece-style, works too), as BERT's WordPiece does (it splits punctuation): then generated captions
+are identical to tokenized references (the model is trained on those) and their length is bounded, so ``max_new_tokens``
 (:attr:`CaptionGrammar.max_new_tokens`) always leaves room for the end token (the tokenizer's SEP, else its EOS).
 The presets' caption vocabulary and BLIP's BERT-uncased one alike pass. Joint names, their order and the number of
 loc tokens come from the keypoint set (:class:`~blip_pose.keypoints.KeypointSpec`).
@@ -30,7 +31,7 @@ import torch
 from transformers import LogitsProcessor, PreTrainedTokenizerBase
 
 from blip_pose.keypoints import DEFAULT_SPEC, KeypointSpec
-from blip_pose.pose_format import LOC_BINS, LOC_TOKENS, caption_column
+from blip_pose.pose_format import DEFAULT_LOC_VOCABULARY, LocVocabulary, caption_column
 
 #: What constrained decoding needs of a tokenizer, in the errors that refuse one.
 _NEEDS = (
@@ -69,6 +70,8 @@ class CaptionGrammar(LogitsProcessor):
             records it (:class:`~blip_pose.geometry.Preprocessing`), never assumed (None: the spec's default).
         spec: the keypoint set the captions are written for (joint names and order, ``2 * K`` loc tokens).
         eos_token_id: the token that ends a caption (default: the tokenizer's SEP, else its EOS).
+        loc: the loc tokens of ``loc_text`` captions (the model family's
+            :meth:`~blip_pose.models.CaptionerFamily.loc_vocabulary`).
     """
 
     def __init__(
@@ -81,6 +84,7 @@ class CaptionGrammar(LogitsProcessor):
         *,
         spec: KeypointSpec = DEFAULT_SPEC,
         eos_token_id: int | None = None,
+        loc: LocVocabulary = DEFAULT_LOC_VOCABULARY,
     ) -> None:
         entry = caption_column(column)
         end = tokenizer.sep_token_id if tokenizer.sep_token_id is not None else tokenizer.eos_token_id
@@ -91,10 +95,12 @@ class CaptionGrammar(LogitsProcessor):
         word_slot = self._word_slot
         unit = entry.format.unit
         if entry.format.name == "loc":
-            ids = cast("list[int]", tokenizer.convert_tokens_to_ids(list(LOC_TOKENS)))
-            if tokenizer.unk_token_id in ids:
-                raise ValueError("loc_text captions need the <locN> tokens: call blip_pose.loc_tokens.add_loc_tokens")
-            slots: list[_WordSlot | _TokenSlot] = [_TokenSlot(tuple(ids[:LOC_BINS]))] * (2 * spec.num_keypoints)
+            ids = cast("list[int]", tokenizer.convert_tokens_to_ids(list(loc.tokens)))
+            if tokenizer.unk_token_id in ids or None in ids:
+                raise ValueError(
+                    f"loc_text captions need the {loc.token(0)} tokens: call blip_pose.loc_tokens.add_loc_tokens"
+                )
+            slots: list[_WordSlot | _TokenSlot] = [_TokenSlot(tuple(ids))] * (2 * spec.num_keypoints)
         else:
             self._check_words()
             if unit == "pixel":
@@ -107,15 +113,15 @@ class CaptionGrammar(LogitsProcessor):
                 fractions = {f"{v:03d}" for v in range(1000)}
                 numbers = [[word_slot(sep, {"0"}), word_slot("0", {"."}), word_slot(".", fractions)] for sep in ":,"]
                 last = "000"
-            slots, before = [], ""
+            slots, before, space = [], "", ""
             subset = spec.default_simple_joints if simple_joints is None else simple_joints
             for j in spec.ids(subset if entry.simple else None):
                 parts = spec.captions[j].replace("_", " _ ").split()
                 for part in parts:
-                    slots.append(word_slot(before, {part}))
-                    before = part
+                    slots.append(word_slot(before, {space + part}))
+                    before, space = part, ""
                 slots += [word_slot(before, {":"}), *numbers[0], word_slot(last, {","}), *numbers[1]]
-                before = f"{last} "
+                before, space = last, " "  # the space between joints: the next name's word starts with it
         self.slots = slots
         self._masks: dict[tuple, tuple[torch.Tensor, frozenset[int]]] = {}
         self._states: dict[tuple[int, ...], tuple] = {}
@@ -134,10 +140,11 @@ class CaptionGrammar(LogitsProcessor):
         *,
         spec: KeypointSpec = DEFAULT_SPEC,
         eos_token_id: int | None = None,
+        loc: LocVocabulary = DEFAULT_LOC_VOCABULARY,
     ) -> CaptionGrammar:
         """The grammar for images of ``sizes`` (N, 2) width, height: numbers range over the largest."""
         width, height = (int(np.ceil(v)) for v in np.asarray(sizes, dtype=np.float64).max(axis=0))
-        return cls(tokenizer, column, width, height, simple_joints, spec=spec, eos_token_id=eos_token_id)
+        return cls(tokenizer, column, width, height, simple_joints, spec=spec, eos_token_id=eos_token_id, loc=loc)
 
     # --- vocabulary: asked of the tokenizer -------------------------------------------------------------------------
 

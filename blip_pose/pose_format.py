@@ -43,10 +43,12 @@ import numpy as np
 
 from blip_pose.keypoints import DEFAULT_SPEC, KeypointSpec
 from blip_pose.pose_parsing import (
+    DEFAULT_LOC_VOCABULARY,
     LOC_BINS,
     LOC_TOKENS,
     MAX_COORDINATE,
     MAX_DIGITS,
+    LocVocabulary,
     ParsedPose,
     coord_spans,
     loc_spans,
@@ -63,8 +65,10 @@ __all__ = [
     "CAPTION_FORMATS",
     "COORDINATE_COLUMNS",
     "LOC",
+    "DEFAULT_LOC_VOCABULARY",
     "LOC_BINS",
     "LOC_TOKENS",
+    "LocVocabulary",
     "MAX_COORDINATE",
     "MAX_DIGITS",
     "NORMALIZED",

@@ -29,8 +29,80 @@ MAX_DIGITS = 6
 MAX_COORDINATE = 10.0**MAX_DIGITS
 #: Bins of a loc token over the processed image's width (x) or height (y): one per pixel at the method's 384 px.
 LOC_BINS = 384
-LOC_TOKENS: tuple[str, ...] = tuple(f"<loc{i}>" for i in range(LOC_BINS))
 _LOC_RE = re.compile(r"<\s*loc\s*(\d+)\s*>", re.IGNORECASE | re.ASCII)
+
+
+@dataclass(frozen=True)
+class LocVocabulary:
+    """The tokens a model writes ``loc_text`` coordinates with: ``bins`` bins over the processed image's side, bin
+    ``i`` spelled ``prefix + str(i).zfill(digits) + suffix``.
+
+    Datasets hold ``loc_text`` in the project's spelling (:data:`DEFAULT_LOC_VOCABULARY`: ``<locN>``, N < 384, the
+    tokens :func:`blip_pose.loc_tokens.add_loc_tokens` adds), built without knowing the model, and every parser
+    reads that spelling. A model whose tokenizer has loc tokens of its own reads and writes those, translated at its
+    edges by nearest bin: the collator and the caption-length check tokenize ``encode(caption)``, the caption
+    grammar allows :attr:`tokens`, and the decoded captions of evaluation and the predictor are ``decode``-d back
+    before parsing. With ``bins >= LOC_BINS`` every project bin (so every whole pixel of a 384 px image) comes back
+    exactly.
+
+    A family plugs in by overriding :meth:`blip_pose.models.CaptionerFamily.loc_vocabulary` to return its vocabulary
+    (PaliGemma: ``LocVocabulary(1024, "<loc", 4, ">")``; Florence-2 would be ``LocVocabulary(1000, "<loc_")``); its
+    tokenizer already holds the tokens, so nothing is added.
+    """
+
+    bins: int
+    prefix: str = "<loc"
+    digits: int = 0  # zero-padded width of the bin number (0: none)
+    suffix: str = ">"
+
+    def token(self, i: int) -> str:
+        """Bin ``i``'s token."""
+        return f"{self.prefix}{str(i).zfill(self.digits)}{self.suffix}"
+
+    @property
+    def tokens(self) -> tuple[str, ...]:
+        """Every token, bin order."""
+        return tuple(self.token(i) for i in range(self.bins))
+
+    def encode(self, caption: str) -> str:
+        """A caption in the project's spelling with its loc tokens in this vocabulary's (other text unchanged)."""
+        if self == DEFAULT_LOC_VOCABULARY:
+            return caption
+        return _PROJECT_TOKEN.sub(self._from_project, caption)
+
+    def decode(self, caption: str) -> str:
+        """A decoded caption with this vocabulary's loc tokens in the project's spelling (out-of-range bins and other
+        text unchanged), for the parsers."""
+        if self == DEFAULT_LOC_VOCABULARY:
+            return caption
+        return self._pattern().sub(self._to_project, caption)
+
+    def _pattern(self) -> re.Pattern[str]:
+        return _compiled(rf"{re.escape(self.prefix)}(\d+){re.escape(self.suffix)}")
+
+    def _from_project(self, match: re.Match[str]) -> str:
+        value = int(match.group(1))
+        return self.token(_rebin(value, LOC_BINS, self.bins)) if value < LOC_BINS else match.group(0)
+
+    def _to_project(self, match: re.Match[str]) -> str:
+        value = int(match.group(1)) if len(match.group(1)) <= MAX_DIGITS else self.bins
+        return LOC_TOKENS[_rebin(value, self.bins, LOC_BINS)] if value < self.bins else match.group(0)
+
+
+def _rebin(value: int, bins: int, into: int) -> int:
+    """Bin ``value`` of ``bins`` as the nearest of ``into`` bins over the same side (halves up; integer math)."""
+    return min((2 * value * into + bins) // (2 * bins), into - 1)
+
+
+@functools.lru_cache(maxsize=8)
+def _compiled(pattern: str) -> re.Pattern[str]:
+    return re.compile(pattern, re.ASCII)
+
+
+#: The project's own loc tokens: ``<locN>`` for bin N of :data:`LOC_BINS` (one per pixel at the method's 384 px).
+DEFAULT_LOC_VOCABULARY = LocVocabulary(LOC_BINS)
+LOC_TOKENS: tuple[str, ...] = DEFAULT_LOC_VOCABULARY.tokens
+_PROJECT_TOKEN = re.compile(r"<loc(\d{1,3})>", re.ASCII)
 
 # Atomic runs and no two whitespace runs side by side: no quantifier can hand characters to a neighbour, so a
 # match attempt never backtracks over a run and any caption parses in linear time (two adjacent \s* made

@@ -36,8 +36,8 @@ from blip_pose.keypoints import DEFAULT_SPEC, KEYPOINTS_FILE, KeypointSpec
 from blip_pose.keypoints.mpii import MPII_SCALE_PX
 from blip_pose.loc_tokens import has_loc_tokens
 from blip_pose.model_files import load_model_files, optional_file
-from blip_pose.models import model_family
-from blip_pose.pose_format import LOC, parse_pixels
+from blip_pose.models import family_for_config, model_family
+from blip_pose.pose_format import DEFAULT_LOC_VOCABULARY, LOC, parse_pixels
 from blip_pose.pose_format import caption_column as caption_column_entry
 from blip_pose.pretrained import resolve_pretrained
 from blip_pose.run_folder import PREPROCESSING_FILE, RUN_CONFIG_FILE
@@ -139,11 +139,16 @@ class PosePredictor:
     ) -> None:
         self.spec = spec  # the keypoint set the captions name
         self.caption_column = caption_column_entry(caption_column).name  # a coordinate column, or an error
-        if (caption_column_entry(caption_column).format is LOC) != has_loc_tokens(processor.tokenizer):
-            has = "has" if has_loc_tokens(processor.tokenizer) else "lacks"
+        #: The model's loc tokens (its family's), read back in the project's spelling.
+        self.loc = family_for_config(model.config).loc_vocabulary(processor.tokenizer)
+        # loc_text needs the model's loc tokens; added <locN> tokens mark a loc_text model (a family's own do not).
+        is_loc = caption_column_entry(caption_column).format is LOC
+        loc = self.loc if is_loc else DEFAULT_LOC_VOCABULARY
+        if is_loc != has_loc_tokens(processor.tokenizer, loc):
+            tokens = "<locN>" if loc == DEFAULT_LOC_VOCABULARY else f"{loc.token(0)}..{loc.token(loc.bins - 1)}"
             raise ValueError(
-                f"caption column {caption_column!r} does not fit the model: its tokenizer {has} the <locN> tokens "
-                "that loc_text models (and only they) write"
+                f"caption column {caption_column!r} does not fit the model: its tokenizer "
+                f"{'lacks' if is_loc else 'has'} the {tokens} tokens that loc_text models (and only they) write"
             )
         self._set_model(model, processor, preprocessing, device, dtype)
         # Grammar-constrained decoding: every generated caption parses (built on first use: it scans the vocabulary).
@@ -270,7 +275,7 @@ class PosePredictor:
 
     def pixel_values(self, frames: Sequence[Image.Image]) -> torch.Tensor:
         """Model-input frames as the model's pixel tensor, on its device and in its dtype."""
-        pixels = self.processor(images=list(frames), return_tensors="pt")["pixel_values"]
+        pixels = self.processor.image_processor(list(frames), return_tensors="pt")["pixel_values"]
         return pixels.to(device=self.device, dtype=self.dtype)
 
     def generation_kwargs(self) -> dict[str, Any]:
@@ -291,6 +296,7 @@ class PosePredictor:
                     size,
                     self.preprocessing.simple_joints,
                     spec=self.spec,
+                    loc=self.loc,
                 )
             max_new_tokens = max(max_new_tokens, self._grammar.max_new_tokens)  # the longest valid caption fits
             processors.append(self._grammar)
@@ -304,7 +310,7 @@ class PosePredictor:
         except NaNScoresError as err:
             raise NaNScoresError(f"{self.source}: {err}") from None
         assert out.sequences is not None
-        return self.processor.batch_decode(out.sequences, skip_special_tokens=True)
+        return [self.loc.decode(c) for c in self.processor.batch_decode(out.sequences, skip_special_tokens=True)]
 
     def frame_joints(self, frames: list[Image.Image]) -> tuple[list[str], np.ndarray, np.ndarray]:
         """``(captions, xy (N, K, 2), found (N, K))`` of processed-frame images, joints in the frames' pixels (all

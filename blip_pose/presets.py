@@ -66,6 +66,12 @@ _BASE: dict = {"family": "blip", "vision": {}, "text": {}, "projection_dim": 512
 _TINY_GIT: dict = {"family": "git", "vision": _TINY["vision"], "text": _TINY["text"]}
 #: A VisionEncoderDecoderModel at the tiny scale: ViT encoder, BERT decoder with cross-attention.
 _TINY_VED: dict = {"family": "ved", "vision": _TINY["vision"], "text": _TINY["text"]}
+#: PaliGemma at the tiny scale: SigLIP tower, Gemma decoder (one key/value head) reading image tokens + prompt.
+_TINY_PALIGEMMA: dict = {
+    "family": "paligemma",
+    "vision": _TINY["vision"],
+    "text": {**_TINY["text"], "num_key_value_heads": 1, "head_dim": 32},
+}
 
 PRESETS: dict[str, dict] = {
     "tiny": _TINY,
@@ -76,6 +82,7 @@ PRESETS: dict[str, dict] = {
     "base-loc": {**_BASE, "codes": CODES},
     "tiny-git": _TINY_GIT,
     "tiny-ved": _TINY_VED,
+    "tiny-paligemma": _TINY_PALIGEMMA,
     # The heatmap baseline (issue 25): its family builds it for the dataset's keypoint set (blip_pose.models.vitpose).
     "tiny-vitpose": {"family": "vitpose"},
 }

@@ -1,9 +1,10 @@
-"""Issue 24: the other captioner families (GIT, VisionEncoderDecoder) through the same pipeline as BLIP.
+"""Issue 24: the other captioner families (GIT, VisionEncoderDecoder, PaliGemma) through the same pipeline as BLIP.
 
 Each tiny preset trains through ``training/run.py``, evaluates with grammar-constrained decoding (parse rate 1.0
 from an untrained model), writes its card, and the predictor loads the run folder and predicts; the one vision pass
 gives the model's own loss and the captions ``model.generate`` writes; added ``<locN>`` tokens grow the family's
 rows; the attention analysis runs where there is cross-attention and refuses in one line where there is none.
+PaliGemma's own traps (its prompt prefix, its own loc tokens) are ``tests/test_paligemma.py``'s; its run is here.
 """
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ FAMILIES = {
     "tiny-git": ("GitForCausalLM", "git", False, True),
     "tiny-ved": ("VisionEncoderDecoderModel", "vision-encoder-decoder", True, False),
 }
+#: The presets trained through ``training/run.py``: the families above and PaliGemma.
+RUNS = {**FAMILIES, "tiny-paligemma": ("PaliGemmaForConditionalGeneration", "paligemma", False, True)}
 
 
 @pytest.fixture(scope="module")
@@ -96,7 +99,7 @@ def test_loc_tokens_grow_the_familys_rows(preset):
     assert torch.allclose(emb[loc], emb[digits].mean(0))
 
 
-@pytest.mark.parametrize("preset", FAMILIES)
+@pytest.mark.parametrize("preset", RUNS)
 def test_a_tiny_preset_trains_evaluates_and_predicts_through_run_py(preset, eight_images, tmp_path, capsys):
     out = tmp_path / preset
     metrics = run.main(
@@ -111,7 +114,7 @@ def test_a_tiny_preset_trains_evaluates_and_predicts_through_run_py(preset, eigh
     )  # fmt: skip
     assert metrics["eval_parse_rate"] == 1.0  # the grammar with the family's tokenizer, from an untrained model
     assert math.isfinite(metrics["eval_mae"]) and math.isfinite(metrics["eval_loss"])
-    cls, model_type, cross, _ = FAMILIES[preset]
+    cls, model_type, cross, _ = RUNS[preset]
     assert json.loads((out / "config.json").read_text())["model_type"] == model_type
     assert family_for_checkpoint(str(out)).name == presets.preset_family(preset)
     assert "parse" in (out / "README.md").read_text()  # the card

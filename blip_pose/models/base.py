@@ -13,12 +13,13 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import torch
 from transformers import LogitsProcessorList, PretrainedConfig, PreTrainedModel, PreTrainedTokenizerBase
 from transformers.processing_utils import ProcessorMixin
 
+from blip_pose.pose_parsing import DEFAULT_LOC_VOCABULARY, LocVocabulary
 from blip_pose.training.collator import PoseCaptionCollator
 
 #: ``sink(layer index, attention probabilities (B, heads, T, image tokens))``: :meth:`CaptionerFamily.cross_attention`.
@@ -84,7 +85,13 @@ class CaptionerFamily(ModelFamily):
         self, processor: ProcessorMixin, config: PretrainedConfig, caption_column: str, image_column: str
     ) -> PoseCaptionCollator:
         """Batches of (image, caption) rows -> the model's inputs, with the family's first-token rule."""
-        return PoseCaptionCollator(processor, self.caption_start_token_id(config), caption_column, image_column)
+        loc = self.loc_vocabulary(cast("Any", processor).tokenizer)
+        return PoseCaptionCollator(processor, self.caption_start_token_id(config), caption_column, image_column, loc)
+
+    def loc_vocabulary(self, tokenizer: PreTrainedTokenizerBase) -> LocVocabulary:
+        """The tokens ``loc_text`` captions are written with for this model: the project's added ``<locN>`` (the
+        default), or a family's own loc tokens its tokenizer already has (see :class:`LocVocabulary`)."""
+        return DEFAULT_LOC_VOCABULARY
 
     @abstractmethod
     def set_label_smoothing(self, model: PreTrainedModel, value: float) -> None:

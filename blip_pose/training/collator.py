@@ -8,6 +8,8 @@ Two traps live here:
   (:meth:`blip_pose.models.CaptionerFamily.caption_start_token_id`) replaces it; ``None`` keeps the tokenizer's.
 * Padding must not be learnt: labels are ``-100`` wherever ``attention_mask`` is 0. The final end token stays a
   label, so the model learns to stop.
+
+``loc_text`` captions are tokenized in the model's loc tokens (:meth:`~blip_pose.pose_parsing.LocVocabulary.encode`).
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from typing import Any
 import torch
 from transformers.processing_utils import ProcessorMixin
 
+from blip_pose.pose_parsing import DEFAULT_LOC_VOCABULARY, LocVocabulary
+
 IGNORE_INDEX = -100
 
 
@@ -27,6 +31,7 @@ class PoseCaptionCollator:
     decoder_bos_token_id: int | None  # the first token generate() writes, swapped in for the tokenizer's (None: keep)
     caption_column: str = "text"
     image_column: str = "image"
+    loc: LocVocabulary = DEFAULT_LOC_VOCABULARY  # the model's loc tokens (the family's)
 
     def __post_init__(self) -> None:
         if self.decoder_bos_token_id is None:
@@ -42,12 +47,8 @@ class PoseCaptionCollator:
 
     def __call__(self, examples: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
         processor: Any = self.processor
-        captions = [example[self.caption_column] for example in examples]
-        if "pixel_values" in examples[0]:  # training.pixel_cache: processed once, ahead of time
-            pixel_values = torch.stack([torch.as_tensor(example["pixel_values"]) for example in examples])
-        else:
-            images = [example[self.image_column].convert("RGB") for example in examples]
-            pixel_values = processor.image_processor(images, return_tensors="pt")["pixel_values"]
+        captions = self.captions(examples)
+        pixel_values = self.pixel_values(examples)
         # No truncation: data.check_captions refused over-long captions before training.
         text = processor.tokenizer(captions, padding="longest", return_tensors="pt")
         input_ids = text["input_ids"].clone()
@@ -60,3 +61,15 @@ class PoseCaptionCollator:
             "attention_mask": text["attention_mask"],
             "labels": labels,
         }
+
+    def captions(self, examples: list[dict[str, Any]]) -> list[str]:
+        """The batch's captions as the model writes them (its loc tokens)."""
+        return [self.loc.encode(example[self.caption_column]) for example in examples]
+
+    def pixel_values(self, examples: list[dict[str, Any]]) -> torch.Tensor:
+        """The batch's images as the model's pixel tensor."""
+        if "pixel_values" in examples[0]:  # training.pixel_cache: processed once, ahead of time
+            return torch.stack([torch.as_tensor(example["pixel_values"]) for example in examples])
+        images = [example[self.image_column].convert("RGB") for example in examples]
+        processor: Any = self.processor
+        return processor.image_processor(images, return_tensors="pt")["pixel_values"]

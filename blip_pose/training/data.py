@@ -22,7 +22,7 @@ from blip_pose.geometry import PREPROCESSING_CARD_KEY, Preprocessing, head_box_o
 from blip_pose.images import ImageError, open_image
 from blip_pose.keypoints import DEFAULT_SPEC, KEYPOINTS_CARD_KEY, KeypointSpec
 from blip_pose.keypoints.saved import card_spec
-from blip_pose.pose_format import CAPTION_COLUMNS, COORDINATE_COLUMNS
+from blip_pose.pose_format import CAPTION_COLUMNS, COORDINATE_COLUMNS, DEFAULT_LOC_VOCABULARY, LocVocabulary
 from blip_pose.pose_metrics import parse_captions
 from blip_pose.training.arguments import DataArguments
 
@@ -95,9 +95,15 @@ def check_caption_column(caption_column: str) -> None:
 
 
 def check_captions(
-    data: Dataset, split: str, caption_column: str, tokenizer: PreTrainedTokenizerBase, max_tokens: int
+    data: Dataset,
+    split: str,
+    caption_column: str,
+    tokenizer: PreTrainedTokenizerBase,
+    max_tokens: int,
+    loc: LocVocabulary = DEFAULT_LOC_VOCABULARY,
 ) -> int:
-    """Every caption is a non-empty string of at most ``max_tokens`` tokens (BOS and SEP included).
+    """Every caption is a non-empty string of at most ``max_tokens`` tokens (BOS and SEP included), counted as the
+    model writes it (``loc``: its loc tokens).
 
     Returns the longest caption's token count, which bounds how long generation needs to run.
     """
@@ -105,7 +111,7 @@ def check_captions(
     for i, caption in enumerate(captions):
         if not isinstance(caption, str) or not caption.strip():
             raise DataError(f"split {split!r}, row {i} ({_row_name(data, i)}): empty caption in {caption_column!r}")
-    lengths = np.array([len(ids) for ids in tokenizer(captions)["input_ids"]])
+    lengths = np.array([len(ids) for ids in tokenizer([loc.encode(c) for c in captions])["input_ids"]])
     if (lengths > max_tokens).any():
         i = int(np.argmax(lengths))
         raise DataError(
@@ -186,7 +192,11 @@ def preprocessing_record(
 
 
 def checked_splits(
-    dataset: DatasetDict, data_args: DataArguments, tokenizer: PreTrainedTokenizerBase, max_tokens: int
+    dataset: DatasetDict,
+    data_args: DataArguments,
+    tokenizer: PreTrainedTokenizerBase,
+    max_tokens: int,
+    loc: LocVocabulary = DEFAULT_LOC_VOCABULARY,
 ) -> tuple[Dataset, Dataset, int]:
     """``(train, eval, longest caption in tokens)`` after every check above (images only when asked)."""
     columns = (data_args.caption_column, data_args.image_column)
@@ -194,7 +204,7 @@ def checked_splits(
     evals = check_split(dataset, data_args.eval_split, *columns, data_args.max_eval_samples, "max_eval_samples")
     longest = 0
     for name, split in ((data_args.train_split, train), (data_args.eval_split, evals)):
-        longest = max(longest, check_captions(split, name, data_args.caption_column, tokenizer, max_tokens))
+        longest = max(longest, check_captions(split, name, data_args.caption_column, tokenizer, max_tokens, loc))
         if data_args.validate_images:
             check_images(split, name, data_args.image_column)
     return train, evals, longest

@@ -35,6 +35,7 @@ from blip_pose.geometry import to_original_frame
 from blip_pose.keypoints import DEFAULT_SPEC
 from blip_pose.pckh_table import TABLE_PREFIX, pckh_table
 from blip_pose.pose_metrics import parse_captions
+from blip_pose.pose_parsing import DEFAULT_LOC_VOCABULARY, LocVocabulary
 from blip_pose.run_folder import RunFolder
 from blip_pose.training.arguments import DataArguments, first_per_storage
 from blip_pose.training.data import References, references
@@ -64,6 +65,7 @@ class PoseMetrics:
     output_dir: Path | None  # where predictions files go; None on processes other than the main one
     name: Callable[[], str] = lambda: "eval"
     latest: dict = field(default_factory=dict)  # the last evaluation's captions and joints, for overlays
+    loc: LocVocabulary = DEFAULT_LOC_VOCABULARY  # the model's loc tokens, read back in the project's spelling
 
     @classmethod
     def for_run(
@@ -73,11 +75,12 @@ class PoseMetrics:
         caption_column: str,
         args: TrainingArguments,
         output_dir: Path | None,
+        loc: LocVocabulary = DEFAULT_LOC_VOCABULARY,
     ) -> PoseMetrics:
         """The run's ``compute_metrics``, its evaluate module loaded by the main process first."""
         with first_per_storage(args, "metric"):
             metric = load_pose_metric()
-        return cls(tokenizer, references, caption_column, metric, output_dir)
+        return cls(tokenizer, references, caption_column, metric, output_dir, loc=loc)
 
     def __getstate__(self) -> dict:
         # The evaluate module is a class imported from a generated module that a fresh process (a Ray Tune
@@ -101,7 +104,7 @@ class PoseMetrics:
 
     def decode(self, ids: np.ndarray) -> list[str]:
         ids = np.where(ids == -100, self.tokenizer.pad_token_id, ids)  # the Trainer pads with -100
-        return self.tokenizer.batch_decode(ids, skip_special_tokens=True)
+        return [self.loc.decode(c) for c in self.tokenizer.batch_decode(ids, skip_special_tokens=True)]
 
     def __call__(self, eval_pred: EvalPrediction) -> dict[str, float]:
         refs = self.references

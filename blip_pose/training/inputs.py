@@ -62,6 +62,7 @@ class RunInputs(NamedTuple):
                 data_args.caption_column,
                 self.references,
                 self.record.preprocessing.simple_joints,
+                family.loc_vocabulary(processor.tokenizer),
             ),
         }
 
@@ -87,7 +88,8 @@ def run_inputs(
     tokenizer = processor.tokenizer
     positions = family_for_config(model_config).max_positions(model_config)
     max_tokens = data_args.max_caption_tokens or min(tokenizer.model_max_length, positions)
-    train, evals, longest = checked_splits(dataset, data_args, tokenizer, max_tokens)
+    loc = family_for_config(model_config).loc_vocabulary(tokenizer)
+    train, evals, longest = checked_splits(dataset, data_args, tokenizer, max_tokens, loc)
     spec = dataset_keypoints(train, source)
     record = RunRecord(
         preprocessing_record(train, source, data_args.image_column, spec),

@@ -26,7 +26,7 @@ from transformers import PretrainedConfig, PreTrainedModel, TrainerCallback, set
 from transformers.processing_utils import ProcessorMixin
 from transformers.trainer_utils import TrainOutput
 
-from blip_pose.models import ModelFamily, family_for_checkpoint, model_family_by_name
+from blip_pose.models import ModelFamily, family_for_checkpoint, family_for_config, model_family_by_name
 from blip_pose.presets import preset_family
 from blip_pose.run_record import flatten_run_config, synthetic_data_note
 from blip_pose.training.arguments import (
@@ -150,6 +150,7 @@ def set_up(
         data_args.caption_column,
         training_args,
         output_dir=Path(str(training_args.output_dir)) if training_args.process_index == 0 else None,
+        loc=family_for_config(model.config).loc_vocabulary(processor.tokenizer),
     )
     return RunSetUp(checkpoint, model, processor, model.config, inputs, compute_metrics, write_card)
 

@@ -43,6 +43,7 @@ from transformers.trainer import TRAINING_ARGS_NAME
 from blip_pose.constrained import CaptionGrammar
 from blip_pose.generation import encode_loss_generate
 from blip_pose.models import family_for_config
+from blip_pose.pose_format import DEFAULT_LOC_VOCABULARY, LocVocabulary
 from blip_pose.pose_format import caption_column as caption_column_entry
 from blip_pose.run_folder import RunFolder
 from blip_pose.training.arguments import PLAIN_ADAM, PoseTrainingArguments
@@ -80,6 +81,7 @@ def evaluation_grammar(
     caption_column: str,
     references: References,
     simple_joints: Sequence[str],
+    loc: LocVocabulary = DEFAULT_LOC_VOCABULARY,
 ) -> CaptionGrammar | None:
     """The constrained-decoding grammar of the evaluation captions (None with ``--constrained_decoding false``).
 
@@ -98,7 +100,7 @@ def evaluation_grammar(
                 f"{list(simple_joints)}; rebuild the dataset with --simple-joints matching its captions"
             )
     return CaptionGrammar.for_sizes(
-        tokenizer, caption_column, references.sizes, tuple(simple_joints), spec=references.spec
+        tokenizer, caption_column, references.sizes, tuple(simple_joints), spec=references.spec, loc=loc
     )
 
 
