@@ -15,6 +15,7 @@ from transformers import LogitsProcessorList
 
 from blip_pose import presets
 from blip_pose.constrained import CaptionGrammar
+from blip_pose.demo_app import DemoHandler
 from blip_pose.generation import encode_loss_generate
 from blip_pose.geometry import Preprocessing
 from blip_pose.loc_tokens import add_loc_tokens, has_loc_tokens
@@ -133,7 +134,7 @@ def test_one_vision_pass_is_the_models_own_loss_and_generate_under_the_grammar(t
     model.set_attn_implementation("eager")
 
 
-def test_the_predictor_writes_parsable_captions_and_the_cross_attention_is_the_image_grid(tiny):
+def test_the_predictor_and_demo_write_parsable_captions_and_the_cross_attention_is_the_image_grid(tiny, tmp_path):
     model, processor = tiny
     model.eval()
     predictor = PosePredictor(model, processor, Preprocessing("resize", 128), caption_column="loc_text", device="cpu")
@@ -141,6 +142,9 @@ def test_the_predictor_writes_parsable_captions_and_the_cross_attention_is_the_i
     frames = [Image.new("RGB", (128, 128), (40 * i, 90, 90)) for i in range(2)]
     captions, xy, found = predictor.frame_joints(frames)
     assert found.all() and ((xy >= 0) & (xy <= 128)).all(), captions
+    frames[1].resize((200, 150)).save(tmp_path / "me.png")
+    _, joints, caption, _, message = DemoHandler(predictor, tmp_path)({"path": str(tmp_path / "me.png")})
+    assert len(joints) == 16 and caption.count("<loc") == 32 and message.startswith("16/16 joints found"), message
 
     family = family_for_config(model.config)
     layout = family.decoder_layout(model.config)
