@@ -73,6 +73,29 @@ _TINY_PALIGEMMA: dict = {
     "text": {**_TINY["text"], "num_key_value_heads": 1, "head_dim": 32},
 }
 
+#: Florence-2 at the tiny scale: a three-stage DaViT (an 8x8 grid at 128 px), a BART encoder-decoder.
+_TINY_FLORENCE2: dict = {
+    "family": "florence2",
+    "vision": dict(
+        image_size=128,
+        embed_dim=(32, 48, 64),
+        num_heads=(1, 2, 2),
+        num_groups=(1, 2, 2),
+        depths=(1, 1, 1),
+        window_size=4,
+    ),
+    "text": dict(
+        d_model=64,
+        encoder_layers=2,
+        decoder_layers=2,
+        encoder_attention_heads=2,
+        decoder_attention_heads=2,
+        encoder_ffn_dim=128,
+        decoder_ffn_dim=128,
+        max_position_embeddings=MAX_CAPTION_TOKENS,
+    ),
+}
+
 PRESETS: dict[str, dict] = {
     "tiny": _TINY,
     "tiny-numbers": {**_TINY, "codes": ("numbers",)},
@@ -83,6 +106,7 @@ PRESETS: dict[str, dict] = {
     "tiny-git": _TINY_GIT,
     "tiny-ved": _TINY_VED,
     "tiny-paligemma": _TINY_PALIGEMMA,
+    "tiny-florence2": _TINY_FLORENCE2,
     # The heatmap baseline (issue 25): its family builds it for the dataset's keypoint set (blip_pose.models.vitpose).
     "tiny-vitpose": {"family": "vitpose"},
 }

@@ -4,7 +4,8 @@ Each tiny preset trains through ``training/run.py``, evaluates with grammar-cons
 from an untrained model), writes its card, and the predictor loads the run folder and predicts; the one vision pass
 gives the model's own loss and the captions ``model.generate`` writes; added ``<locN>`` tokens grow the family's
 rows; the attention analysis runs where there is cross-attention and refuses in one line where there is none.
-PaliGemma's own traps (its prompt prefix, its own loc tokens) are ``tests/test_paligemma.py``'s; its run is here.
+PaliGemma's and Florence-2's own traps (prompts, their own loc tokens) are ``tests/test_paligemma.py``'s and
+``tests/test_florence2.py``'s; their runs are here.
 """
 
 from __future__ import annotations
@@ -32,8 +33,12 @@ FAMILIES = {
     "tiny-git": ("GitForCausalLM", "git", False, True),
     "tiny-ved": ("VisionEncoderDecoderModel", "vision-encoder-decoder", True, False),
 }
-#: The presets trained through ``training/run.py``: the families above and PaliGemma.
-RUNS = {**FAMILIES, "tiny-paligemma": ("PaliGemmaForConditionalGeneration", "paligemma", False, True)}
+#: The presets trained through ``training/run.py``: the families above, PaliGemma and Florence-2.
+RUNS = {
+    **FAMILIES,
+    "tiny-paligemma": ("PaliGemmaForConditionalGeneration", "paligemma", False, True),
+    "tiny-florence2": ("Florence2ForConditionalGeneration", "florence2", True, True),
+}
 
 
 @pytest.fixture(scope="module")

@@ -80,12 +80,14 @@ def family_for_checkpoint(path_or_preset: str, **hub: Any) -> ModelFamily:
 
 
 from blip_pose.models.blip import FAMILY as BLIP  # noqa: E402  (the family modules import only the base)
+from blip_pose.models.florence2 import FAMILY as FLORENCE2  # noqa: E402
 from blip_pose.models.git import FAMILY as GIT  # noqa: E402
 from blip_pose.models.paligemma import FAMILY as PALIGEMMA  # noqa: E402
 from blip_pose.models.ved import FAMILY as VED  # noqa: E402
 from blip_pose.models.vitpose import FAMILY as VITPOSE  # noqa: E402
 
 register_family(BLIP)
+register_family(FLORENCE2)
 register_family(GIT)
 register_family(PALIGEMMA)
 register_family(VED)
@@ -93,6 +95,7 @@ register_family(VITPOSE)
 
 __all__ = [
     "BLIP",
+    "FLORENCE2",
     "GIT",
     "PALIGEMMA",
     "VED",

@@ -185,9 +185,10 @@ class PoseCaptionTrainer(JsonTrainingArgs, Seq2SeqTrainer):
         with torch.no_grad(), self.compute_loss_context_manager():
             out = fsdp_forward(self.accelerator.unwrap_model(model), encode_loss_generate)(
                 inputs["pixel_values"],
-                # a seq2seq family's collator (ved) names the caption's inputs as its model does: decoder_*
-                input_ids=inputs["input_ids"] if "input_ids" in inputs else inputs["decoder_input_ids"],
-                attention_mask=inputs.get("attention_mask", inputs.get("decoder_attention_mask")),
+                # a seq2seq family's collator (ved, florence2) names the caption's inputs as its model does:
+                # decoder_* (florence2's input_ids are its encoder's prompt)
+                input_ids=inputs["decoder_input_ids"] if "decoder_input_ids" in inputs else inputs["input_ids"],
+                attention_mask=inputs.get("decoder_attention_mask", inputs.get("attention_mask")),
                 labels=inputs["labels"],
                 **kwargs,
             )
