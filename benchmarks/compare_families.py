@@ -28,6 +28,8 @@ from blip_pose.training.session import configure, end_run, make_trainer, set_up
 from blip_pose.training.signals import StopOnSignal
 from pose_dataset import resolve_dataset
 
+#: One tiny preset per captioner family (blip_pose.models).
+CAPTIONER_PRESETS = ("tiny", "tiny-git", "tiny-ved", "tiny-paligemma", "tiny-florence2")
 CONFIG = Path(__file__).resolve().parents[1] / "training" / "configs" / "tiny_test.yaml"
 COLUMNS = (
     ("preset", "{}"),
@@ -98,7 +100,7 @@ def table(rows: list[dict[str, float | str]]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--presets", nargs="+", default=["tiny", "tiny-git", "tiny-ved"])
+    parser.add_argument("--presets", nargs="+", default=list(CAPTIONER_PRESETS))
     parser.add_argument("--seconds", type=float, default=60.0, help="training wall-clock budget per preset")
     parser.add_argument("--max-steps", type=int, default=100_000, help="step cap (the budget usually stops first)")
     parser.add_argument("--dataset", default="synthetic", help="dataset name or folder (default: %(default)s)")

@@ -46,7 +46,7 @@ class LocVocabulary:
     exactly.
 
     A family plugs in by overriding :meth:`blip_pose.models.CaptionerFamily.loc_vocabulary` to return its vocabulary
-    (PaliGemma: ``LocVocabulary(1024, "<loc", 4, ">")``; Florence-2 would be ``LocVocabulary(1000, "<loc_")``); its
+    (PaliGemma: ``LocVocabulary(1024, "<loc", 4, ">")``; Florence-2: ``LocVocabulary(1000, "<loc_")``); its
     tokenizer already holds the tokens, so nothing is added.
     """
 

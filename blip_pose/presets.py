@@ -1,8 +1,9 @@
 """Named offline stand-ins for a pretrained captioner: random-initialised models with a caption-vocabulary tokenizer.
 
 The Hub (and so ``Salesforce/blip-image-captioning-base``) is out of reach offline. A preset names a model family
-(:mod:`blip_pose.models`: BLIP; ``tiny-git`` GIT, ``tiny-ved`` a VisionEncoderDecoder) and its architecture; the
-family builds the model from it and a WordPiece tokenizer whose vocabulary covers the pose captions of a keypoint
+(:mod:`blip_pose.models`: BLIP; ``tiny-git`` GIT, ``tiny-ved`` a VisionEncoderDecoder, ``tiny-paligemma``
+PaliGemma, ``tiny-florence2`` Florence-2; ``tiny-vitpose`` the heatmap baseline) and its architecture; the family
+builds the model from it and a tokenizer whose vocabulary covers the pose captions of a keypoint
 set (whole numbers 0..999 like BERT's, the set's caption names, punctuation, the special tokens with the decoder
 BOS ``[DEC]``), and both are saved like any checkpoint so that every later step loads them with
 ``from_pretrained``. ``base`` is the real BLIP-base architecture with the small vocabulary.

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import subprocess
 import sys
 from pathlib import Path
 
 from PIL import Image
+
+from blip_pose import models
+from blip_pose.presets import preset_family
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -28,3 +32,13 @@ def test_two_families_side_by_side_print_one_table_and_write_one_figure(tmp_path
     figure = out / "compare" / "compare.png"
     assert str(figure) in done.stdout and Image.open(figure).size[0] > 300
     assert "tiny-git" in (out / "compare" / "compare.md").read_text()
+
+
+def test_the_default_presets_are_one_per_captioner_family():
+    spec = importlib.util.spec_from_file_location("compare_families", ROOT / "benchmarks" / "compare_families.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    families = [preset_family(p) for p in module.CAPTIONER_PRESETS]
+    captioners = {f.name for f in models._FAMILIES.values() if f.kind == "captioner"}
+    assert sorted(families) == sorted(captioners)  # a new family without a preset in the comparison fails here

@@ -79,7 +79,7 @@ def family_for_checkpoint(path_or_preset: str, **hub: Any) -> ModelFamily:
     return model_family(str(config.get("model_type")), checkpoint)
 
 
-from blip_pose.models.blip import FAMILY as BLIP  # noqa: E402  (the family modules import only the base)
+from blip_pose.models.blip import FAMILY as BLIP  # noqa: E402  (family modules import the base, never this registry)
 from blip_pose.models.florence2 import FAMILY as FLORENCE2  # noqa: E402
 from blip_pose.models.git import FAMILY as GIT  # noqa: E402
 from blip_pose.models.paligemma import FAMILY as PALIGEMMA  # noqa: E402
