@@ -47,6 +47,7 @@ except ImportError:  # pragma: no cover - transformers 4.x
     from transformers import BlipImageProcessor as _BlipImageProcessor  # type: ignore[assignment]
 
 from blip_pose.models.base import CaptionerFamily, CrossAttentionSink, DecoderLayout
+from blip_pose.models.blip_greedy import greedy_captions, loss_and_cross_cache, plain_greedy
 
 
 class BlipFamily(CaptionerFamily):
@@ -142,19 +143,71 @@ class BlipFamily(CaptionerFamily):
         logits_processor: LogitsProcessorList | None = None,
         **generate_kwargs: Any,
     ) -> Any:
-        text = _text(model.config)
+        return self._captions(model, image_embeds, max_new_tokens, num_beams, logits_processor, None, generate_kwargs)
+
+    def loss_and_captions(
+        self,
+        model: PreTrainedModel,
+        image_embeds: torch.Tensor,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor | None,
+        labels: torch.Tensor,
+        max_new_tokens: int,
+        num_beams: int = 1,
+        logits_processor: LogitsProcessorList | None = None,
+        **generate_kwargs: Any,
+    ) -> tuple[torch.Tensor, Any]:
+        """Greedy search reuses the image's cross-attention keys/values of the loss pass (:mod:`.blip_greedy`)."""
+        decoder = _blip(model).text_decoder
+        if not plain_greedy(decoder, num_beams, generate_kwargs):
+            return super().loss_and_captions(
+                model,
+                image_embeds,
+                input_ids,
+                attention_mask,
+                labels,
+                max_new_tokens,
+                num_beams,
+                logits_processor,
+                **generate_kwargs,
+            )
+        loss, cross = loss_and_cross_cache(decoder, image_embeds, input_ids, attention_mask, labels)
+        captions = self._captions(model, image_embeds, max_new_tokens, num_beams, logits_processor, cross, {})
+        return loss, captions
+
+    def _captions(
+        self,
+        model: PreTrainedModel,
+        image_embeds: torch.Tensor,
+        max_new_tokens: int,
+        num_beams: int,
+        logits_processor: LogitsProcessorList | None,
+        cross: Any,
+        generate_kwargs: dict[str, Any],
+    ) -> Any:
+        text, decoder = _text(model.config), _blip(model).text_decoder
+        ids = {"eos_token_id": text.sep_token_id, "pad_token_id": text.pad_token_id}
+        if plain_greedy(decoder, num_beams, generate_kwargs):
+            return greedy_captions(
+                decoder,
+                image_embeds,
+                bos_token_id=text.bos_token_id,
+                max_new_tokens=max_new_tokens,
+                logits_processor=logits_processor,
+                cross_cache=cross,
+                **ids,
+            )
         batch = image_embeds.shape[0]
         prompt = torch.full((batch, 1), text.bos_token_id, dtype=torch.long, device=image_embeds.device)
         image_mask = torch.ones(image_embeds.shape[:-1], dtype=torch.long, device=image_embeds.device)
-        return _blip(model).text_decoder.generate(
+        return decoder.generate(
             input_ids=prompt,
-            eos_token_id=text.sep_token_id,
-            pad_token_id=text.pad_token_id,
             encoder_hidden_states=image_embeds,
             encoder_attention_mask=image_mask,
             max_new_tokens=max_new_tokens,
             num_beams=num_beams,
             logits_processor=logits_processor,
+            **ids,
             **generate_kwargs,
         )
 
