@@ -6,9 +6,10 @@ BLIP traps this module answers for the rest of the project:
   takes ``input_ids`` as given and the tokenizer writes ``[CLS]`` first: the collator swaps the BOS in
   (:meth:`BlipFamily.caption_start_token_id`), so training shows the model the first token generation does.
 * ``forward`` (the loss) and ``generate`` each run the vision encoder; here the embeddings are computed once and
-  handed to the text decoder twice, teacher-forced for the loss and to ``text_decoder.generate`` exactly as
+  handed to the text decoder twice, teacher-forced for the loss and to generation exactly as
   ``BlipForConditionalGeneration.generate`` does (prompt = the BOS alone, stop at SEP). ``text_decoder.generate``
-  does not read the saved generation config, so the length limit is always explicit.
+  does not read the saved generation config, so the length limit is always explicit. Plain greedy search runs
+  :mod:`blip_pose.models.blip_greedy`'s loop instead (the same ids, fewer passes); other searches ``generate``.
 * ``BlipTextLMHeadModel`` copies ``config.label_smoothing`` into an attribute at init: both are set.
 * The decoder ties its output matrix to the input embeddings but has its own output bias; added tokens get both.
 * transformers 5.x runs BLIP in eager attention only (``attn_implementation="sdpa"`` raises): :meth:`use_sdpa`

@@ -75,7 +75,8 @@ def loss_and_cross_cache(
 
 
 def _zeros_mask(batch: int, length: int, like: torch.Tensor) -> torch.Tensor:
-    """The additive mask the decoder builds from an all-ones attention mask (B, 1, 1, length): zeros."""
+    """The additive causal mask the decoder builds for one new token after an all-ones prompt (B, 1, 1, length):
+    zeros (for the all-ones image mask it builds none)."""
     return torch.zeros(batch, 1, 1, length, dtype=like.dtype, device=like.device)
 
 
@@ -84,17 +85,16 @@ def _layer(
     hidden: torch.Tensor,
     image_embeds: torch.Tensor,
     mask: torch.Tensor,
-    image_mask: torch.Tensor,
     cache: EncoderDecoderCache,
 ) -> torch.Tensor:
     """``BlipTextLayer.forward`` in inference, the same calls without its wrappers (argument deprecation,
     checkpointing, feed-forward chunking: a signature inspection per call)."""
     if layer.chunk_size_feed_forward:
-        return layer(hidden, image_embeds, attention_mask=mask, encoder_attention_mask=image_mask, cache=cache)
+        return layer(hidden, image_embeds, attention_mask=mask, cache=cache)
     own, cross = layer.attention, layer.crossattention
     context, _ = own.self(hidden, attention_mask=mask, encoder_hidden_states=None, cache=cache)
     hidden = own.output(context, hidden)
-    context, _ = cross.self(hidden, attention_mask=image_mask, encoder_hidden_states=image_embeds, cache=cache)
+    context, _ = cross.self(hidden, attention_mask=None, encoder_hidden_states=image_embeds, cache=cache)
     return layer.feed_forward_chunk(cross.output(context, hidden))
 
 
@@ -117,7 +117,6 @@ def greedy_captions(
     grammar = processors[0] if len(processors) == 1 and hasattr(processors[0], "forced_tokens") else None
     bert, layers = decoder.bert, decoder.bert.encoder.layer
     cache = _cache(decoder, cross_cache)
-    image_mask = _zeros_mask(batch, image_embeds.shape[1], image_embeds)
     sequences = torch.full((batch, 1), bos_token_id, dtype=torch.long, device=device)
     unfinished = torch.ones(batch, dtype=torch.long, device=device)
     for step in range(max_new_tokens):
@@ -126,7 +125,7 @@ def greedy_captions(
         hidden = bert.embeddings(input_ids=sequences[:, -1:], cache_length=step)
         mask = _zeros_mask(batch, step + 1, hidden)
         for layer in layers:
-            hidden = _layer(layer, hidden, image_embeds, mask, image_mask, cache)
+            hidden = _layer(layer, hidden, image_embeds, mask, cache)
         if forced is not None:
             next_tokens = torch.tensor(forced, dtype=torch.long, device=device)
         else:
