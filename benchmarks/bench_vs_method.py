@@ -18,6 +18,7 @@ does not depend on the batch) to keep the run to minutes on 2 cores.
 
     python benchmarks/bench_vs_method.py                       # CPU, 1 thread as accelerate sets
     python benchmarks/bench_vs_method.py --archs tiny --reps 5
+    python benchmarks/bench_vs_method.py --archs base --parts eval   # BLIP-base evaluation alone
 """
 
 from __future__ import annotations
