@@ -18,6 +18,7 @@ does not depend on the batch) to keep the run to minutes on 2 cores.
 
     python benchmarks/bench_vs_method.py                       # CPU, 1 thread as accelerate sets
     python benchmarks/bench_vs_method.py --archs tiny --reps 5
+    python benchmarks/bench_vs_method.py --archs base --parts eval   # BLIP-base evaluation alone
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import statistics
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -91,7 +93,6 @@ def report(title: str, unit: str, n: int, times: dict[str, list[float]]) -> None
 
 def bench(arch: str, args: argparse.Namespace) -> None:
     method, project, processor = models(arch)
-    tok = processor.tokenizer
     bos = method.config.text_config.bos_token_id
     train_n, eval_n = args.train_batch, args.eval_batch
     images, captions = data(max(train_n, eval_n))
@@ -101,7 +102,24 @@ def bench(arch: str, args: argparse.Namespace) -> None:
     def cached_batch(column: str, n: int) -> dict[str, torch.Tensor]:
         return collators[column]([{column: captions[column][i], "pixel_values": pixels[i]} for i in range(n)])
 
+    if "train" in args.parts:
+        bench_training(arch, args, method, project, processor, images, captions, cached_batch)
+    if "eval" in args.parts:
+        bench_evaluation(arch, args, method, project, processor, images, captions, cached_batch)
+
+
+def bench_training(
+    arch: str,
+    args: argparse.Namespace,
+    method: Any,
+    project: Any,
+    processor: Any,
+    images: list,
+    captions: dict,
+    cached_batch: Callable,
+) -> None:
     # --- training ------------------------------------------------------------------------------------------------
+    train_n = args.train_batch
     method_opt = torch.optim.AdamW(method.parameters(), lr=1e-5)
     project_opt = torch.optim.AdamW(project.parameters(), lr=1e-5, fused=True)
 
@@ -135,7 +153,19 @@ def bench(arch: str, args: argparse.Namespace) -> None:
             times[name].append(timed(lambda fn=fn: [fn() for _ in range(steps)]))
     report(f"{arch}: training, batch {train_n}, {steps} step(s) per rep", "samples", train_n * steps, times)
 
+
+def bench_evaluation(
+    arch: str,
+    args: argparse.Namespace,
+    method: Any,
+    project: Any,
+    processor: Any,
+    images: list,
+    captions: dict,
+    cached_batch: Callable,
+) -> None:
     # --- evaluation ----------------------------------------------------------------------------------------------
+    tok, eval_n = processor.tokenizer, args.eval_batch
     method.eval()
     project.eval()
     grammars = {c: CaptionGrammar(tok, c, SIZE, SIZE) for c in captions}
@@ -199,6 +229,7 @@ def main() -> None:
     parser.add_argument("--eval-batch", type=int, default=8)
     parser.add_argument("--train-steps", type=int, default=5, help="tiny steps per rep (BLIP-base: 1)")
     parser.add_argument("--base-method-images", type=int, default=2)
+    parser.add_argument("--parts", default="train,eval", help="train, eval or both")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} thread(s), CPU")

@@ -42,6 +42,7 @@ _NEEDS = (
 _EXAMPLE = (("rankl", ":", "12", ",", "34"), ("upper", "_", "neck", ":", "5", ",", "6"))
 _DONE = (-1, ())  # after EOS: only padding follows
 _INVALID = (-2, ())  # a prefix the grammar never allows (e.g. written without the processor): stop at once
+_MAX_MASKS = 1024  # (vocab,) bool masks kept per grammar (~30 MB with BERT's vocabulary)
 
 
 @dataclass(frozen=True)
@@ -125,6 +126,7 @@ class CaptionGrammar(LogitsProcessor):
         self.slots = slots
         self._masks: dict[tuple, tuple[torch.Tensor, frozenset[int]]] = {}
         self._states: dict[tuple[int, ...], tuple] = {}
+        self._blocked_masks: dict[tuple, torch.Tensor] = {}
         self._start = 0
         self._last_length = 0
         #: The longest valid caption in tokens, plus EOS: a ``max_new_tokens`` that never cuts a caption short.
@@ -238,21 +240,45 @@ class CaptionGrammar(LogitsProcessor):
     # --- LogitsProcessor -------------------------------------------------------------------------------------------
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        return self.mask_scores(self.row_states(input_ids), scores)
+
+    def row_states(self, input_ids: torch.Tensor) -> list[tuple]:
+        """Each row's grammar state after ``input_ids`` (B, T); call once per decoding step (a shorter or equally
+        long ``input_ids`` than the last call's starts a new ``generate`` call)."""
         length = input_ids.shape[1]
         if length <= self._last_length or not self._states:  # a new generate call
             self._states = {(): (0, ())}
             self._start = length
         self._last_length = length
-        rows = input_ids[:, self._start :].tolist()
-        row_ids, col_ids = [], []
-        for r, row in enumerate(rows):
-            state = self._state(tuple(row))
-            allowed = self._allowed(state)[0]
-            row_ids.append(torch.full((len(allowed),), r, dtype=torch.long))
-            col_ids.append(allowed)
-        keep = torch.zeros(scores.shape, dtype=torch.bool, device=scores.device)
-        keep[torch.cat(row_ids).to(scores.device), torch.cat(col_ids).to(scores.device)] = True
-        return cast("torch.FloatTensor", scores.masked_fill(~keep, float("-inf")))
+        return [self._state(tuple(row)) for row in input_ids[:, self._start :].tolist()]
+
+    def forced_tokens(self, states: list[tuple]) -> list[int] | None:
+        """The one token each row may take next when every row has exactly one (a joint name, ``:``, ``,``, EOS,
+        padding); None otherwise. Greedy decoding takes it without the output layer: no score can change it."""
+        forced: list[int] = []
+        for state in states:
+            ids = self._allowed(state)[1]
+            if len(ids) != 1:
+                return None
+            forced.extend(ids)
+        return forced
+
+    def mask_scores(self, states: list[tuple], scores: torch.Tensor) -> torch.FloatTensor:
+        """``scores`` (B, vocab) with every token the rows' ``states`` forbid set to -inf (one masked fill; each
+        state's (vocab,) mask is built once)."""
+        blocked = torch.stack([self._blocked(state, scores.shape[-1], scores.device) for state in states])
+        return cast("torch.FloatTensor", scores.masked_fill(blocked, float("-inf")))
+
+    def _blocked(self, state: tuple, vocab: int, device: torch.device) -> torch.Tensor:
+        key = (state, vocab, device)
+        blocked = self._blocked_masks.get(key)
+        if blocked is None:
+            if len(self._blocked_masks) >= _MAX_MASKS:  # bounded: number slots of a fraction grammar are many
+                self._blocked_masks.clear()
+            blocked = torch.ones(vocab, dtype=torch.bool, device=device)
+            blocked[self._allowed(state)[0].to(device)] = False
+            self._blocked_masks[key] = blocked
+        return blocked
 
     def _state(self, prefix: tuple[int, ...]) -> tuple:
         state = self._states.get(prefix)

@@ -101,13 +101,24 @@ def encode_loss_generate(
     """Encode ``pixel_values`` once; the teacher-forced loss when ``labels`` are given, captions when ``generate``."""
     family = family_for_config(model.config)
     image_embeds = family.encode_images(model, pixel_values)
-    loss = None
-    if labels is not None:
-        if input_ids is None:
-            raise ValueError("the caption loss needs input_ids with the labels")
+    loss = sequences = None
+    if labels is not None and input_ids is None:
+        raise ValueError("the caption loss needs input_ids with the labels")
+    if labels is not None and input_ids is not None and generate:
+        loss, sequences = family.loss_and_captions(
+            model,
+            image_embeds,
+            input_ids,
+            attention_mask,
+            labels,
+            max_new_tokens,
+            num_beams,
+            logits_processor,
+            **generate_kwargs,
+        )
+    elif labels is not None and input_ids is not None:
         loss = family.caption_loss(model, image_embeds, input_ids, attention_mask, labels)
-    sequences = None
-    if generate:
+    elif generate:
         sequences = family.generate_from_embeds(
             model, image_embeds, max_new_tokens, num_beams, logits_processor, **generate_kwargs
         )

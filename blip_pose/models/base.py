@@ -126,6 +126,26 @@ class CaptionerFamily(ModelFamily):
     ) -> Any:
         """Captions from image embeddings alone (B, T) ids, start token first, as ``model.generate`` writes them."""
 
+    def loss_and_captions(
+        self,
+        model: PreTrainedModel,
+        image_embeds: torch.Tensor,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor | None,
+        labels: torch.Tensor,
+        max_new_tokens: int,
+        num_beams: int = 1,
+        logits_processor: LogitsProcessorList | None = None,
+        **generate_kwargs: Any,
+    ) -> tuple[torch.Tensor, Any]:
+        """:meth:`caption_loss` and :meth:`generate_from_embeds` on the same embeddings (a family may share work
+        between the two, e.g. the image's cross-attention keys/values)."""
+        loss = self.caption_loss(model, image_embeds, input_ids, attention_mask, labels)
+        captions = self.generate_from_embeds(
+            model, image_embeds, max_new_tokens, num_beams, logits_processor, **generate_kwargs
+        )
+        return loss, captions
+
     # --- vocabulary, budget, end --------------------------------------------------------------------------------------
 
     @abstractmethod

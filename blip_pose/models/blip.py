@@ -6,9 +6,10 @@ BLIP traps this module answers for the rest of the project:
   takes ``input_ids`` as given and the tokenizer writes ``[CLS]`` first: the collator swaps the BOS in
   (:meth:`BlipFamily.caption_start_token_id`), so training shows the model the first token generation does.
 * ``forward`` (the loss) and ``generate`` each run the vision encoder; here the embeddings are computed once and
-  handed to the text decoder twice, teacher-forced for the loss and to ``text_decoder.generate`` exactly as
+  handed to the text decoder twice, teacher-forced for the loss and to generation exactly as
   ``BlipForConditionalGeneration.generate`` does (prompt = the BOS alone, stop at SEP). ``text_decoder.generate``
-  does not read the saved generation config, so the length limit is always explicit.
+  does not read the saved generation config, so the length limit is always explicit. Plain greedy search runs
+  :mod:`blip_pose.models.blip_greedy`'s loop instead (the same ids, fewer passes); other searches ``generate``.
 * ``BlipTextLMHeadModel`` copies ``config.label_smoothing`` into an attribute at init: both are set.
 * The decoder ties its output matrix to the input embeddings but has its own output bias; added tokens get both.
 * transformers 5.x runs BLIP in eager attention only (``attn_implementation="sdpa"`` raises): :meth:`use_sdpa`
@@ -47,6 +48,7 @@ except ImportError:  # pragma: no cover - transformers 4.x
     from transformers import BlipImageProcessor as _BlipImageProcessor  # type: ignore[assignment]
 
 from blip_pose.models.base import CaptionerFamily, CrossAttentionSink, DecoderLayout
+from blip_pose.models.blip_greedy import greedy_captions, loss_and_cross_cache, plain_greedy
 
 
 class BlipFamily(CaptionerFamily):
@@ -142,19 +144,71 @@ class BlipFamily(CaptionerFamily):
         logits_processor: LogitsProcessorList | None = None,
         **generate_kwargs: Any,
     ) -> Any:
-        text = _text(model.config)
+        return self._captions(model, image_embeds, max_new_tokens, num_beams, logits_processor, None, generate_kwargs)
+
+    def loss_and_captions(
+        self,
+        model: PreTrainedModel,
+        image_embeds: torch.Tensor,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor | None,
+        labels: torch.Tensor,
+        max_new_tokens: int,
+        num_beams: int = 1,
+        logits_processor: LogitsProcessorList | None = None,
+        **generate_kwargs: Any,
+    ) -> tuple[torch.Tensor, Any]:
+        """Greedy search reuses the image's cross-attention keys/values of the loss pass (:mod:`.blip_greedy`)."""
+        decoder = _blip(model).text_decoder
+        if not plain_greedy(decoder, num_beams, generate_kwargs):
+            return super().loss_and_captions(
+                model,
+                image_embeds,
+                input_ids,
+                attention_mask,
+                labels,
+                max_new_tokens,
+                num_beams,
+                logits_processor,
+                **generate_kwargs,
+            )
+        loss, cross = loss_and_cross_cache(decoder, image_embeds, input_ids, attention_mask, labels)
+        captions = self._captions(model, image_embeds, max_new_tokens, num_beams, logits_processor, cross, {})
+        return loss, captions
+
+    def _captions(
+        self,
+        model: PreTrainedModel,
+        image_embeds: torch.Tensor,
+        max_new_tokens: int,
+        num_beams: int,
+        logits_processor: LogitsProcessorList | None,
+        cross: Any,
+        generate_kwargs: dict[str, Any],
+    ) -> Any:
+        text, decoder = _text(model.config), _blip(model).text_decoder
+        ids = {"eos_token_id": text.sep_token_id, "pad_token_id": text.pad_token_id}
+        if plain_greedy(decoder, num_beams, generate_kwargs):
+            return greedy_captions(
+                decoder,
+                image_embeds,
+                bos_token_id=text.bos_token_id,
+                max_new_tokens=max_new_tokens,
+                logits_processor=logits_processor,
+                cross_cache=cross,
+                **ids,
+            )
         batch = image_embeds.shape[0]
         prompt = torch.full((batch, 1), text.bos_token_id, dtype=torch.long, device=image_embeds.device)
         image_mask = torch.ones(image_embeds.shape[:-1], dtype=torch.long, device=image_embeds.device)
-        return _blip(model).text_decoder.generate(
+        return decoder.generate(
             input_ids=prompt,
-            eos_token_id=text.sep_token_id,
-            pad_token_id=text.pad_token_id,
             encoder_hidden_states=image_embeds,
             encoder_attention_mask=image_mask,
             max_new_tokens=max_new_tokens,
             num_beams=num_beams,
             logits_processor=logits_processor,
+            **ids,
             **generate_kwargs,
         )
 

@@ -1,0 +1,144 @@
+"""BLIP's greedy captioning without ``generate``'s per-step machinery: the same tokens, fewer passes.
+
+``text_decoder.generate`` spends, per step, Python time on its own bookkeeping (inputs, model kwargs, stopping
+criteria) and on the decoder's wrappers (output capture, mask building), which is most of a small decoder's step;
+and its first step computes the image's cross-attention keys/values that the loss pass just computed. Here a plain
+loop calls the decoder's own modules (embeddings, layers, output head) on the same tensors ``generate`` gives them,
+so every score is bit-identical, and:
+
+* the cross-attention keys/values of the image come from the loss pass (:func:`loss_and_cross_cache`);
+* under a caption grammar alone, a step where every row has exactly one allowed token (a joint name, ``:``, ``,``,
+  EOS, padding: more than half of a ``text`` caption) takes it without the output layer (BERT-base's 30524-row
+  head is a fifth of a decoder step's weights); greedy search could pick nothing else.
+
+Only plain greedy search goes this way (one beam, no other ``generate`` arguments, a generation config that adds
+no processor of its own); everything else goes to ``generate``. ``tests/test_fast_decoding.py`` checks the
+captions against ``generate``'s.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from transformers import LogitsProcessorList, PreTrainedModel
+from transformers.cache_utils import DynamicCache, EncoderDecoderCache
+from transformers.models.blip.modeling_blip_text import BlipTextLMHeadModel
+
+#: Generation-config fields that change nothing in greedy search with explicit length, EOS and padding.
+_PLAIN = {
+    "use_cache",
+    "output_attentions",
+    "output_hidden_states",
+    "pad_token_id",
+    "bos_token_id",
+    "eos_token_id",
+    "decoder_start_token_id",
+    "max_length",
+    "max_new_tokens",
+    "_from_model_config",
+    "transformers_version",
+}
+
+
+def plain_greedy(decoder: PreTrainedModel, num_beams: int, generate_kwargs: dict[str, Any]) -> bool:
+    """Whether ``decoder.generate`` would run plain greedy search (the only search :func:`greedy_captions` runs)."""
+    config = decoder.generation_config
+    extra = set(config.to_diff_dict()) - _PLAIN
+    flags = config.use_cache and not config.output_attentions and not config.output_hidden_states
+    return num_beams == 1 and not generate_kwargs and not extra and bool(flags)
+
+
+def _cache(decoder: PreTrainedModel, cross: DynamicCache | None = None) -> EncoderDecoderCache:
+    config = decoder.config
+    return EncoderDecoderCache(DynamicCache(config=config), cross if cross is not None else DynamicCache(config=config))
+
+
+def loss_and_cross_cache(
+    decoder: PreTrainedModel,
+    image_embeds: torch.Tensor,
+    input_ids: torch.Tensor,
+    attention_mask: torch.Tensor | None,
+    labels: torch.Tensor,
+) -> tuple[torch.Tensor, DynamicCache]:
+    """The teacher-forced caption loss, and the image's cross-attention keys/values it computed on the way."""
+    cache = _cache(decoder)
+    out = decoder(
+        input_ids=input_ids,
+        attention_mask=attention_mask,
+        encoder_hidden_states=image_embeds,
+        labels=labels,
+        reduction="mean",
+        cache=cache,
+    )
+    return out.loss, cache.cross_attention_cache
+
+
+def _zeros_mask(batch: int, length: int, like: torch.Tensor) -> torch.Tensor:
+    """The additive causal mask the decoder builds for one new token after an all-ones prompt (B, 1, 1, length):
+    zeros (for the all-ones image mask it builds none)."""
+    return torch.zeros(batch, 1, 1, length, dtype=like.dtype, device=like.device)
+
+
+def _layer(
+    layer: Any,
+    hidden: torch.Tensor,
+    image_embeds: torch.Tensor,
+    mask: torch.Tensor,
+    cache: EncoderDecoderCache,
+) -> torch.Tensor:
+    """``BlipTextLayer.forward`` in inference, the same calls without its wrappers (argument deprecation,
+    checkpointing, feed-forward chunking: a signature inspection per call)."""
+    if layer.chunk_size_feed_forward:
+        return layer(hidden, image_embeds, attention_mask=mask, cache=cache)
+    own, cross = layer.attention, layer.crossattention
+    context, _ = own.self(hidden, attention_mask=mask, encoder_hidden_states=None, cache=cache)
+    hidden = own.output(context, hidden)
+    context, _ = cross.self(hidden, attention_mask=None, encoder_hidden_states=image_embeds, cache=cache)
+    return layer.feed_forward_chunk(cross.output(context, hidden))
+
+
+@torch.no_grad()
+def greedy_captions(
+    decoder: BlipTextLMHeadModel,
+    image_embeds: torch.Tensor,
+    *,
+    bos_token_id: int,
+    eos_token_id: int,
+    pad_token_id: int,
+    max_new_tokens: int,
+    logits_processor: LogitsProcessorList | None = None,
+    cross_cache: DynamicCache | None = None,
+) -> torch.Tensor:
+    """(B, 1 + steps) ids, BOS first, as ``decoder.generate(bos prompt, encoder_hidden_states=image_embeds, ...)``
+    writes them in greedy search (finished rows padded, stop when every row wrote EOS or at ``max_new_tokens``)."""
+    batch, device = image_embeds.shape[0], image_embeds.device
+    processors = list(logits_processor or [])
+    grammar = processors[0] if len(processors) == 1 and hasattr(processors[0], "forced_tokens") else None
+    bert, layers = decoder.bert, decoder.bert.encoder.layer
+    cache = _cache(decoder, cross_cache)
+    sequences = torch.full((batch, 1), bos_token_id, dtype=torch.long, device=device)
+    unfinished = torch.ones(batch, dtype=torch.long, device=device)
+    for step in range(max_new_tokens):
+        states = grammar.row_states(sequences) if grammar is not None else None
+        forced = grammar.forced_tokens(states) if grammar is not None and states is not None else None
+        hidden = bert.embeddings(input_ids=sequences[:, -1:], cache_length=step)
+        mask = _zeros_mask(batch, step + 1, hidden)
+        for layer in layers:
+            hidden = _layer(layer, hidden, image_embeds, mask, cache)
+        if forced is not None:
+            next_tokens = torch.tensor(forced, dtype=torch.long, device=device)
+        else:
+            scores = decoder.cls(hidden)[:, -1, :].to(copy=True, dtype=torch.float32)
+            if grammar is not None and states is not None:
+                scores = grammar.mask_scores(states, scores)
+            else:
+                for processor in processors:
+                    scores = processor(sequences, scores)
+            next_tokens = torch.argmax(scores, dim=-1)
+        next_tokens = next_tokens * unfinished + pad_token_id * (1 - unfinished)
+        sequences = torch.cat([sequences, next_tokens[:, None]], dim=-1)
+        unfinished = unfinished & (next_tokens != eos_token_id).long()
+        if not bool(unfinished.any()):
+            break
+    return sequences
