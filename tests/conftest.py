@@ -6,8 +6,8 @@ from pose_model_fixtures import save_tiny_model
 
 
 def pytest_collection_modifyitems(config, items):
-    """README commands first: they are one ~13 min chain on one worker (``make test`` runs ``pytest -n``), so started
-    first they run beside every other file instead of after most of them."""
+    """README commands first: with ``make test TEST_WORKERS=auto`` they are one ~13 min chain on one worker, so
+    started first they run beside every other file instead of after most of them."""
     items.sort(key=lambda item: item.get_closest_marker("readme") is None)  # stable: order kept within each group
 
 
