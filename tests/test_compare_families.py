@@ -42,3 +42,10 @@ def test_the_default_presets_are_one_per_captioner_family():
     families = [preset_family(p) for p in module.CAPTIONER_PRESETS]
     captioners = {f.name for f in models._FAMILIES.values() if f.kind == "captioner"}
     assert sorted(families) == sorted(captioners)  # a new family without a preset in the comparison fails here
+
+
+def test_runs_are_named_by_their_familys_short_name():
+    from blip_pose.analysis.compare import _family_name
+
+    assert _family_name("vision-encoder-decoder") == "ved"  # as the families table and presets name it
+    assert _family_name("blip") == "blip" and _family_name("someone-elses") == "someone-elses"

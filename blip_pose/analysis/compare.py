@@ -18,6 +18,7 @@ from typing import Any
 
 from transformers.utils import CONFIG_NAME
 
+from blip_pose.models import model_family
 from blip_pose.pckh_table import PCKH_PARTS
 from blip_pose.run_folder import RunFolder
 from blip_pose.run_record import read_json
@@ -57,6 +58,14 @@ def parameters(folder: Path) -> int | None:
     return total
 
 
+def _family_name(model_type: str) -> str:
+    """The family's short name (``ved``, not ``vision-encoder-decoder``); the model type of an unregistered one."""
+    try:
+        return model_family(model_type).name
+    except ValueError:
+        return model_type
+
+
 def run_row(run_dir: str | Path) -> dict[str, Any]:
     """One run's row (missing numbers are None)."""
     folder = RunFolder(run_dir)
@@ -65,7 +74,7 @@ def run_row(run_dir: str | Path) -> dict[str, Any]:
     results = read_json(folder.results)
     config = read_json(folder.path / CONFIG_NAME)
     state = read_json(folder.trainer_state)
-    row: dict[str, Any] = {"run": folder.path.name, "family": config.get("model_type")}
+    row: dict[str, Any] = {"run": folder.path.name, "family": _family_name(str(config.get("model_type")))}
     for key in ("accuracy@25", "accuracy@5", "accuracy@1", "mae", "pckh@0.5", "parse_rate", "samples_per_second"):
         row[key] = results.get(f"eval_{key}")
     row["eval_samples_per_second"] = row.pop("samples_per_second")
