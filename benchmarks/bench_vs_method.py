@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 import torch
 from PIL import Image
+from torch.utils.flop_counter import FlopCounterMode
 from transformers import BlipConfig, BlipForConditionalGeneration, LogitsProcessorList
 
 from blip_pose.constrained import CaptionGrammar
@@ -152,6 +153,30 @@ def bench_training(
         for name, fn in train_paths.items():
             times[name].append(timed(lambda fn=fn: [fn() for _ in range(steps)]))
     report(f"{arch}: training, batch {train_n}, {steps} step(s) per rep", "samples", train_n * steps, times)
+    compute_bound(train_paths["project text"], statistics.median(times["project text"]) / steps)
+
+
+def matmul_rate() -> float:
+    """This CPU's fp32 matrix-product rate (GFLOP/s) on a ViT-B MLP-shaped product (577·4 × 768 × 3072)."""
+    a, b = torch.randn(577 * 4, 768), torch.randn(768, 3072)
+    for _ in range(2):
+        a @ b
+    seconds = min(timed(lambda: a @ b) for _ in range(5))
+    return 2 * a.shape[0] * a.shape[1] * b.shape[1] / seconds / 1e9
+
+
+def compute_bound(step: Callable[[], None], seconds: float) -> None:
+    """How close a step runs to the CPU's matrix-product rate: the speed-up any change that keeps its arithmetic
+    could still give is at most the inverse of that fraction."""
+    with FlopCounterMode(display=False) as counter:
+        step()
+    gflop = counter.get_total_flops() / 1e9
+    rate, ceiling = gflop / seconds, matmul_rate()
+    print(
+        f"  project text step: {gflop:.0f} GFLOP (matrix products and attention) at {rate:.1f} GFLOP/s = "
+        f"{rate / ceiling:.0%} of this CPU's fp32 matmul rate ({ceiling:.1f} GFLOP/s): at most "
+        f"{ceiling / rate:.2f}x left for a change that keeps the arithmetic"
+    )
 
 
 def bench_evaluation(

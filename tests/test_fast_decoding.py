@@ -1,8 +1,9 @@
-"""BLIP's greedy captioning loop (``blip_pose.models.blip_greedy``) writes exactly what ``generate`` writes.
+"""BLIP's greedy captioning loop (``blip_pose.models.blip_greedy``) writes what ``generate`` writes.
 
 The reference is the text decoder's own ``generate`` on the same image embeddings (what the project ran before the
-loop); the loop must give the same ids, every step's scores bit for bit, and the same loss, while skipping the output
-layer where the grammar leaves one token and reusing the loss pass's image keys/values.
+loop). With single-token passes the loop must give the same ids, every step's scores bit for bit, and the same loss;
+under a grammar alone it skips the decoder on forced steps and feeds their tokens in with the next free step's pass,
+which must give the same ids and the free steps' scores to float rounding.
 """
 
 from __future__ import annotations
@@ -120,6 +121,41 @@ def test_forced_steps_skip_the_output_layer_and_change_no_token(preset, column):
     steps = expected.shape[1] - 1
     # text: only the 32 numbers are free with the presets' vocabulary (one token each); loc: every coordinate is free
     assert len(heads) == (32 if column == "text" else steps - 1)
+
+
+class RecordingGrammar(CaptionGrammar):
+    """The grammar, keeping the scores it masks (one per decoder pass that needs scores)."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.seen: list[torch.Tensor] = []
+
+    def mask_scores(self, states, scores):
+        self.seen.append(scores.clone())
+        return super().mask_scores(states, scores)
+
+
+@pytest.mark.parametrize("column", ["text", "loc_text"])
+def test_forced_runs_join_the_next_pass_with_the_same_ids_and_scores(preset, column):
+    model, tokenizer = preset
+    pixels, *_ = batch_for(tokenizer, 4, 4)
+    grammar = RecordingGrammar(tokenizer, column, SIZE, SIZE)
+    with torch.no_grad():
+        before = Recorder()
+        expected = reference(model, encode_images(model, pixels), grammar.max_new_tokens, [before, grammar])
+    steps = expected.shape[1] - 1
+    check = CaptionGrammar(tokenizer, column, SIZE, SIZE)
+    free = [t for t in range(steps) if check.forced_tokens(check.row_states(expected[:, : t + 1])) is None]
+    passes = []
+    handle = model.text_decoder.bert.embeddings.register_forward_hook(lambda *_: passes.append(1))
+    grammar.seen.clear()
+    out = encode_loss_generate(model, pixels, max_new_tokens=steps, logits_processor=LogitsProcessorList([grammar]))
+    handle.remove()
+    assert torch.equal(out.sequences, expected)
+    assert len(passes) == len(grammar.seen) == len(free)  # no labels, no loss pass: one pass per free step
+    assert len(free) < steps if column == "text" else len(free) == steps - 1  # loc: only EOS is forced
+    for seen, t in zip(grammar.seen, free):
+        assert torch.allclose(seen, before.scores[t], rtol=0, atol=1e-5)
 
 
 def test_rows_out_of_step_with_a_wordpiece_vocabulary(wordpiece):  # noqa: F811

@@ -1,19 +1,25 @@
-"""BLIP's greedy captioning without ``generate``'s per-step machinery: the same tokens, fewer passes.
+"""BLIP's greedy captioning without ``generate``'s per-step machinery: the same captions, fewer passes.
 
 ``text_decoder.generate`` spends, per step, Python time on its own bookkeeping (inputs, model kwargs, stopping
 criteria) and on the decoder's wrappers (output capture, mask building), which is most of a small decoder's step;
-and its first step computes the image's cross-attention keys/values that the loss pass just computed. Here a plain
-loop calls the decoder's own modules (embeddings, layers, output head) on the same tensors ``generate`` gives them,
-so every score is bit-identical, and:
+its first step computes the image's cross-attention keys/values that the loss pass just computed, and it reads
+them, every step, in the strided layout the projection left them in. Here a plain loop calls the decoder's own
+modules (embeddings, layers, output head), and:
 
-* the cross-attention keys/values of the image come from the loss pass (:func:`loss_and_cross_cache`);
+* the cross-attention keys/values of the image come from the loss pass (:func:`loss_and_cross_cache`), stored
+  contiguous once (SDPA gives the same bits either way, and a strided read was a third of a step's attention);
 * under a caption grammar alone, a step where every row has exactly one allowed token (a joint name, ``:``, ``,``,
-  EOS, padding: more than half of a ``text`` caption) takes it without the output layer (BERT-base's 30524-row
-  head is a fifth of a decoder step's weights); greedy search could pick nothing else.
+  EOS, padding: more than half of a ``text`` caption) takes it without running the decoder at all, and the next
+  step that needs scores feeds the decoder every token taken since in one pass ("jump-forward" decoding over a
+  grammar's forced runs): BLIP-base's 83 ``text`` passes become 33, each reading the weights and the image's
+  keys/values once. Greedy search could pick nothing else at a forced step, so the captions are the same; the
+  scores of the remaining steps are the same to float rounding (~1e-7: a several-token pass rounds like a larger
+  batch does), not bit for bit.
 
-Only plain greedy search goes this way (one beam, no other ``generate`` arguments, a generation config that adds
-no processor of its own); everything else goes to ``generate``. ``tests/test_fast_decoding.py`` checks the
-captions against ``generate``'s.
+Without a grammar, or with other processors beside it, every step is one single-token pass, bit-identical to
+``generate``. Only plain greedy search goes this way (one beam, no other ``generate`` arguments, a generation
+config that adds no processor of its own); everything else goes to ``generate``. ``tests/test_fast_decoding.py``
+checks the captions and scores against ``generate``'s.
 """
 
 from __future__ import annotations
@@ -71,13 +77,20 @@ def loss_and_cross_cache(
         reduction="mean",
         cache=cache,
     )
-    return out.loss, cache.cross_attention_cache
+    cross = cache.cross_attention_cache
+    for layer in cross.layers:  # read at every decoding step: contiguous once, not strided every time
+        layer.keys, layer.values = layer.keys.contiguous(), layer.values.contiguous()
+    return out.loss, cross
 
 
-def _zeros_mask(batch: int, length: int, like: torch.Tensor) -> torch.Tensor:
-    """The additive causal mask the decoder builds for one new token after an all-ones prompt (B, 1, 1, length):
-    zeros (for the all-ones image mask it builds none)."""
-    return torch.zeros(batch, 1, 1, length, dtype=like.dtype, device=like.device)
+def _causal_mask(batch: int, new: int, past: int, like: torch.Tensor) -> torch.Tensor:
+    """The additive mask for ``new`` tokens after ``past`` cached ones (B, 1, new, past + new): zeros where a token
+    may look (for one new token after an all-ones prompt, what the decoder builds), the dtype's minimum ahead."""
+    mask = torch.zeros(batch, 1, new, past + new, dtype=like.dtype, device=like.device)
+    if new > 1:
+        ahead = torch.ones(new, new, dtype=torch.bool, device=like.device).triu(1)
+        mask[..., past:] = mask[..., past:].masked_fill(ahead, torch.finfo(like.dtype).min)
+    return mask
 
 
 def _layer(
@@ -119,17 +132,20 @@ def greedy_captions(
     cache = _cache(decoder, cross_cache)
     sequences = torch.full((batch, 1), bos_token_id, dtype=torch.long, device=device)
     unfinished = torch.ones(batch, dtype=torch.long, device=device)
-    for step in range(max_new_tokens):
+    fed = 0  # tokens of `sequences` already in the cache
+    for _ in range(max_new_tokens):
         states = grammar.row_states(sequences) if grammar is not None else None
         forced = grammar.forced_tokens(states) if grammar is not None and states is not None else None
-        hidden = bert.embeddings(input_ids=sequences[:, -1:], cache_length=step)
-        mask = _zeros_mask(batch, step + 1, hidden)
-        for layer in layers:
-            hidden = _layer(layer, hidden, image_embeds, mask, cache)
         if forced is not None:
             next_tokens = torch.tensor(forced, dtype=torch.long, device=device)
         else:
-            scores = decoder.cls(hidden)[:, -1, :].to(copy=True, dtype=torch.float32)
+            new = sequences.shape[1] - fed
+            hidden = bert.embeddings(input_ids=sequences[:, fed:], cache_length=fed)
+            mask = _causal_mask(batch, new, fed, hidden)
+            for layer in layers:
+                hidden = _layer(layer, hidden, image_embeds, mask, cache)
+            fed += new
+            scores = decoder.cls(hidden[:, -1:])[:, -1, :].to(copy=True, dtype=torch.float32)
             if grammar is not None and states is not None:
                 scores = grammar.mask_scores(states, scores)
             else:
