@@ -28,7 +28,7 @@ from typing import Any
 
 import torch
 from transformers import LogitsProcessorList, PreTrainedModel
-from transformers.cache_utils import DynamicCache, EncoderDecoderCache
+from transformers.cache_utils import DynamicCache, DynamicLayer, EncoderDecoderCache
 from transformers.models.blip.modeling_blip_text import BlipTextLMHeadModel
 
 #: Generation-config fields that change nothing in greedy search with explicit length, EOS and padding.
@@ -79,6 +79,7 @@ def loss_and_cross_cache(
     )
     cross = cache.cross_attention_cache
     for layer in cross.layers:  # read at every decoding step: contiguous once, not strided every time
+        assert isinstance(layer, DynamicLayer) and layer.keys is not None and layer.values is not None
         layer.keys, layer.values = layer.keys.contiguous(), layer.values.contiguous()
     return out.loss, cross
 
