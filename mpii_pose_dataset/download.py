@@ -73,8 +73,11 @@ def find_standard_files(root: str | Path) -> Path:
     raise FileNotFoundError(f"{root}: no {STANDARD_TRAIN} and {STANDARD_VAL} (mmpose's MPII annotation files) found")
 
 
-def download_standard(dl_manager: datasets.DownloadManager) -> tuple[Path, Path]:
-    """Fetch and unpack mmpose's annotation archive beside the official images (cached by ``datasets``); returns
-    (folder of the standard files, images folder)."""
-    paths = dl_manager.download_and_extract({"images": MPII_URLS["images"], "standard": STANDARD_URL})
-    return find_standard_files(paths["standard"]), find_images(paths["images"])
+def download_standard(dl_manager: datasets.DownloadManager, images: Path | None = None) -> tuple[Path, Path]:
+    """Fetch and unpack mmpose's annotation archive and, unless ``images`` names a folder of them already, the
+    official images (cached by ``datasets``); returns (folder of the standard files, images folder)."""
+    urls = (
+        {"standard": STANDARD_URL} if images is not None else {"images": MPII_URLS["images"], "standard": STANDARD_URL}
+    )
+    paths = dl_manager.download_and_extract(urls)
+    return find_standard_files(paths["standard"]), images if images is not None else find_images(paths["images"])

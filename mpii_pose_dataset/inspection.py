@@ -10,11 +10,11 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow.parquet as pq
+from datasets import Features
 from tqdm.auto import tqdm
 
 from blip_pose.overlay import draw_pose
 from mpii_pose_dataset.export import format_report
-from mpii_pose_dataset.features import FEATURES
 from pose_dataset.card import data_pattern, default_config
 from pose_dataset.export import load_reports, split_sizes
 from pose_dataset.registry import format_of
@@ -50,15 +50,18 @@ def summary(folder: str | Path, config: str | None = None) -> str:
 
 
 def read_examples(folder: str | Path, config: str, split: str, n: int) -> Iterator[dict]:
-    """The first ``n`` examples of a split, decoded (images as PIL), straight from the parquet files."""
+    """The first ``n`` examples of a split, decoded (images as PIL), straight from the parquet files (with the
+    features their schema records: a release build's or a standard build's columns)."""
     files = sorted(Path(folder).glob(data_pattern(config, split)))
     if not files:
         raise FileNotFoundError(f"{folder}: no {split} files for config {config!r} ({data_pattern(config, split)})")
     left = n
     for path in files:
-        for batch in pq.ParquetFile(path).iter_batches(batch_size=max(1, min(left, 64))):
+        parquet = pq.ParquetFile(path)
+        features = Features.from_arrow_schema(parquet.schema_arrow)
+        for batch in parquet.iter_batches(batch_size=max(1, min(left, 64))):
             for row in batch.to_pylist()[:left]:
-                yield FEATURES.decode_example(row)
+                yield features.decode_example(row)
                 left -= 1
             if left <= 0:
                 return
@@ -82,9 +85,12 @@ def write_overlays(
     examples = read_examples(folder, config, split, n)
     for i, example in enumerate(tqdm(examples, total=n, desc=f"overlays ({config}/{split})")):
         points = np.asarray(example["joint_points"], dtype=np.float64)
-        label = f"{example['image_name']} person {example['person_index']}"
+        # MPII's releases number the persons of an image; the standard files number their entries.
+        kind = "person" if "person_index" in example else "entry"
+        index = example["person_index" if kind == "person" else "standard_index"]
+        label = f"{example['image_name']} {kind} {index}"
         image = draw_pose(example["image"], points[:, :2], names=names, label=label)
-        path = out_dir / f"{i:03d}_{Path(example['image_name']).stem}_{example['person_index']}.png"
+        path = out_dir / f"{i:03d}_{Path(example['image_name']).stem}_{index}.png"
         image.save(path)
         paths.append(path)
     return paths

@@ -130,7 +130,7 @@ class MpiiStandard(datasets.GeneratorBasedBuilder):
     def _split_generators(self, dl_manager: datasets.DownloadManager) -> list[datasets.SplitGenerator]:
         config: MpiiStandardConfig = self.config
         if config.annotations_dir is None:
-            folder, images = download_standard(dl_manager)
+            folder, images = download_standard(dl_manager, Path(config.images_dir) if config.images_dir else None)
         else:
             folder, images = Path(config.annotations_dir), Path(config.images_dir)
         heads_file = folder / STANDARD_HEAD_BOXES

@@ -49,7 +49,11 @@ class MpiiStandardFormat:
             action="store_true",
             help=f"download mmpose's annotation files ({STANDARD_URL}) and the official images (~13 GB)",
         )
-        parser.add_argument("--images", help="folder of MPII's images (the files' image names); with --annotations")
+        parser.add_argument(
+            "--images",
+            help="folder of MPII's images (the files' image names): needed with --annotations; with --download, "
+            "only the annotation files are fetched",
+        )
 
     def source(self, data_dir: Path) -> dict[str, Any]:
         return standard_source(find_standard_files(data_dir))
@@ -59,10 +63,12 @@ class MpiiStandardFormat:
     ) -> SourceRead:
         overrides = dict(overrides)
         images = overrides.pop("images_dir", None)
+        if (data_dir is not None or images) and not (images and Path(images).is_dir()):
+            raise ValueError(f"--images: {images or '(not given)'} is not a folder of MPII's images")
+        if images:  # with --download: the annotations are fetched, the images are these
+            overrides["images_dir"] = str(images)
         if data_dir is not None:
-            if not images or not Path(images).is_dir():
-                raise ValueError(f"--images: {images or '(not given)'} is not a folder of MPII's images")
-            overrides.update(annotations_dir=str(find_standard_files(data_dir)), images_dir=str(images))
+            overrides["annotations_dir"] = str(find_standard_files(data_dir))
         builder = MpiiStandard(
             config_name=config,
             work_dir=work_dir,

@@ -103,8 +103,10 @@ def test_validation_needs_the_head_boxes_one_line_error(tmp_path, capsys):
     assert not (tmp_path / "out").exists()
 
 
-def test_download_fetches_mmpose_annotations_beside_the_official_images(tmp_path, monkeypatch):
-    """No network: the two archives are local tars of the published layout; ``download`` is the only fake."""
+@pytest.mark.parametrize("local_images", [False, True])
+def test_download_fetches_mmpose_annotations_beside_the_official_images(tmp_path, monkeypatch, local_images):
+    """No network: the two archives are local tars of the published layout; ``download`` is the only fake. With
+    ``--images`` only the annotation archive is fetched, and the images are read from that folder."""
     fixtures = tmp_path / "fixtures"
     annotations = write_standard_fixtures(fixtures)
     archives = {MPII_URLS["images"]: tmp_path / "images.tar.gz", STANDARD_URL: tmp_path / "mpii_annotations.tar"}
@@ -123,8 +125,10 @@ def test_download_fetches_mmpose_annotations_beside_the_official_images(tmp_path
     out = tmp_path / "out"
     argv = ["build-standard", "--download", "--output", str(out), "--cache-dir", str(tmp_path / "cache"),
             "--num-proc", "1", "--image-size", "64"]  # fmt: skip
+    if local_images:
+        argv += ["--images", str(fixtures / "images")]
     assert cli(argv) == 0
-    assert sorted(fetched) == sorted([MPII_URLS["images"], STANDARD_URL])
+    assert sorted(fetched) == ([STANDARD_URL] if local_images else sorted([MPII_URLS["images"], STANDARD_URL]))
     report = json.loads((out / "reports" / "standard.json").read_text())
     assert report["source"]["annotation_file"] == "mpii_train.json" and report["examples"]["validation"] > 0
 
@@ -179,3 +183,27 @@ def test_runs_on_the_standard_build_report_the_pckh_table(built, tmp_path, model
     card = (out / "README.md").read_text()
     assert "| Head | Shoulder | Elbow | Wrist | Hip | Knee | Ankle | Mean | Mean@0.1 |" in card
     assert words in card and "standard-protocol files (stick figures, not MPII photos)" in card
+
+
+@pytest.mark.parametrize("source", ["--download", "--annotations"])
+def test_images_that_are_not_a_folder_are_a_one_line_error(tmp_path, capsys, source):
+    annotations = write_standard_fixtures(tmp_path / "fixtures")
+    argv = ["build-standard", source] + ([str(annotations)] if source == "--annotations" else [])
+    argv += ["--images", str(tmp_path / "nowhere"), "--output", str(tmp_path / "out")]
+    assert cli(argv) == 2
+    nowhere = tmp_path / "nowhere"
+    assert capsys.readouterr().err.strip() == f"error: --images: {nowhere} is not a folder of MPII's images"
+    assert not (tmp_path / "out").exists()
+
+
+def test_inspect_counts_and_draws_a_standard_build(built, tmp_path, capsys):
+    """A standard build has no MPII person index: overlays name the file's entry, decoded with the build's columns."""
+    annotations, out = built
+    assert cli(["inspect", str(out), "--overlays", "2", "--out", str(tmp_path / "overlays")]) == 0
+    printed = capsys.readouterr().out
+    validation = datasets.load_dataset(str(out))["validation"]
+    assert f"validation {len(validation)}" in printed and "wrote 2 overlay(s)" in printed
+    names = sorted(path.name for path in (tmp_path / "overlays").glob("*.png"))
+    expected = [f"{i:03d}_{validation[i]['image_name'].rsplit('.', 1)[0]}_{validation[i]['standard_index']}.png"
+                for i in range(2)]  # fmt: skip
+    assert names == expected

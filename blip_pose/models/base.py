@@ -16,11 +16,12 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 import torch
+from torch.nn.functional import cross_entropy
 from transformers import LogitsProcessorList, PretrainedConfig, PreTrainedModel, PreTrainedTokenizerBase
 from transformers.processing_utils import ProcessorMixin
 
 from blip_pose.pose_parsing import DEFAULT_LOC_VOCABULARY, LocVocabulary
-from blip_pose.training.collator import PoseCaptionCollator
+from blip_pose.training.collator import IGNORE_INDEX, PoseCaptionCollator
 
 #: ``sink(layer index, attention probabilities (B, heads, T, image tokens))``: :meth:`CaptionerFamily.cross_attention`.
 CrossAttentionSink = Callable[[int, torch.Tensor], None]
@@ -177,3 +178,32 @@ class CaptionerFamily(ModelFamily):
     @abstractmethod
     def use_sdpa(self, model: PreTrainedModel) -> int:
         """Switch the model's attention to torch's fused SDPA in place; returns how many modules were switched."""
+
+
+def set_smoothed_loss(model: PreTrainedModel, value: float, *, shifted: bool) -> None:
+    """Label smoothing for a model whose own loss has none (PaliGemma, Florence-2).
+
+    ``value`` > 0 sets the model's ``loss_function`` to a smoothed cross-entropy over logits at t against labels at
+    t + 1 (``shifted``: a causal LM's loss) or at t (a decoder whose inputs are already shifted), -100 ignored; 0
+    gives the model its own loss back. The value goes to ``config.label_smoothing``, so a saved run loads with it
+    (:func:`restore_label_smoothing`)."""
+    if value:
+
+        def loss(logits: torch.Tensor, labels: torch.Tensor, vocab_size: int, **kwargs: Any) -> torch.Tensor:
+            if shifted:
+                logits, labels = logits[:, :-1], labels[:, 1:]
+            scores = logits.float().reshape(-1, vocab_size)
+            targets = labels.reshape(-1).to(logits.device)
+            return cross_entropy(scores, targets, ignore_index=IGNORE_INDEX, label_smoothing=value)
+
+        model.loss_function = loss
+    elif "_loss_function" in vars(model):
+        del model._loss_function
+    model.config.label_smoothing = value
+
+
+def restore_label_smoothing(model: PreTrainedModel, *, shifted: bool) -> None:
+    """After loading: the label smoothing a saved run recorded in its config (:func:`set_smoothed_loss`)."""
+    value = float(getattr(model.config, "label_smoothing", 0.0) or 0.0)
+    if value:
+        set_smoothed_loss(model, value, shifted=shifted)

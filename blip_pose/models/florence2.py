@@ -34,7 +34,6 @@ from typing import Any, cast
 import torch
 from tokenizers import Tokenizer, decoders, normalizers, pre_tokenizers, processors
 from tokenizers.models import WordPiece
-from torch.nn.functional import cross_entropy
 from transformers import (
     Florence2Config,
     Florence2ForConditionalGeneration,
@@ -54,10 +53,16 @@ try:  # transformers >= 5 names the PIL-only processor separately (no torchvisio
 except ImportError:  # pragma: no cover - transformers 4.x
     from transformers import CLIPImageProcessor as _CLIPImageProcessor  # type: ignore[assignment]
 
-from blip_pose.models.base import CaptionerFamily, CrossAttentionSink, DecoderLayout
+from blip_pose.models.base import (
+    CaptionerFamily,
+    CrossAttentionSink,
+    DecoderLayout,
+    restore_label_smoothing,
+    set_smoothed_loss,
+)
 from blip_pose.models.ved import VedCollator
 from blip_pose.pose_parsing import DEFAULT_LOC_VOCABULARY, LocVocabulary
-from blip_pose.training.collator import IGNORE_INDEX, PoseCaptionCollator
+from blip_pose.training.collator import PoseCaptionCollator
 
 #: The task prompt the encoder reads after the image (Florence-2's task-token style; a new task for a checkpoint).
 PROMPT = "<POSE>"
@@ -106,9 +111,7 @@ class Florence2Family(CaptionerFamily):
         model.config.num_image_tokens = int(processor.num_image_tokens)
         model.generation_config.forced_bos_token_id = None  # decoding starts at <s> here (module docstring)
         model.generation_config.no_repeat_ngram_size = 0
-        smoothing = float(getattr(model.config, "label_smoothing", 0.0) or 0.0)
-        if smoothing:
-            self.set_label_smoothing(model, smoothing)
+        restore_label_smoothing(model, shifted=False)
         return model, processor
 
     def build_processor(self, vocabulary: Sequence[str], image_size: int, max_length: int) -> Florence2Processor:
@@ -187,12 +190,7 @@ class Florence2Family(CaptionerFamily):
         return Florence2Collator(processor, None, caption_column, image_column, loc)
 
     def set_label_smoothing(self, model: PreTrainedModel, value: float) -> None:
-        florence = _florence(model)
-        if value:
-            florence.loss_function = _smoothed_loss(value)
-        elif "_loss_function" in vars(florence):
-            del florence._loss_function
-        florence.config.label_smoothing = value
+        set_smoothed_loss(_florence(model), value, shifted=False)
 
     # --- one vision pass ---------------------------------------------------------------------------------------------
 
@@ -313,18 +311,6 @@ def _text_prefix(tokenizer: PreTrainedTokenizerBase) -> list[int]:
     """``<s>`` + the prompt + ``</s>`` as ids: what follows the image tokens in the encoder."""
     prompt = tokenizer(PROMPT, add_special_tokens=False)["input_ids"]
     return [int(tokenizer.bos_token_id), *prompt, int(tokenizer.eos_token_id)]
-
-
-def _smoothed_loss(value: float) -> Callable[..., torch.Tensor]:
-    """Florence-2's loss (logits at t against labels at t: the decoder inputs are already shifted) with smoothing."""
-
-    def loss(logits: torch.Tensor, labels: torch.Tensor, vocab_size: int, **kwargs: Any) -> torch.Tensor:
-        scores = logits.float().reshape(-1, vocab_size)
-        return cross_entropy(
-            scores, labels.reshape(-1).to(logits.device), ignore_index=IGNORE_INDEX, label_smoothing=value
-        )
-
-    return loss
 
 
 #: The registered Florence-2 family (:mod:`blip_pose.models` registers it).

@@ -24,12 +24,11 @@ PaliGemma is a prefix-LM with no cross-attention. Traps this module answers for 
 from __future__ import annotations
 
 import string
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
 import torch
-from torch.nn.functional import cross_entropy
 from transformers import (
     GemmaTokenizer,
     LogitsProcessorList,
@@ -49,7 +48,13 @@ try:  # transformers >= 5 names the PIL-only processor separately (no torchvisio
 except ImportError:  # pragma: no cover - transformers 4.x
     from transformers import SiglipImageProcessor as _SiglipImageProcessor  # type: ignore[assignment]
 
-from blip_pose.models.base import CaptionerFamily, CrossAttentionSink, DecoderLayout
+from blip_pose.models.base import (
+    CaptionerFamily,
+    CrossAttentionSink,
+    DecoderLayout,
+    restore_label_smoothing,
+    set_smoothed_loss,
+)
 from blip_pose.pose_parsing import DEFAULT_LOC_VOCABULARY, LocVocabulary
 from blip_pose.training.collator import IGNORE_INDEX, PoseCaptionCollator
 
@@ -108,9 +113,7 @@ class PaliGemmaFamily(CaptionerFamily):
             checkpoint, use_safetensors=True if safetensors_only else None, attn_implementation="eager", **hub
         )
         model.config.caption_prefix_ids = _text_prefix(processor.tokenizer)
-        smoothing = float(getattr(model.config, "label_smoothing", 0.0) or 0.0)
-        if smoothing:
-            self.set_label_smoothing(model, smoothing)
+        restore_label_smoothing(model, shifted=True)
         return model, processor
 
     def build_processor(self, vocabulary: Sequence[str], image_size: int, max_length: int) -> PaliGemmaProcessor:
@@ -170,12 +173,7 @@ class PaliGemmaFamily(CaptionerFamily):
         return PaliGemmaCollator(processor, None, caption_column, image_column, PALIGEMMA_LOC, config)
 
     def set_label_smoothing(self, model: PreTrainedModel, value: float) -> None:
-        paligemma = _paligemma(model)
-        if value:
-            paligemma.loss_function = _smoothed_causal_loss(value)
-        elif "_loss_function" in vars(paligemma):
-            del paligemma._loss_function
-        paligemma.config.label_smoothing = value
+        set_smoothed_loss(_paligemma(model), value, shifted=True)
 
     # --- one vision pass ---------------------------------------------------------------------------------------------
 
@@ -317,17 +315,6 @@ def _token_types(labels: torch.Tensor) -> torch.Tensor:
 def _encoded(image_embeds: torch.Tensor) -> dict[str, BaseModelOutputWithPooling]:
     """Image features in the form ``forward`` and ``generate`` take instead of ``pixel_values``."""
     return {"image": BaseModelOutputWithPooling(pooler_output=image_embeds)}
-
-
-def _smoothed_causal_loss(value: float) -> Callable[..., torch.Tensor]:
-    """PaliGemma's causal-LM loss (logits at t against labels at t + 1, -100 ignored) with label smoothing."""
-
-    def loss(logits: torch.Tensor, labels: torch.Tensor, vocab_size: int, **kwargs: Any) -> torch.Tensor:
-        targets = labels[:, 1:].reshape(-1).to(logits.device)
-        scores = logits[:, :-1].float().reshape(-1, vocab_size)
-        return cross_entropy(scores, targets, ignore_index=IGNORE_INDEX, label_smoothing=value)
-
-    return loss
 
 
 #: The registered PaliGemma family (:mod:`blip_pose.models` registers it).
