@@ -78,7 +78,7 @@ def loss_and_cross_cache(
         reduction="mean",
         cache=cache,
     )
-    return out.loss, _contiguous(cache.cross_attention_cache)
+    return out.loss, cache.cross_attention_cache
 
 
 def _contiguous(cross: DynamicCache) -> DynamicCache:
@@ -95,7 +95,7 @@ def _causal_mask(batch: int, new: int, past: int, like: torch.Tensor) -> torch.T
     mask = torch.zeros(batch, 1, new, past + new, dtype=like.dtype, device=like.device)
     if new > 1:
         ahead = torch.ones(new, new, dtype=torch.bool, device=like.device).triu(1)
-        mask[..., past:] = mask[..., past:].masked_fill(ahead, torch.finfo(like.dtype).min)
+        mask[..., past:].masked_fill_(ahead, torch.finfo(like.dtype).min)
     return mask
 
 
@@ -150,7 +150,7 @@ def greedy_captions(
             mask = _causal_mask(batch, new, fed, hidden)
             for layer in layers:
                 hidden = _layer(layer, hidden, image_embeds, mask, cache)
-            if cross_cache is None and fed == 0:  # the first pass computed the image's keys/values (no loss pass)
+            if fed == 0:  # the image's keys/values are in the cache now (the loss pass's or this pass's)
                 _contiguous(cache.cross_attention_cache)
             fed += new
             scores = decoder.cls(hidden[:, -1:])[:, -1, :].to(copy=True, dtype=torch.float32)
