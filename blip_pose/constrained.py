@@ -263,9 +263,19 @@ class CaptionGrammar(LogitsProcessor):
             forced.extend(ids)
         return forced
 
-    def mask_scores(self, states: list[tuple], scores: torch.Tensor) -> torch.FloatTensor:
+    def allowed_ids(self, states: list[tuple]) -> torch.Tensor:
+        """The tokens any of the rows' ``states`` allows, ascending (K,): the only output-layer scores a greedy
+        step needs, every other token being -inf once masked (a few hundred number tokens of a 30k vocabulary)."""
+        return torch.tensor(sorted(frozenset().union(*(self._allowed(state)[1] for state in states))))
+
+    def mask_scores(
+        self, states: list[tuple], scores: torch.Tensor, columns: torch.Tensor | None = None
+    ) -> torch.FloatTensor:
         """``scores`` (B, vocab) with every token the rows' ``states`` forbid set to -inf (one masked fill; each
-        state's (vocab,) mask is built once)."""
+        state's (vocab,) mask is built once); with ``columns`` (K,) token ids, ``scores`` (B, K) are those tokens'."""
+        if columns is not None:
+            allowed = [torch.isin(columns, self._allowed(state)[0].to(columns.device)) for state in states]
+            return cast("torch.FloatTensor", scores.masked_fill(~torch.stack(allowed), float("-inf")))
         blocked = torch.stack([self._blocked(state, scores.shape[-1], scores.device) for state in states])
         return cast("torch.FloatTensor", scores.masked_fill(blocked, float("-inf")))
 

@@ -112,7 +112,7 @@ def test_forced_steps_skip_the_output_layer_and_change_no_token(preset, column):
     with torch.no_grad():
         expected = reference(model, encode_images(model, pixels), grammar.max_new_tokens, [grammar])
     heads = []
-    handle = model.text_decoder.cls.register_forward_hook(lambda *_: heads.append(1))
+    handle = model.text_decoder.cls.predictions.transform.register_forward_hook(lambda *_: heads.append(1))
     out = encode_loss_generate(
         model, pixels, max_new_tokens=grammar.max_new_tokens, logits_processor=LogitsProcessorList([grammar])
     )
@@ -129,10 +129,12 @@ class RecordingGrammar(CaptionGrammar):
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.seen: list[torch.Tensor] = []
+        self.columns: list[torch.Tensor | None] = []
 
-    def mask_scores(self, states, scores):
+    def mask_scores(self, states, scores, columns=None):
         self.seen.append(scores.clone())
-        return super().mask_scores(states, scores)
+        self.columns.append(columns)
+        return super().mask_scores(states, scores, columns)
 
 
 @pytest.mark.parametrize("column", ["text", "loc_text"])
@@ -148,14 +150,18 @@ def test_forced_runs_join_the_next_pass_with_the_same_ids_and_scores(preset, col
     free = [t for t in range(steps) if check.forced_tokens(check.row_states(expected[:, : t + 1])) is None]
     passes = []
     handle = model.text_decoder.bert.embeddings.register_forward_hook(lambda *_: passes.append(1))
-    grammar.seen.clear()
+    grammar.seen.clear(), grammar.columns.clear()
     out = encode_loss_generate(model, pixels, max_new_tokens=steps, logits_processor=LogitsProcessorList([grammar]))
     handle.remove()
     assert torch.equal(out.sequences, expected)
     assert len(passes) == len(grammar.seen) == len(free)  # no labels, no loss pass: one pass per free step
     assert len(free) < steps if column == "text" else len(free) == steps - 1  # loc: only EOS is forced
-    for seen, t in zip(grammar.seen, free):
-        assert torch.allclose(seen, before.scores[t], rtol=0, atol=1e-5)
+    vocab = before.scores[0].shape[-1]
+    for seen, columns, t in zip(grammar.seen, grammar.columns, free):
+        # The output layer ran for the allowed tokens alone; their scores are generate's.
+        assert columns is not None and len(columns) < vocab
+        assert torch.allclose(seen, before.scores[t][:, columns], rtol=0, atol=1e-5)
+        assert torch.isin(expected[:, t + 1], columns).all()  # every row's token was among them
 
 
 def test_rows_out_of_step_with_a_wordpiece_vocabulary(wordpiece):  # noqa: F811
