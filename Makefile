@@ -15,11 +15,10 @@ export OMP_NUM_THREADS ?= 1
 # The two training jobs run alone, so they take every core: 2 threads train the tiny model 1.5x faster than 1
 # (nproc without OMP_NUM_THREADS, which it would report instead, e.g. the 1 exported above under make >= 4.4).
 TRAIN_THREADS ?= $(shell env -u OMP_NUM_THREADS nproc)
-# make test TEST_WORKERS=auto runs the test files side by side (pytest-xdist, one file per worker at a time; the
-# README's ~13 min chain first, tests/conftest.py). On 2 cores that took CI from 25 to ~20 min of tests, but the
-# signal-timing tests (a SIGINT to accelerate's launcher, a signal during a build's pool) then missed their time
-# limits, so the default stays one process (0: no workers) until they are made load-proof.
-TEST_WORKERS ?= 0
+# make test runs two test files side by side (pytest-xdist, one file per worker at a time; the README's chain
+# first, tests/conftest.py): on 2 cores the tests took 24 min from a fresh clone against 34-39 min in one process.
+# TEST_WORKERS=0 runs them in one process, auto one worker per core.
+TEST_WORKERS ?= 2
 LAUNCH := $(VENV)/bin/accelerate launch --num_processes 1 --num_cpu_threads_per_process $(TRAIN_THREADS)
 
 .PHONY: demo pretrain-tiny test lint install browser clean

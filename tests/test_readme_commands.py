@@ -5,8 +5,8 @@ A command that cannot run here (network, MPII, a GPU, too long) is listed once i
 where one exists, the offline stand-in that runs in its place. A listed command that is no longer in the README
 fails the check, so the list cannot go stale; a README command that is not listed and fails, fails it too.
 Placeholders that are files (`photos/*.jpg`, `person.jpg`, `~/data/mpii`) are provided in the copy instead.
-Cost: `pytest --durations=0` shows each command's seconds; `make demo` dominates (~2.5 min on 2 free cores, ~30 min
-with one training thread on the shared machine), the other commands took ~12 min there under a load of 8-10.
+Cost: `pytest --durations=0` shows each command's seconds; the chain took ~23 min of a fresh-clone CI run beside
+`make test`'s other worker, `make demo` 9 min of it (~4.5 min on 2 free cores).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
-STEP_TIMEOUT_S = 900  # a hung command costs CI at most this (make demo: ~2.5 min on 2 free cores)
+STEP_TIMEOUT_S = 900  # a hung command costs CI at most this (make demo: 9 min beside another test worker)
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,10 @@ modules (embeddings, layers, output head), and:
   grammar's forced runs): BLIP-base's 83 ``text`` passes become 32, each reading the weights and the image's
   keys/values once. Greedy search could pick nothing else at a forced step, so the captions are the same; the
   scores of the remaining steps are the same to float rounding (~1e-7: a several-token pass rounds like a larger
-  batch does), not bit for bit.
+  batch does), not bit for bit;
+* at a step that needs scores, the output layer runs for the tokens the grammar allows in some row (a few hundred
+  numbers) instead of the whole vocabulary: the others are -inf after masking, so greedy picks the same token;
+* the self-attention keys/values go into one buffer per layer (:class:`_BufferedLayer`), not a new tensor per pass.
 
 Without a grammar, or with other processors beside it, every step is one single-token pass, bit-identical to
 ``generate``. Only plain greedy search goes this way (one beam, no other ``generate`` arguments, a generation
