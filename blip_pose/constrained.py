@@ -127,6 +127,7 @@ class CaptionGrammar(LogitsProcessor):
         self._masks: dict[tuple, tuple[torch.Tensor, frozenset[int]]] = {}
         self._states: dict[tuple[int, ...], tuple] = {}
         self._blocked_masks: dict[tuple, torch.Tensor] = {}
+        self._subsets: dict[tuple, tuple[torch.Tensor, torch.Tensor]] = {}
         self._start = 0
         self._last_length = 0
         #: The longest valid caption in tokens, plus EOS: a ``max_new_tokens`` that never cuts a caption short.
@@ -263,21 +264,38 @@ class CaptionGrammar(LogitsProcessor):
             forced.extend(ids)
         return forced
 
-    def allowed_ids(self, states: list[tuple]) -> torch.Tensor:
+    def allowed_ids(self, states: list[tuple], device: torch.device | None = None) -> torch.Tensor:
         """The tokens any of the rows' ``states`` allows, ascending (K,): the only output-layer scores a greedy
         step needs, every other token being -inf once masked (a few hundred number tokens of a 30k vocabulary)."""
-        return torch.tensor(sorted(frozenset().union(*(self._allowed(state)[1] for state in states))))
+        return self._subset(states, device)[0]
 
     def mask_scores(
         self, states: list[tuple], scores: torch.Tensor, columns: torch.Tensor | None = None
     ) -> torch.FloatTensor:
         """``scores`` (B, vocab) with every token the rows' ``states`` forbid set to -inf (one masked fill; each
-        state's (vocab,) mask is built once); with ``columns`` (K,) token ids, ``scores`` (B, K) are those tokens'."""
+        state's (vocab,) mask is built once); with ``columns`` = :meth:`allowed_ids` of the same ``states``,
+        ``scores`` (B, K) are those tokens' scores."""
         if columns is not None:
-            allowed = [torch.isin(columns, self._allowed(state)[0].to(columns.device)) for state in states]
-            return cast("torch.FloatTensor", scores.masked_fill(~torch.stack(allowed), float("-inf")))
+            ids, blocked = self._subset(states, columns.device)
+            if ids.shape != columns.shape:
+                raise ValueError(f"columns must be allowed_ids(states) ({ids.shape[0]} ids), got {columns.shape[0]}")
+            return cast("torch.FloatTensor", scores.masked_fill(blocked, float("-inf")))
         blocked = torch.stack([self._blocked(state, scores.shape[-1], scores.device) for state in states])
         return cast("torch.FloatTensor", scores.masked_fill(blocked, float("-inf")))
+
+    def _subset(self, states: list[tuple], device: torch.device | None) -> tuple[torch.Tensor, torch.Tensor]:
+        """(:meth:`allowed_ids` (K,), which of them each row forbids (B, K)), built once per combination of
+        states: a batch's rows mostly share theirs, so a decoding step is a dictionary look-up."""
+        key = (tuple(states), device)
+        subset = self._subsets.get(key)
+        if subset is None:
+            if len(self._subsets) >= _MAX_MASKS:
+                self._subsets.clear()
+            ids = torch.tensor(sorted(frozenset().union(*(self._allowed(state)[1] for state in states))))
+            ids = ids.to(device) if device is not None else ids
+            allowed = [torch.isin(ids, self._allowed(state)[0].to(ids.device)) for state in states]
+            subset = self._subsets[key] = (ids, ~torch.stack(allowed))
+        return subset
 
     def _blocked(self, state: tuple, vocab: int, device: torch.device) -> torch.Tensor:
         key = (state, vocab, device)

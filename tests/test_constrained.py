@@ -126,3 +126,30 @@ def test_predictor_decodes_under_the_grammar_by_default(model_dir):
     assert all(pose.found.all() for pose in poses)
     free = PosePredictor.from_pretrained(model_dir, device="cpu", constrained=False)(SAMPLE_IMAGES[:2])
     assert not all(pose.found.all() for pose in free)  # the untrained model alone writes no full caption
+
+
+def test_a_step_masks_the_allowed_tokens_alone_as_it_masks_the_vocabulary(preset):
+    """``allowed_ids`` + ``mask_scores(columns=)``: the same scores as masking the whole vocabulary, read at those
+    ids; every other id is -inf in the full mask. Columns from other states are refused."""
+    model, tokenizer = preset
+    grammar = CaptionGrammar(tokenizer, "text", SIZE, SIZE)
+    sequences = generate(model, grammar, n=3)
+    vocab = model.config.text_config.vocab_size
+    torch.manual_seed(1)
+    checked = 0
+    for t in range(1, sequences.shape[1]):
+        states = grammar.row_states(sequences[:, :t])
+        if grammar.forced_tokens(states) is not None:
+            continue
+        ids = grammar.allowed_ids(states)
+        scores = torch.randn(3, vocab)
+        full = grammar.mask_scores(states, scores)
+        subset = grammar.mask_scores(states, scores[:, ids], columns=ids)
+        assert torch.equal(subset, full[:, ids])
+        outside = torch.ones(vocab, dtype=torch.bool)
+        outside[ids] = False
+        assert torch.isinf(full[:, outside]).all()
+        checked += 1
+        with pytest.raises(ValueError, match="columns must be allowed_ids"):
+            grammar.mask_scores(states, scores[:, ids[:-1]], columns=ids[:-1])
+    assert checked >= 32  # every number of the caption is a free step

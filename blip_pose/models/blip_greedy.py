@@ -199,7 +199,7 @@ def greedy_captions(
                 _contiguous(cache.cross_attention_cache)
             fed += new
             if grammar is not None and states is not None:
-                ids = grammar.allowed_ids(states).to(device)
+                ids = grammar.allowed_ids(states, device)
                 scores = grammar.mask_scores(states, _head_scores(decoder, hidden[:, -1], ids), columns=ids)
                 next_tokens = ids[torch.argmax(scores, dim=-1)]
             else:
