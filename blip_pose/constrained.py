@@ -275,12 +275,12 @@ class CaptionGrammar(LogitsProcessor):
         """``scores`` (B, vocab) with every token the rows' ``states`` forbid set to -inf (one masked fill; each
         state's (vocab,) mask is built once); with ``columns`` = :meth:`allowed_ids` of the same ``states``,
         ``scores`` (B, K) are those tokens' scores."""
-        if columns is not None:
+        if columns is None:
+            blocked = torch.stack([self._blocked(state, scores.shape[-1], scores.device) for state in states])
+        else:
             ids, blocked = self._subset(states, columns.device)
             if ids.shape != columns.shape:
                 raise ValueError(f"columns must be allowed_ids(states) ({ids.shape[0]} ids), got {columns.shape[0]}")
-            return cast("torch.FloatTensor", scores.masked_fill(blocked, float("-inf")))
-        blocked = torch.stack([self._blocked(state, scores.shape[-1], scores.device) for state in states])
         return cast("torch.FloatTensor", scores.masked_fill(blocked, float("-inf")))
 
     def _subset(self, states: list[tuple], device: torch.device | None) -> tuple[torch.Tensor, torch.Tensor]:
