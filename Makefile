@@ -16,7 +16,7 @@ export OMP_NUM_THREADS ?= 1
 # (nproc without OMP_NUM_THREADS, which it would report instead, e.g. the 1 exported above under make >= 4.4).
 TRAIN_THREADS ?= $(shell env -u OMP_NUM_THREADS nproc)
 # make test runs two test files side by side (pytest-xdist, one file per worker at a time; the README's chain
-# first, tests/conftest.py): on 2 cores the tests took 24 min from a fresh clone against 34-39 min in one process.
+# first, tests/conftest.py): on 2 cores the tests took 20-24 min from a fresh clone, 34-39 min in one process.
 # TEST_WORKERS=0 runs them in one process, auto one worker per core.
 TEST_WORKERS ?= 2
 LAUNCH := $(VENV)/bin/accelerate launch --num_processes 1 --num_cpu_threads_per_process $(TRAIN_THREADS)

@@ -6,7 +6,7 @@ from pose_model_fixtures import save_tiny_model
 
 
 def pytest_collection_modifyitems(config, items):
-    """README commands first: under ``make test``'s two workers they are one ~23 min chain on one worker, so
+    """README commands first: under ``make test``'s two workers they are one ~20 min chain on one worker, so
     started first they run beside every other file instead of after most of them."""
     items.sort(key=lambda item: item.get_closest_marker("readme") is None)  # stable: order kept within each group
 

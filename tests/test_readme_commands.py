@@ -5,8 +5,8 @@ A command that cannot run here (network, MPII, a GPU, too long) is listed once i
 where one exists, the offline stand-in that runs in its place. A listed command that is no longer in the README
 fails the check, so the list cannot go stale; a README command that is not listed and fails, fails it too.
 Placeholders that are files (`photos/*.jpg`, `person.jpg`, `~/data/mpii`) are provided in the copy instead.
-Cost: `pytest --durations=0` shows each command's seconds; the chain took ~23 min of a fresh-clone CI run beside
-`make test`'s other worker, `make demo` 9 min of it (~4.5 min on 2 free cores).
+Cost: `pytest --durations=0` shows each command's seconds; the chain took ~20 min of a fresh-clone CI run beside
+`make test`'s other worker, `make demo` 8-9 min of it (~4.5 min on 2 free cores).
 """
 
 from __future__ import annotations
