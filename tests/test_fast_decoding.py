@@ -150,7 +150,8 @@ def test_forced_runs_join_the_next_pass_with_the_same_ids_and_scores(preset, col
     free = [t for t in range(steps) if check.forced_tokens(check.row_states(expected[:, : t + 1])) is None]
     passes = []
     handle = model.text_decoder.bert.embeddings.register_forward_hook(lambda *_: passes.append(1))
-    grammar.seen.clear(), grammar.columns.clear()
+    grammar.seen.clear()
+    grammar.columns.clear()
     out = encode_loss_generate(model, pixels, max_new_tokens=steps, logits_processor=LogitsProcessorList([grammar]))
     handle.remove()
     assert torch.equal(out.sequences, expected)
